@@ -1,0 +1,409 @@
+//! The transport-independent core: one client message and its direction in, a verdict out.
+//! [`Gateway::client_line`] turns a line from the client into what to forward to the server
+//! and what to answer the client directly; [`Gateway::server_response`] and
+//! [`Gateway::server_gone`] keep the per-session bookkeeping that guarantees every request gets
+//! exactly one response. The stdio pumps (and later HTTP handlers) only move bytes and call
+//! this; every verdict, alert and audit entry is made here, on one code path.
+
+use crate::audit::{Action, Audit, Entry};
+use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
+use crate::policy::{Policy, Rule, Violation};
+use crate::term::Term;
+use serde_json::json;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+/// How many ids of requests the gateway answered itself are remembered, so that a later
+/// `notifications/cancelled` for one of them is not sent to a server that never saw it.
+const ANSWERED_MEMORY: usize = 4096;
+
+/// How a blocked `tools/call` request is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockAs {
+    /// A JSON-RPC error with code [`jsonrpc::BLOCKED`].
+    Error,
+    /// A tool result with `isError: true`, which the model reads as the tool's output.
+    Result,
+}
+
+/// What to send to the server for one client line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Forward {
+    /// Nothing reaches the server.
+    Nothing,
+    /// The original line, byte for byte.
+    Original,
+    /// A batch with its refused elements removed (the others byte for byte).
+    Rewritten(Vec<u8>),
+}
+
+/// The verdict on one client line.
+#[derive(Debug)]
+pub struct Outcome {
+    pub forward: Forward,
+    /// Lines to write to the client (each ending in a newline); empty for none.
+    pub reply: Vec<u8>,
+}
+
+/// Per-session bookkeeping.
+#[derive(Default)]
+struct Session {
+    /// Requests forwarded to the server and not yet answered: id key -> (order, raw id).
+    pending: HashMap<String, (u64, RawId)>,
+    next_seq: u64,
+    /// Ids the gateway answered itself, oldest first.
+    answered: VecDeque<String>,
+    answered_set: HashSet<String>,
+}
+
+/// The decision core for one session.
+pub struct Gateway {
+    policy: Policy,
+    audit: Audit,
+    term: Term,
+    block_as: BlockAs,
+    /// Whether there is a server whose responses we wait for (false in demo mode).
+    track_pending: bool,
+    session: Mutex<Session>,
+}
+
+/// A decision about one parsed message.
+enum Judgement {
+    Allow,
+    Block(Violation),
+    /// A cancellation for a request the server never saw.
+    Swallow,
+}
+
+impl Gateway {
+    pub fn new(
+        policy: Policy,
+        audit: Audit,
+        term: Term,
+        block_as: BlockAs,
+        track_pending: bool,
+    ) -> Gateway {
+        Gateway {
+            policy,
+            audit,
+            term,
+            block_as,
+            track_pending,
+            session: Mutex::new(Session::default()),
+        }
+    }
+
+    /// Where the audit log is being written.
+    pub fn audit_path(&self) -> &std::path::Path {
+        self.audit.path()
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Judges one line from the client (without its newline).
+    pub fn client_line(&self, line: &[u8]) -> Outcome {
+        let mut reply = Vec::new();
+        let forward = match jsonrpc::parse_line(line) {
+            Ok(None) => Forward::Nothing,
+            Err(refusal) => {
+                self.refuse(&refusal, line, &mut reply);
+                Forward::Nothing
+            }
+            Ok(Some(Parsed::Single(msg))) => {
+                if self.decide(&msg, line, &mut reply) {
+                    Forward::Original
+                } else {
+                    Forward::Nothing
+                }
+            }
+            Ok(Some(Parsed::Batch(elements))) => self.batch(line, elements, &mut reply),
+        };
+        Outcome { forward, reply }
+    }
+
+    /// The verdict on a line longer than `max` bytes (already discarded by the reader).
+    pub fn client_too_long(&self, max: usize) -> Outcome {
+        let refusal = Refusal {
+            code: jsonrpc::PARSE_ERROR,
+            problem: jsonrpc::Problem::TooLarge(max),
+            id: None,
+        };
+        let mut reply = Vec::new();
+        self.refuse(&refusal, b"(message too large to keep)", &mut reply);
+        Outcome {
+            forward: Forward::Nothing,
+            reply,
+        }
+    }
+
+    fn batch(
+        &self,
+        line: &[u8],
+        elements: Vec<(&str, Result<Message, Refusal>)>,
+        reply: &mut Vec<u8>,
+    ) -> Forward {
+        let mut kept: Vec<&str> = Vec::with_capacity(elements.len());
+        let mut answers: Vec<u8> = Vec::new();
+        let total = elements.len();
+        for (raw, parsed) in elements {
+            let mut one = Vec::new();
+            let allowed = match parsed {
+                Ok(msg) => self.decide(&msg, raw.as_bytes(), &mut one),
+                Err(refusal) => {
+                    self.refuse(&refusal, raw.as_bytes(), &mut one);
+                    false
+                }
+            };
+            if allowed {
+                kept.push(raw);
+            }
+            if !one.is_empty() {
+                one.pop(); // the newline: batch answers go in one array
+                answers.push(if answers.is_empty() { b'[' } else { b',' });
+                answers.extend_from_slice(&one);
+            }
+        }
+        if !answers.is_empty() {
+            answers.extend_from_slice(b"]\n");
+            reply.extend_from_slice(&answers);
+        }
+        if kept.len() == total {
+            return Forward::Original;
+        }
+        if kept.is_empty() {
+            return Forward::Nothing;
+        }
+        let mut out = Vec::with_capacity(line.len());
+        out.push(b'[');
+        for (i, raw) in kept.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(raw.as_bytes());
+        }
+        out.push(b']');
+        Forward::Rewritten(out)
+    }
+
+    /// Decides one parsed message; true when it goes to the server. Answers go to `reply`.
+    fn decide(&self, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
+        match self.judge(msg) {
+            Judgement::Allow => {
+                if msg.method.as_deref() == Some("tools/call") {
+                    self.term.allowed(&headline(msg));
+                }
+                if msg.kind == Kind::Request && self.track_pending {
+                    if let Some(id) = &msg.id {
+                        let mut s = self.session();
+                        let seq = s.next_seq;
+                        s.next_seq += 1;
+                        s.pending.insert(id.key(), (seq, id.clone()));
+                    }
+                }
+                true
+            }
+            Judgement::Swallow => {
+                self.term
+                    .info("dropped notifications/cancelled for a request Sentinel answered");
+                false
+            }
+            Judgement::Block(v) => {
+                self.block(msg, raw, &v, reply);
+                false
+            }
+        }
+    }
+
+    fn judge(&self, msg: &Message) -> Judgement {
+        match msg.method.as_deref() {
+            Some("tools/call") => {
+                let params = msg.params.as_ref();
+                let verdict =
+                    catch_unwind(AssertUnwindSafe(|| self.policy.check_tool_call(params)))
+                        .unwrap_or_else(|_| {
+                            Some(Violation {
+                        rule: Rule::UnparseableSql,
+                        detail: "the arguments could not be inspected (internal error)".into(),
+                        hint: "simplify the arguments; report this to your Sentinel maintainers"
+                            .into(),
+                        pointer: String::new(),
+                    })
+                        });
+                match verdict {
+                    Some(v) => Judgement::Block(v),
+                    None => Judgement::Allow,
+                }
+            }
+            Some("notifications/cancelled") if msg.kind == Kind::Notification => {
+                let Some(target) = msg
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("requestId"))
+                    .and_then(|id| serde_json::to_string(id).ok())
+                else {
+                    return Judgement::Allow;
+                };
+                let key = RawId::new(&target).key();
+                let mut s = self.session();
+                if s.answered_set.contains(&key) {
+                    Judgement::Swallow
+                } else {
+                    s.pending.remove(&key);
+                    Judgement::Allow
+                }
+            }
+            _ => Judgement::Allow,
+        }
+    }
+
+    fn block(&self, msg: &Message, raw: &[u8], v: &Violation, reply: &mut Vec<u8>) {
+        let tool = msg.tool_name();
+        let rule = v.rule.id();
+        self.audit.record(&Entry {
+            message_id: msg.id.as_ref(),
+            method: msg.method.as_deref(),
+            tool,
+            rule,
+            reason: v.rule.title(),
+            explanation: &v.detail,
+            hint: &v.hint,
+            argument: Some(&v.pointer)
+                .filter(|p| !p.is_empty())
+                .map(String::as_str),
+            action: Action::Blocked,
+            details: raw,
+            details_is_json: true,
+        });
+        let mut body = vec![format!("{}: {}", v.rule.title(), v.detail)];
+        body.push(format!("hint: {}", v.hint));
+        self.term
+            .alert(&format!("{} rule={rule}", headline(msg)), &body);
+
+        let Some(id) = msg.id.as_ref().filter(|_| msg.kind == Kind::Request) else {
+            return; // a notification: dropped and audited, nothing to answer
+        };
+        let text = format!(
+            "Blocked by Sentinel ({rule}): {}. Hint: {}.",
+            v.detail.trim_end_matches('.'),
+            v.hint.trim_end_matches('.')
+        );
+        match self.block_as {
+            BlockAs::Error => {
+                let data = json!({
+                    "rule": rule,
+                    "reason": v.rule.title(),
+                    "detail": v.detail,
+                    "hint": v.hint,
+                    "argument": v.pointer,
+                    "tool": tool,
+                });
+                jsonrpc::write_error(reply, Some(id), jsonrpc::BLOCKED, &text, Some(&data));
+            }
+            BlockAs::Result => {
+                let result = json!({
+                    "content": [{"type": "text", "text": text}],
+                    "isError": true,
+                });
+                jsonrpc::write_result(reply, Some(id), &result);
+            }
+        }
+        self.remember_answered(id);
+    }
+
+    fn remember_answered(&self, id: &RawId) {
+        let mut s = self.session();
+        let key = id.key();
+        if s.answered_set.insert(key.clone()) {
+            s.answered.push_back(key);
+            if s.answered.len() > ANSWERED_MEMORY {
+                if let Some(old) = s.answered.pop_front() {
+                    s.answered_set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Answers and audits a line that could not be parsed unambiguously.
+    fn refuse(&self, r: &Refusal, raw: &[u8], reply: &mut Vec<u8>) {
+        let problem = r.problem.to_string();
+        let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
+                    no duplicate keys, nested at most 100 levels";
+        let (title, rule) = (Rule::MalformedMessage.title(), Rule::MalformedMessage.id());
+        self.audit.record(&Entry {
+            message_id: r.id.as_ref(),
+            method: None,
+            tool: None,
+            rule,
+            reason: title,
+            explanation: &problem,
+            hint,
+            argument: None,
+            action: Action::Blocked,
+            details: raw,
+            details_is_json: false,
+        });
+        self.term.alert(
+            &format!("malformed message rule={rule}"),
+            &[problem.clone()],
+        );
+        let message = if r.code == jsonrpc::PARSE_ERROR {
+            format!("Parse error: {problem}")
+        } else {
+            format!("Invalid Request: {problem}")
+        };
+        let data = json!({"rule": rule, "reason": title, "detail": problem, "hint": hint});
+        jsonrpc::write_error(reply, r.id.as_ref(), r.code, &message, Some(&data));
+        if let Some(id) = &r.id {
+            self.remember_answered(id);
+        }
+    }
+
+    /// Notes that the server answered the request with this id (raw JSON text).
+    pub fn server_response(&self, raw_id: &str) {
+        if self.track_pending {
+            let key = RawId::new(raw_id).key();
+            self.session().pending.remove(&key);
+        }
+    }
+
+    /// The server can no longer answer: error responses for every request still waiting, in
+    /// the order they were sent.
+    pub fn server_gone(&self, why: &str) -> Vec<u8> {
+        let mut waiting: Vec<(u64, RawId)> =
+            self.session().pending.drain().map(|(_, v)| v).collect();
+        waiting.sort_by_key(|(seq, _)| *seq);
+        let mut out = Vec::new();
+        let data = json!({
+            "reason": "server unavailable",
+            "hint": "the MCP server behind Sentinel stopped; check its stderr output, then restart the session",
+        });
+        for (_, id) in &waiting {
+            jsonrpc::write_error(
+                &mut out,
+                Some(id),
+                jsonrpc::SERVER_GONE,
+                &format!("MCP server {why} before answering this request"),
+                Some(&data),
+            );
+        }
+        if !waiting.is_empty() {
+            self.term.warn(&format!(
+                "answered {} request(s) the server left unanswered",
+                waiting.len()
+            ));
+        }
+        out
+    }
+}
+
+fn headline(msg: &Message) -> String {
+    let id = msg.id.as_ref().map_or("-", RawId::as_json);
+    let method = msg.method.as_deref().unwrap_or("-");
+    match msg.tool_name() {
+        Some(tool) => format!("{method} id={id} tool={tool}"),
+        None => format!("{method} id={id}"),
+    }
+}

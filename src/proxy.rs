@@ -1,0 +1,495 @@
+//! The stdio transport: the pumps that move bytes between the client (our stdin/stdout), the
+//! wrapped server (its stdin/stdout/stderr) and the [`Gateway`], and the lifecycle that ends
+//! them in every order without losing a message or leaving a process behind. Threads: main
+//! (spawns the server, then runs the shutdown state machine on events), `client->server`,
+//! `server->client`, `server-stderr`, `child-wait` and `signals`. Demo mode (no server) is the
+//! same client pump writing allowed messages to stdout.
+
+use crate::gateway::{Forward, Gateway, Outcome};
+use crate::lines::{read_line, Line, MAX_LINE};
+use crate::scan::Scanner;
+use crate::server;
+use crate::term::Term;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::process::{ChildStdin, ExitStatus};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// After the client closes its side, how long the server gets to exit on its own once its
+/// stdin is closed, before SIGTERM.
+pub const GRACE: Duration = Duration::from_millis(1000);
+/// After SIGTERM, how long before SIGKILL.
+pub const TERM_WAIT: Duration = Duration::from_millis(500);
+/// After the server process exits, how long its remaining group members and open output pipes
+/// get before the group is killed and Sentinel exits anyway.
+pub const DRAIN: Duration = Duration::from_millis(300);
+/// Stack size of the thread that inspects messages (sqlparser recurses deeply).
+const INSPECT_STACK: usize = 16 * 1024 * 1024;
+/// Read buffer sizes.
+const BUF: usize = 64 * 1024;
+
+/// Sentinel's stdout without Rust's line buffering: every write goes straight to fd 1, so a
+/// complete message is never held back.
+pub struct RawStdout(ManuallyDrop<File>);
+
+impl RawStdout {
+    pub fn new() -> RawStdout {
+        // SAFETY: fd 1 is open for the life of the process and ManuallyDrop never closes it.
+        RawStdout(ManuallyDrop::new(unsafe { File::from_raw_fd(1) }))
+    }
+}
+
+impl Default for RawStdout {
+    fn default() -> Self {
+        RawStdout::new()
+    }
+}
+
+impl Write for RawStdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn raw_stdin() -> ManuallyDrop<File> {
+    // SAFETY: fd 0 is open for the life of the process and ManuallyDrop never closes it.
+    ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
+}
+
+/// Events the pumps and helpers send to the main thread.
+enum Event {
+    /// The client closed our stdin (or it failed).
+    ClientEof,
+    /// Writing to the client failed: nobody is reading our stdout any more.
+    ClientGone,
+    /// Writing to the server's stdin failed: it stopped reading.
+    ServerInputClosed,
+    ServerOutputEof,
+    ServerStderrEof,
+    ChildExited(ExitStatus),
+    Signal(i32),
+}
+
+/// Demo mode: judge every stdin line; allowed messages and the gateway's answers go to stdout
+/// in order. Returns the exit code.
+pub fn run_demo(gateway: Gateway) -> u8 {
+    let worker = thread::Builder::new()
+        .name("inspect".into())
+        .stack_size(INSPECT_STACK)
+        .spawn(move || {
+            let stdin = raw_stdin();
+            let mut input = BufReader::with_capacity(BUF, &*stdin);
+            let mut out = BufWriter::with_capacity(BUF, RawStdout::new());
+            let mut line = Vec::new();
+            let result: io::Result<()> = (|| loop {
+                let outcome = match read_line(&mut input, &mut line, MAX_LINE)? {
+                    Line::Eof => return out.flush(),
+                    Line::TooLong => gateway.client_too_long(MAX_LINE),
+                    Line::Complete { .. } => gateway.client_line(&line),
+                };
+                match &outcome.forward {
+                    Forward::Nothing => {}
+                    Forward::Original => {
+                        out.write_all(&line)?;
+                        out.write_all(b"\n")?;
+                    }
+                    Forward::Rewritten(b) => {
+                        out.write_all(b)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                out.write_all(&outcome.reply)?;
+                if input.buffer().is_empty() {
+                    out.flush()?;
+                }
+            })();
+            result
+        })
+        .expect("cannot start the inspection thread");
+    match worker.join() {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Ok(Err(e)) => {
+            eprintln!("sentinel: error: I/O error: {e}");
+            1
+        }
+        Err(_) => 1,
+    }
+}
+
+/// Proxy mode: spawn `argv` and run the session to its end. Returns the exit code.
+pub fn run_proxy(gateway: Gateway, argv: &[OsString], term: Term) -> u8 {
+    server::block_forwarded_signals();
+    let mut child = match server::spawn(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            term.error(&e.message());
+            return e.exit_code();
+        }
+    };
+    let pgid = child.id();
+    term.info(&format!(
+        "started MCP server (pid {pgid}): {}",
+        argv.iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    term.info(&format!("audit log: {}", gateway.audit_path().display()));
+    let (tx, rx) = mpsc::channel::<Event>();
+    let gateway = Arc::new(gateway);
+    let stdout = Arc::new(Mutex::new(RawStdout::new()));
+
+    let server_in = child.stdin.take().expect("piped stdin");
+    let server_out = child.stdout.take().expect("piped stdout");
+    let mut server_err = child.stderr.take().expect("piped stderr");
+
+    {
+        let (gateway, stdout, tx) = (gateway.clone(), stdout.clone(), tx.clone());
+        spawn_named("client->server", INSPECT_STACK, move || {
+            client_pump(&gateway, server_in, &stdout, &tx)
+        });
+    }
+    {
+        let (gateway, stdout, tx) = (gateway.clone(), stdout.clone(), tx.clone());
+        spawn_named("server->client", 0, move || {
+            server_pump(&gateway, server_out, &stdout, &tx)
+        });
+    }
+    {
+        let tx = tx.clone();
+        spawn_named("server-stderr", 0, move || {
+            let mut buf = vec![0u8; BUF];
+            while let Ok(n) = server_err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut err = io::stderr().lock();
+                let _ = err.write_all(&buf[..n]);
+            }
+            let _ = tx.send(Event::ServerStderrEof);
+        });
+    }
+    {
+        let tx = tx.clone();
+        spawn_named("child-wait", 0, move || {
+            // wait() only fails if the child was already reaped, which nothing else does.
+            if let Ok(status) = child.wait() {
+                let _ = tx.send(Event::ChildExited(status));
+            }
+        });
+    }
+    {
+        let tx = tx.clone();
+        spawn_named("signals", 0, move || loop {
+            if tx.send(Event::Signal(server::wait_signal())).is_err() {
+                break;
+            }
+        });
+    }
+    drop(tx);
+
+    let status = Lifecycle::new(pgid, term.clone()).run(&rx);
+    let why = match status {
+        Some(s) if s.success() => "exited".to_owned(),
+        Some(s) => format!("exited ({s})"),
+        None => "stopped responding".to_owned(),
+    };
+    let answers = gateway.server_gone(&why);
+    if !answers.is_empty() {
+        if let Some(mut out) = lock_within(&stdout, DRAIN) {
+            let _ = out.write_all(&answers);
+        }
+    }
+    match status {
+        Some(s) => {
+            term.info(&format!("MCP server {why}"));
+            server::exit_code(s)
+        }
+        None => 1,
+    }
+}
+
+fn spawn_named(name: &str, stack: usize, f: impl FnOnce() + Send + 'static) {
+    let mut b = thread::Builder::new().name(name.into());
+    if stack > 0 {
+        b = b.stack_size(stack);
+    }
+    b.spawn(f)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"));
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes the lock if it comes free within `limit` (a stalled half-written server message may
+/// hold it forever).
+fn lock_within<T>(m: &Mutex<T>, limit: Duration) -> Option<MutexGuard<'_, T>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match m.try_lock() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Reads client lines, asks the gateway, forwards to the server and answers the client.
+fn client_pump(
+    gateway: &Gateway,
+    server_in: ChildStdin,
+    stdout: &Mutex<RawStdout>,
+    tx: &Sender<Event>,
+) {
+    let stdin = raw_stdin();
+    let mut input = BufReader::with_capacity(BUF, &*stdin);
+    let mut to_server = Some(BufWriter::with_capacity(BUF, server_in));
+    let mut replies: Vec<u8> = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        let outcome = match read_line(&mut input, &mut line, MAX_LINE) {
+            Ok(Line::Eof) | Err(_) => break,
+            Ok(Line::TooLong) => gateway.client_too_long(MAX_LINE),
+            Ok(Line::Complete { .. }) => gateway.client_line(&line),
+        };
+        let Outcome { forward, reply } = outcome;
+        if let Some(w) = to_server.as_mut() {
+            let written = match &forward {
+                Forward::Nothing => Ok(()),
+                Forward::Original => w.write_all(&line).and_then(|()| w.write_all(b"\n")),
+                Forward::Rewritten(b) => w.write_all(b).and_then(|()| w.write_all(b"\n")),
+            };
+            let idle = input.buffer().is_empty();
+            if written
+                .and_then(|()| if idle { w.flush() } else { Ok(()) })
+                .is_err()
+            {
+                // The server stopped reading. Requests sent from now on stay pending and are
+                // answered with an error when the server is gone.
+                to_server = None;
+                let _ = tx.send(Event::ServerInputClosed);
+            }
+        }
+        replies.extend_from_slice(&reply);
+        if !replies.is_empty() && input.buffer().is_empty() {
+            if lock(stdout).write_all(&replies).is_err() {
+                let _ = tx.send(Event::ClientGone);
+            }
+            replies.clear();
+        }
+        if line.capacity() > BUF * 16 {
+            line = Vec::new(); // do not keep a huge message's buffer around
+        }
+    }
+    if !replies.is_empty() {
+        let _ = lock(stdout).write_all(&replies);
+    }
+    if let Some(mut w) = to_server {
+        let _ = w.flush();
+    }
+    // Dropping the writer closes the server's stdin: the first step of MCP's shutdown.
+    let _ = tx.send(Event::ClientEof);
+}
+
+/// Copies the server's stdout to ours as it arrives, holding the stdout lock while a message is
+/// half written so the gateway's own answers never land inside it.
+fn server_pump(
+    gateway: &Gateway,
+    mut server_out: std::process::ChildStdout,
+    stdout: &Mutex<RawStdout>,
+    tx: &Sender<Event>,
+) {
+    let mut buf = vec![0u8; BUF];
+    let mut scanner = Scanner::default();
+    let mut guard: Option<MutexGuard<'_, RawStdout>> = None;
+    let mut client_ok = true;
+    loop {
+        let n = match server_out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        scanner.feed(&buf[..n], &mut |id| gateway.server_response(id));
+        if client_ok {
+            let out = guard.get_or_insert_with(|| lock(stdout));
+            if out.write_all(&buf[..n]).is_err() {
+                client_ok = false;
+                let _ = tx.send(Event::ClientGone);
+            }
+        }
+        if !scanner.mid_line() {
+            guard = None;
+        }
+    }
+    if scanner.mid_line() && client_ok {
+        // The server died mid-message: end the line so our own answers start on a fresh one.
+        let _ = guard.get_or_insert_with(|| lock(stdout)).write_all(b"\n");
+    }
+    drop(guard);
+    let _ = tx.send(Event::ServerOutputEof);
+}
+
+/// The shutdown state machine run by the main thread.
+struct Lifecycle {
+    pgid: u32,
+    term: Term,
+    status: Option<ExitStatus>,
+    out_eof: bool,
+    err_eof: bool,
+    /// When the next escalation happens, and what it is.
+    next: Option<(Instant, Step)>,
+    signals: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Term,
+    Kill,
+    /// The server has exited but its group or pipes linger: kill the group.
+    GiveUp,
+    /// Stop waiting for the pipes.
+    Abandon,
+}
+
+impl Lifecycle {
+    fn new(pgid: u32, term: Term) -> Lifecycle {
+        Lifecycle {
+            pgid,
+            term,
+            status: None,
+            out_eof: false,
+            err_eof: false,
+            next: None,
+            signals: 0,
+        }
+    }
+
+    /// Runs until the server has exited and its output is delivered; returns its status.
+    fn run(mut self, rx: &mpsc::Receiver<Event>) -> Option<ExitStatus> {
+        loop {
+            if self.status.is_some() && self.out_eof && self.err_eof {
+                // Leave no member of the group behind.
+                if server::group_alive(self.pgid) {
+                    server::signal_group(self.pgid, libc::SIGKILL);
+                }
+                return self.status;
+            }
+            let event = match self.next {
+                Some((at, _)) => {
+                    match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(e) => Some(e),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => return self.status,
+                    }
+                }
+                None => match rx.recv() {
+                    Ok(e) => Some(e),
+                    Err(_) => return self.status,
+                },
+            };
+            match event {
+                Some(e) => self.on_event(e),
+                None => {
+                    if self.escalate() {
+                        return self.status;
+                    }
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self, after: Duration, step: Step) {
+        let at = Instant::now() + after;
+        // Never postpone an escalation already due sooner.
+        if self.next.is_none_or(|(t, _)| at < t) || self.status.is_some() {
+            self.next = Some((at, step));
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::ClientEof | Event::ClientGone | Event::ServerInputClosed => {
+                if self.status.is_none() && self.next.is_none() {
+                    self.term
+                        .info("client side closed; closing the server's stdin");
+                    self.schedule(GRACE, Step::Term);
+                }
+            }
+            Event::Signal(sig) => {
+                self.signals += 1;
+                if self.status.is_some() {
+                    return;
+                }
+                if self.signals > 1 {
+                    server::signal_group(self.pgid, libc::SIGKILL);
+                    return;
+                }
+                self.term
+                    .info(&format!("received signal {sig}; passing it to the server"));
+                server::signal_group(self.pgid, sig);
+                self.next = Some((Instant::now() + TERM_WAIT, Step::Kill));
+            }
+            Event::ChildExited(status) => {
+                self.status = Some(status);
+                // Launchers such as npx/uvx may leave the real server running: end the group.
+                if server::group_alive(self.pgid) {
+                    server::signal_group(self.pgid, libc::SIGTERM);
+                }
+                self.next = Some((Instant::now() + DRAIN, Step::GiveUp));
+            }
+            Event::ServerOutputEof => self.out_eof = true,
+            Event::ServerStderrEof => self.err_eof = true,
+        }
+    }
+
+    /// Carries out the due step; true when it is time to stop waiting.
+    fn escalate(&mut self) -> bool {
+        let Some((_, step)) = self.next.take() else {
+            return false;
+        };
+        match step {
+            Step::Term => {
+                self.term
+                    .info("server did not exit after its stdin closed; sending SIGTERM");
+                server::signal_group(self.pgid, libc::SIGTERM);
+                self.next = Some((Instant::now() + TERM_WAIT, Step::Kill));
+                false
+            }
+            Step::Kill => {
+                self.term
+                    .info("server did not exit after SIGTERM; sending SIGKILL");
+                server::signal_group(self.pgid, libc::SIGKILL);
+                false
+            }
+            Step::GiveUp => {
+                server::signal_group(self.pgid, libc::SIGKILL);
+                self.next = Some((Instant::now() + DRAIN, Step::Abandon));
+                false
+            }
+            Step::Abandon => {
+                if !self.out_eof {
+                    self.term.warn(
+                        "the server's output pipe stayed open after it exited (a process it \
+                         started still holds it); stopped waiting",
+                    );
+                }
+                true
+            }
+        }
+    }
+}

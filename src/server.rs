@@ -1,0 +1,143 @@
+//! The wrapped MCP server as an operating-system process: spawning it in its own process group
+//! (so `npx`/`uvx` launchers and everything they start can be ended together), tying its life
+//! to Sentinel's on Linux, signalling the whole group, and Sentinel's own signal handling
+//! (SIGINT/SIGTERM are blocked and received synchronously on a thread with `sigwait`, then
+//! passed on). Everything unsafe about processes and signals lives here.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// Why the server could not be started.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub program: OsString,
+    pub error: io::Error,
+}
+
+impl SpawnError {
+    /// The conventional shell exit code: 127 not found, 126 not executable, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self.error.kind() {
+            io::ErrorKind::NotFound => 127,
+            io::ErrorKind::PermissionDenied => 126,
+            _ => 1,
+        }
+    }
+
+    /// A one-line message saying what happened and what to do.
+    pub fn message(&self) -> String {
+        let name = self.program.to_string_lossy();
+        match self.error.kind() {
+            io::ErrorKind::NotFound => format!(
+                "cannot start MCP server '{name}': command not found (check the spelling, or use \
+                 an absolute path: Claude Desktop does not use your shell's PATH)"
+            ),
+            io::ErrorKind::PermissionDenied => format!(
+                "cannot start MCP server '{name}': permission denied (is it executable? chmod +x)"
+            ),
+            _ => format!("cannot start MCP server '{name}': {}", self.error),
+        }
+    }
+}
+
+/// Starts `argv` with piped stdio, the inherited environment and working directory, in a new
+/// process group whose id is the child's pid. On Linux the child is killed if Sentinel dies.
+/// Call this from the thread that lives as long as Sentinel (the main thread): Linux's
+/// parent-death signal follows the spawning thread.
+pub fn spawn(argv: &[OsString]) -> Result<Child, SpawnError> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid is async-signal-safe and called before fork.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
+        // functions (prctl, sigemptyset, sigprocmask, getppid, raise).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The server starts with no signals blocked, whatever Sentinel blocks.
+                let mut empty: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut empty);
+                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+                // Sentinel may already have died between fork and prctl.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().map_err(|error| SpawnError {
+        program: argv[0].clone(),
+        error,
+    })
+}
+
+/// Sends `signal` to every process in the group `pgid`; false when the group no longer exists.
+pub fn signal_group(pgid: u32, signal: i32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names a process group.
+    unsafe { libc::kill(-pgid, signal) == 0 }
+}
+
+/// Whether any process of group `pgid` is still alive (zombies included).
+pub fn group_alive(pgid: u32) -> bool {
+    signal_group(pgid, 0)
+}
+
+/// The signals Sentinel passes on to the server.
+pub const FORWARDED: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
+
+fn forwarded_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill a plain C struct we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Blocks the forwarded signals in the calling thread (and so in every thread it starts
+/// afterwards), so they are only ever received by [`wait_signal`]. Call before starting threads.
+pub fn block_forwarded_signals() {
+    let set = forwarded_set();
+    // SAFETY: set is initialised; the old mask is not needed.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Waits for one of the forwarded signals and returns its number.
+pub fn wait_signal() -> i32 {
+    let set = forwarded_set();
+    let mut sig: libc::c_int = 0;
+    loop {
+        // SAFETY: set is initialised and sig is a valid out-pointer.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            return sig;
+        }
+    }
+}
+
+/// The exit code that mirrors a child's status: its code, or 128 + the signal that ended it.
+pub fn exit_code(status: ExitStatus) -> u8 {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(s)) => (128 + s) as u8,
+        _ => 1,
+    }
+}
