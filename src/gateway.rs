@@ -347,7 +347,7 @@ impl Gateway {
         });
         self.term.alert(
             &format!("malformed message rule={rule}"),
-            &[problem.clone()],
+            std::slice::from_ref(&problem),
         );
         let message = if r.code == jsonrpc::PARSE_ERROR {
             format!("Parse error: {problem}")
