@@ -142,7 +142,7 @@ impl Gateway {
     fn batch(
         &self,
         line: &[u8],
-        elements: Vec<(&str, Result<Message, Refusal>)>,
+        elements: Vec<(&str, Result<Message<'_>, Refusal>)>,
         reply: &mut Vec<u8>,
     ) -> Forward {
         let mut kept: Vec<&str> = Vec::with_capacity(elements.len());
@@ -192,7 +192,7 @@ impl Gateway {
     fn decide(&self, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
         match self.judge(msg) {
             Judgement::Allow => {
-                if msg.method.as_deref() == Some("tools/call") {
+                if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
                     self.term.allowed(&headline(msg));
                 }
                 if msg.kind == Kind::Request && self.track_pending {
@@ -242,7 +242,7 @@ impl Gateway {
                     .params
                     .as_ref()
                     .and_then(|p| p.get("requestId"))
-                    .and_then(|id| serde_json::to_string(id).ok())
+                    .and_then(|id| id.id_text())
                 else {
                     return Judgement::Allow;
                 };
@@ -364,8 +364,8 @@ impl Gateway {
     /// Notes that the server answered the request with this id (raw JSON text).
     pub fn server_response(&self, raw_id: &str) {
         if self.track_pending {
-            let key = RawId::new(raw_id).key();
-            self.session().pending.remove(&key);
+            let key = jsonrpc::id_key(raw_id);
+            self.session().pending.remove(&*key);
         }
     }
 

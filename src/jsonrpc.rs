@@ -7,8 +7,52 @@
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
+
+/// A parsed JSON value that borrows its strings from the input line where it can (one
+/// allocation per array or object instead of one per string), with object members in document
+/// order. Duplicate keys never get this far.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<Json<'a>>),
+    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as JSON text, when it can serve as a request id (string or number).
+    pub fn id_text(&self) -> Option<String> {
+        match self {
+            Json::Str(s) => serde_json::to_string(s).ok(),
+            Json::Int(n) => Some(n.to_string()),
+            Json::UInt(n) => Some(n.to_string()),
+            Json::Float(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
 
 /// Deepest nesting of arrays and objects accepted in one message, the message itself counting
 /// as level 1. Deeper input is refused with a parse error (it is a classic parser-differential
@@ -40,16 +84,24 @@ impl RawId {
         &self.0
     }
 
-    /// A key under which ids that mean the same thing compare equal: strings are compared by
-    /// their decoded value (`"\u0041"` is `"A"`), numbers by their literal text.
+    /// A key under which ids that mean the same thing compare equal: see [`id_key`].
     pub fn key(&self) -> String {
-        if self.0.starts_with('"') {
-            if let Ok(s) = serde_json::from_str::<String>(&self.0) {
-                return serde_json::to_string(&s).unwrap_or_else(|_| self.0.clone());
+        id_key(&self.0).into_owned()
+    }
+}
+
+/// A key under which id texts that mean the same thing compare equal: strings by their decoded
+/// value (`"\u0041"` is `"A"`), numbers by their literal text. Borrows unless re-encoding.
+pub fn id_key(raw: &str) -> Cow<'_, str> {
+    let raw = raw.trim();
+    if raw.starts_with('"') && raw.contains('\\') {
+        if let Ok(s) = serde_json::from_str::<String>(raw) {
+            if let Ok(canonical) = serde_json::to_string(&s) {
+                return Cow::Owned(canonical);
             }
         }
-        self.0.clone()
     }
+    Cow::Borrowed(raw)
 }
 
 /// What kind of JSON-RPC message a parsed object is.
@@ -65,14 +117,14 @@ pub enum Kind {
 
 /// One parsed JSON-RPC object. The original bytes are not kept here; callers forward those.
 #[derive(Debug)]
-pub struct Message {
+pub struct Message<'a> {
     pub id: Option<RawId>,
-    pub method: Option<String>,
-    pub params: Option<Value>,
+    pub method: Option<Cow<'a, str>>,
+    pub params: Option<Json<'a>>,
     pub kind: Kind,
 }
 
-impl Message {
+impl Message<'_> {
     /// `params.name` of a `tools/call`, when it is a string.
     pub fn tool_name(&self) -> Option<&str> {
         self.params.as_ref()?.get("name")?.as_str()
@@ -82,9 +134,9 @@ impl Message {
 /// One line from the client, parsed.
 #[derive(Debug)]
 pub enum Parsed<'a> {
-    Single(Message),
+    Single(Message<'a>),
     /// A JSON-RPC batch: each element with its original text.
-    Batch(Vec<(&'a str, Result<Message, Refusal>)>),
+    Batch(Vec<(&'a str, Result<Message<'a>, Refusal>)>),
 }
 
 /// Why a line (or a batch element) was refused, with the id to answer when it could be read
@@ -167,7 +219,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Parsed<'_>>, Refusal> {
 }
 
 /// Parses one JSON-RPC object found at nesting level `level`.
-fn parse_object(text: &str, level: usize) -> Result<Message, Refusal> {
+fn parse_object(text: &str, level: usize) -> Result<Message<'_>, Refusal> {
     let mut de = serde_json::Deserializer::from_str(text);
     let fields = match (TopSeed { level }).deserialize(&mut de).and_then(|f| {
         de.end()?;
@@ -188,11 +240,7 @@ fn parse_object(text: &str, level: usize) -> Result<Message, Refusal> {
             });
         }
     };
-    let TopFields {
-        id,
-        method,
-        mut rest,
-    } = fields;
+    let TopFields { id, method, params } = fields;
     let id = match id {
         Some(raw) => {
             let t = raw.trim_start();
@@ -205,10 +253,9 @@ fn parse_object(text: &str, level: usize) -> Result<Message, Refusal> {
     };
     let method = match method {
         None => None,
-        Some(Value::String(s)) => Some(s),
+        Some(Json::Str(s)) => Some(s),
         Some(_) => return Err(Refusal::invalid(Problem::BadField("method"), id)),
     };
-    let params = rest.remove("params");
     let kind = match (&method, &id) {
         (Some(_), Some(_)) => Kind::Request,
         (Some(_), None) => Kind::Notification,
@@ -285,8 +332,8 @@ fn lenient_id(text: &str) -> Option<RawId> {
 
 struct TopFields<'de> {
     id: Option<&'de str>,
-    method: Option<Value>,
-    rest: Map<String, Value>,
+    method: Option<Json<'de>>,
+    params: Option<Json<'de>>,
 }
 
 /// Deserializes the top-level object: `id` is kept as raw text, everything else is checked for
@@ -311,12 +358,14 @@ impl<'de> Visitor<'de> for TopSeed {
         let mut fields = TopFields {
             id: None,
             method: None,
-            rest: Map::new(),
+            params: None,
         };
         let mut seen_id = false;
         let mut seen_method = false;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        // Other members are checked, then dropped; their keys are kept for duplicate checks.
+        let mut others: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match &*key {
                 "id" => {
                     if std::mem::replace(&mut seen_id, true) {
                         return Err(de::Error::custom(format_args!("{DUP_PREFIX}id")));
@@ -341,10 +390,13 @@ impl<'de> Visitor<'de> for TopSeed {
                     let value = map.next_value_seed(Checked {
                         level: self.level + 1,
                     })?;
-                    if fields.rest.contains_key(&key) {
+                    if others.contains(&key) {
                         return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}")));
                     }
-                    fields.rest.insert(key, value);
+                    if key == "params" {
+                        fields.params = Some(value);
+                    }
+                    others.push(key);
                 }
             }
         }
@@ -373,51 +425,83 @@ impl<'de> Visitor<'de> for TopSeed {
     }
 }
 
-fn check_nested(text: &str, level: usize) -> Result<Value, serde_json::Error> {
+fn check_nested(text: &str, level: usize) -> Result<Json<'_>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     Checked { level }.deserialize(&mut de)
 }
 
-/// Deserializes any JSON value into a [`Value`], refusing duplicate keys and nesting beyond
+/// Deserializes an object key, borrowing it when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Objects with more members than this check duplicates with a hash set instead of a scan.
+const LINEAR_DUP_CHECK: usize = 16;
+
+/// Deserializes any JSON value into a [`Json`], refusing duplicate keys and nesting beyond
 /// [`MAX_DEPTH`]. `level` is the nesting level the value would open if it is a container.
 struct Checked {
     level: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for Checked {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    type Value = Json<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Checked {
-    type Value = Value;
+    type Value = Json<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
+        Ok(Json::Bool(v))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
+        Ok(Json::Int(v))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
+        Ok(Json::UInt(v))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
+        Ok(Json::Float(v))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Borrowed(v)))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(v.to_owned())))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+        Ok(Json::Str(Cow::Owned(v)))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+        Ok(Json::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
         if self.level > MAX_DEPTH {
             return Err(de::Error::custom(DEEP_MARK));
         }
@@ -427,23 +511,37 @@ impl<'de> Visitor<'de> for Checked {
         })? {
             out.push(v);
         }
-        Ok(Value::Array(out))
+        Ok(Json::Arr(out))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
         if self.level > MAX_DEPTH {
             return Err(de::Error::custom(DEEP_MARK));
         }
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
+        let mut out: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+        let mut many: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value_seed(Checked {
                 level: self.level + 1,
             })?;
-            if out.contains_key(&key) {
+            let duplicate = match &mut many {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let dup = out.iter().any(|(k, _)| *k == key);
+                    if !dup && out.len() == LINEAR_DUP_CHECK {
+                        let mut set: std::collections::HashSet<_> =
+                            out.iter().map(|(k, _)| k.clone()).collect();
+                        set.insert(key.clone());
+                        many = Some(set);
+                    }
+                    dup
+                }
+            };
+            if duplicate {
                 return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}")));
             }
-            out.insert(key, value);
+            out.push((key, value));
         }
-        Ok(Value::Object(out))
+        Ok(Json::Obj(out))
     }
 }
 
@@ -486,7 +584,7 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
 mod tests {
     use super::*;
 
-    fn single(line: &str) -> Message {
+    fn single(line: &str) -> Message<'_> {
         match parse_line(line.as_bytes()) {
             Ok(Some(Parsed::Single(m))) => m,
             other => panic!("expected a single message, got {other:?}"),

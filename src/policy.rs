@@ -4,8 +4,8 @@
 //! ids, their titles, and how a tool call's arguments are walked; it knows nothing about wire
 //! formats or transports.
 
-use crate::sql::{Check, SqlGuard};
-use serde_json::Value;
+use crate::jsonrpc::Json;
+use crate::sql::{Check, Finding, SqlGuard};
 
 /// Argument keys whose strings are SQL by name: an unparseable statement under one of them is
 /// refused instead of being treated as prose. Compared case-insensitively.
@@ -78,39 +78,60 @@ impl Policy {
     }
 
     /// Judges the `params` of a `tools/call`: the first violation found in its arguments, in
-    /// document order of the walk (object keys in sorted order, array items in order).
-    pub fn check_tool_call(&self, params: Option<&Value>) -> Option<Violation> {
+    /// document order.
+    pub fn check_tool_call(&self, params: Option<&Json>) -> Option<Violation> {
         let args = params?.get("arguments")?;
-        let mut pointer = String::new();
-        self.walk(args, false, &mut pointer)
+        let mut path = Vec::new();
+        let finding = self.walk(args, false, &mut path)?;
+        Some(Violation {
+            rule: Rule::from_check(finding.check),
+            detail: finding.detail,
+            hint: finding.hint,
+            pointer: pointer(&path),
+        })
     }
 
-    fn walk(&self, v: &Value, sql_key: bool, pointer: &mut String) -> Option<Violation> {
+    /// Depth-first search for the first finding; `path` holds the way to it on success.
+    fn walk<'j>(&self, v: &'j Json, sql_key: bool, path: &mut Vec<Segment<'j>>) -> Option<Finding> {
         match v {
-            Value::String(s) => self.sql.inspect(s, sql_key).map(|f| Violation {
-                rule: Rule::from_check(f.check),
-                detail: f.detail,
-                hint: f.hint,
-                pointer: pointer.clone(),
-            }),
-            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&i.to_string());
-                let found = self.walk(item, sql_key, pointer);
-                pointer.truncate(len);
+            Json::Str(s) => self.sql.inspect(s, sql_key),
+            Json::Arr(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(Segment::Index(i));
+                let found = self.walk(item, sql_key, path);
+                if found.is_none() {
+                    path.pop();
+                }
                 found
             }),
-            Value::Object(map) => map.iter().find_map(|(k, item)| {
-                let len = pointer.len();
-                pointer.push('/');
-                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+            Json::Obj(members) => members.iter().find_map(|(k, item)| {
+                path.push(Segment::Key(k));
                 let is_sql = SQL_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
-                let found = self.walk(item, is_sql, pointer);
-                pointer.truncate(len);
+                let found = self.walk(item, is_sql, path);
+                if found.is_none() {
+                    path.pop();
+                }
                 found
             }),
             _ => None,
         }
     }
+}
+
+/// One step of a JSON Pointer.
+enum Segment<'j> {
+    Key(&'j str),
+    Index(usize),
+}
+
+/// RFC 6901 JSON Pointer text for `path`.
+fn pointer(path: &[Segment]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        out.push('/');
+        match seg {
+            Segment::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
+            Segment::Index(i) => out.push_str(&i.to_string()),
+        }
+    }
+    out
 }

@@ -11,6 +11,7 @@ use sqlparser::ast::{
     TopQuantity, UnaryOperator, Value,
 };
 use sqlparser::dialect::{dialect_from_str, Dialect};
+use sqlparser::keywords::ALL_KEYWORDS;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 use std::ops::ControlFlow;
@@ -36,65 +37,10 @@ pub const DIALECTS: &[&str] = &[
     "ansi",
 ];
 
-/// Words that can begin a statement sqlparser understands. A string whose first word (after
-/// whitespace, comments and parentheses) is not one of these is not SQL and is never parsed.
-const STATEMENT_STARTS: &[&str] = &[
-    "ALTER",
-    "ANALYZE",
-    "ATTACH",
-    "BEGIN",
-    "CACHE",
-    "CALL",
-    "COMMENT",
-    "COMMIT",
-    "COPY",
-    "CREATE",
-    "DEALLOCATE",
-    "DECLARE",
-    "DELETE",
-    "DESC",
-    "DESCRIBE",
-    "DETACH",
-    "DROP",
-    "EXEC",
-    "EXECUTE",
-    "EXPLAIN",
-    "EXPORT",
-    "FROM",
-    "GRANT",
-    "INSERT",
-    "KILL",
-    "LOAD",
-    "LOCK",
-    "MERGE",
-    "OPTIMIZE",
-    "PRAGMA",
-    "PREPARE",
-    "RELEASE",
-    "RENAME",
-    "REPLACE",
-    "REVOKE",
-    "ROLLBACK",
-    "SAVEPOINT",
-    "SELECT",
-    "SET",
-    "SHOW",
-    "START",
-    "TABLE",
-    "TRUNCATE",
-    "UNCACHE",
-    "UNLOAD",
-    "UPDATE",
-    "USE",
-    "VACUUM",
-    "VALUES",
-    "WITH",
-];
-
 /// Statement keywords that make an unparseable string under a SQL-named key fail closed.
 pub const FAIL_CLOSED_STARTS: &[&str] = &[
     "SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "MERGE", "REPLACE", "DROP", "TRUNCATE",
-    "ALTER", "COPY", "ATTACH", "GRANT",
+    "ALTER", "COPY", "ATTACH", "GRANT", "TABLE",
 ];
 
 /// Aggregates that pack any number of rows into one value: one in a query's output carries a
@@ -111,6 +57,12 @@ pub const ROW_CONCAT_AGGREGATES: &[&str] = &[
     "jsonb_object_agg",
     "listagg",
     "xmlagg",
+    "json_arrayagg",
+    "json_objectagg",
+    "collect_list",
+    "collect_set",
+    "grouparray",
+    "array",
 ];
 
 /// Aggregates that return one value for any number of rows.
@@ -183,7 +135,9 @@ impl SqlGuard {
     /// string is not SQL or is harmless SQL.
     pub fn inspect(&self, text: &str, sql_key: bool) -> Option<Finding> {
         let first = first_word(text)?;
-        if !STATEMENT_STARTS.contains(&first.as_str()) {
+        // Every statement sqlparser understands begins with one of its keywords; anything else
+        // (prose, paths, identifiers) is not SQL and is never parsed.
+        if ALL_KEYWORDS.binary_search(&first.as_str()).is_err() {
             return None;
         }
         let dialect = self.parser_dialect();
@@ -503,13 +457,13 @@ pub fn is_dialect(name: &str) -> bool {
     DIALECTS.contains(&name.to_ascii_lowercase().as_str())
 }
 
-/// The first word of `text` in upper case, skipping whitespace, SQL comments and opening
-/// parentheses; `None` if it does not start with a word.
+/// The first word of `text` in upper case, skipping whitespace, SQL comments, opening
+/// parentheses and empty statements (`;`); `None` if it does not start with a word.
 pub fn first_word(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let mut i = 0;
     loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'(') {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'(' || b[i] == b';') {
             i += 1;
         }
         if b[i..].starts_with(b"--") || b[i..].starts_with(b"#") {
@@ -682,7 +636,7 @@ fn truth(e: &Expr) -> Option<bool> {
             _ => None,
         },
         Expr::BinaryOp { left, op, right }
-            if left == right
+            if unnest(left) == unnest(right)
                 && matches!(
                     op,
                     BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq
@@ -698,6 +652,13 @@ fn truth(e: &Expr) -> Option<bool> {
         Expr::Nested(inner) => truth(inner),
         _ => fold(e)?.truthy(),
     }
+}
+
+fn unnest(mut e: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = e {
+        e = inner;
+    }
+    e
 }
 
 fn contains_function(e: &Expr) -> bool {
@@ -821,6 +782,10 @@ fn compare(a: &Const, b: &Const) -> Option<i8> {
     let ord = match (a, b) {
         (Const::Num(x), Const::Num(y)) => x.partial_cmp(y)?,
         (Const::Str(x), Const::Str(y)) => x.cmp(y),
+        // Most databases coerce a numeric string to a number here ('1' = 1): assume they do,
+        // so a tautology written that way is still caught.
+        (Const::Num(x), Const::Str(s)) => x.partial_cmp(&s.trim().parse::<f64>().ok()?)?,
+        (Const::Str(s), Const::Num(y)) => s.trim().parse::<f64>().ok()?.partial_cmp(y)?,
         (Const::Bool(x), Const::Bool(y)) => x.cmp(y),
         _ => return None,
     };

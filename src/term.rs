@@ -53,6 +53,11 @@ impl Term {
         }
     }
 
+    /// Whether `--verbose` output is on (callers skip formatting what would not be shown).
+    pub fn verbose(&self) -> bool {
+        self.verbosity == Verbosity::Verbose
+    }
+
     /// `text` wrapped in `style` when colour is on.
     pub fn paint(&self, style: Style, text: &str) -> String {
         if self.color {

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# End-to-end test: the official MCP Python SDK client talks to mcp-server-sqlite
+# through target/release/sentinel (see scripts/e2e_client.py for the checks).
+#
+# Creates/reuses a virtualenv in .venv-e2e/ (not tracked by git), installs the
+# pinned PyPI packages, builds the release binary and runs the client.
+# Last line of output is always "e2e: N passed, M failed"; exit status is 0 only
+# when M is 0.
+#
+# Environment knobs:
+#   PYTHON      interpreter used to create the venv (default: python3)
+#   E2E_VENV    venv directory (default: .venv-e2e)
+#   E2E_KEEP=1  keep the temp dir with test.db / audit.log / sentinel.stderr
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+MCP_VERSION=1.30.0
+MCP_SERVER_SQLITE_VERSION=2025.4.25
+PYTHON=${PYTHON:-python3}
+VENV=${E2E_VENV:-.venv-e2e}
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
+
+fail() {
+    echo "e2e: setup failed: $*" >&2
+    echo "e2e: 0 passed, 1 failed"
+    exit 1
+}
+
+venv_ok() {
+    [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -m pip --version >/dev/null 2>&1
+}
+
+make_venv() {
+    rm -rf "$VENV"
+    # Stock Debian python3 may lack ensurepip (package python3-venv), in which
+    # case `python3 -m venv` fails; fall back to virtualenv, installed with
+    # --target so it neither needs root nor trips PEP 668.
+    if "$PYTHON" -m venv "$VENV" >/dev/null 2>&1 && venv_ok; then
+        return 0
+    fi
+    echo "e2e: '$PYTHON -m venv' unavailable, bootstrapping virtualenv from PyPI" >&2
+    rm -rf "$VENV"
+    local boot
+    boot=$(mktemp -d)
+    "$PYTHON" -m pip install -q --target "$boot" virtualenv ||
+        { rm -rf "$boot"; return 1; }
+    PYTHONPATH="$boot" "$PYTHON" -m virtualenv -q "$VENV" ||
+        { rm -rf "$boot"; return 1; }
+    rm -rf "$boot"
+    venv_ok
+}
+
+if venv_ok; then
+    echo "e2e: reusing $VENV"
+else
+    echo "e2e: creating $VENV"
+    make_venv || fail "could not create a virtualenv in $VENV"
+fi
+
+echo "e2e: installing mcp==$MCP_VERSION mcp-server-sqlite==$MCP_SERVER_SQLITE_VERSION"
+"$VENV/bin/python" -m pip install -q \
+    "mcp==$MCP_VERSION" \
+    "mcp-server-sqlite==$MCP_SERVER_SQLITE_VERSION" ||
+    fail "pip install failed"
+[ -x "$VENV/bin/mcp-server-sqlite" ] || fail "$VENV/bin/mcp-server-sqlite missing after install"
+
+echo "e2e: cargo build --release --bin sentinel"
+cargo build --release --bin sentinel || fail "cargo build failed"
+
+client_args=()
+[ "${E2E_KEEP:-0}" = 1 ] && client_args+=(--keep)
+
+echo "e2e: running scripts/e2e_client.py"
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+set +e
+"$VENV/bin/python" scripts/e2e_client.py \
+    --sentinel target/release/sentinel \
+    --server "$VENV/bin/mcp-server-sqlite" \
+    "${client_args[@]+"${client_args[@]}"}" </dev/null 2>&1 | tee "$out"
+rc=${PIPESTATUS[0]}
+set -e
+
+# The client prints the summary itself; if it died before doing so, say so.
+summary=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+if [ -z "$summary" ]; then
+    passed=$(grep -c '^ok - ' "$out" || true)
+    failed=$(grep -c '^FAIL - ' "$out" || true)
+    echo "e2e: client exited with status $rc without a summary" >&2
+    echo "e2e: $passed passed, $((failed + 1)) failed"
+    exit 1
+fi
+# Keep the summary as the very last line even if something logged after it.
+[ "$(tail -n 1 "$out")" = "$summary" ] || echo "$summary"
+if [ "$rc" -ne 0 ] && [[ "$summary" == *" 0 failed" ]]; then
+    echo "e2e: client exited with status $rc" >&2
+    echo "e2e: ${summary#e2e: }" | sed -E 's/ 0 failed$/ 1 failed/'
+fi
+exit "$rc"
