@@ -29,6 +29,9 @@ pub const TERM_WAIT: Duration = Duration::from_millis(500);
 /// After the server process exits, how long its remaining group members and open output pipes
 /// get before the group is killed and Sentinel exits anyway.
 pub const DRAIN: Duration = Duration::from_millis(300);
+/// How often the main thread checks whether the server's group is gone, once the server
+/// itself has exited.
+const POLL: Duration = Duration::from_millis(10);
 /// Stack size of the thread that inspects messages (sqlparser recurses deeply).
 const INSPECT_STACK: usize = 16 * 1024 * 1024;
 /// Read buffer sizes.
@@ -285,7 +288,7 @@ fn client_pump(
             }
         }
         replies.extend_from_slice(&reply);
-        if !replies.is_empty() && input.buffer().is_empty() {
+        if !replies.is_empty() && (input.buffer().is_empty() || replies.len() >= BUF) {
             if lock(stdout).write_all(&replies).is_err() {
                 let _ = tx.send(Event::ClientGone);
             }
@@ -354,6 +357,8 @@ struct Lifecycle {
     /// When the next escalation happens, and what it is.
     next: Option<(Instant, Step)>,
     signals: u32,
+    /// SIGKILL went to the whole group after the server exited.
+    group_killed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,6 +381,7 @@ impl Lifecycle {
             err_eof: false,
             next: None,
             signals: 0,
+            group_killed: false,
         }
     }
 
@@ -383,16 +389,21 @@ impl Lifecycle {
     fn run(mut self, rx: &mpsc::Receiver<Event>) -> Option<ExitStatus> {
         loop {
             if self.status.is_some() && self.out_eof && self.err_eof {
-                // Leave no member of the group behind.
-                if server::group_alive(self.pgid) {
-                    server::signal_group(self.pgid, libc::SIGKILL);
+                // Done once no member of the server's group is left (or the rest got SIGKILL).
+                if self.group_killed || !server::group_alive(self.pgid) {
+                    return self.status;
                 }
-                return self.status;
             }
             let event = match self.next {
                 Some((at, _)) => {
-                    match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    let mut wait = at.saturating_duration_since(Instant::now());
+                    if self.status.is_some() {
+                        // Poll for the last group members to go.
+                        wait = wait.min(POLL);
+                    }
+                    match rx.recv_timeout(wait) {
                         Ok(e) => Some(e),
+                        Err(RecvTimeoutError::Timeout) if Instant::now() < at => continue,
                         Err(RecvTimeoutError::Timeout) => None,
                         Err(RecvTimeoutError::Disconnected) => return self.status,
                     }
@@ -478,6 +489,7 @@ impl Lifecycle {
             }
             Step::GiveUp => {
                 server::signal_group(self.pgid, libc::SIGKILL);
+                self.group_killed = true;
                 self.next = Some((Instant::now() + DRAIN, Step::Abandon));
                 false
             }
