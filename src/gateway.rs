@@ -190,7 +190,7 @@ impl Gateway {
 
     /// Decides one parsed message; true when it goes to the server. Answers go to `reply`.
     fn decide(&self, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
-        match self.judge(msg) {
+        match self.judge(msg, raw) {
             Judgement::Allow => {
                 if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
                     self.term.allowed(&headline(msg));
@@ -217,7 +217,7 @@ impl Gateway {
         }
     }
 
-    fn judge(&self, msg: &Message) -> Judgement {
+    fn judge(&self, msg: &Message, raw: &[u8]) -> Judgement {
         match msg.method.as_deref() {
             Some("tools/call") => {
                 let params = msg.params.as_ref();
@@ -238,15 +238,10 @@ impl Gateway {
                 }
             }
             Some("notifications/cancelled") if msg.kind == Kind::Notification => {
-                let Some(target) = msg
-                    .params
-                    .as_ref()
-                    .and_then(|p| p.get("requestId"))
-                    .and_then(|id| id.id_text())
-                else {
+                let Some(target) = jsonrpc::cancelled_request_id(raw) else {
                     return Judgement::Allow;
                 };
-                let key = RawId::new(&target).key();
+                let key = target.key();
                 let mut s = self.session();
                 if s.answered_set.contains(&key) {
                     Judgement::Swallow

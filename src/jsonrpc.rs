@@ -41,17 +41,6 @@ impl<'a> Json<'a> {
             _ => None,
         }
     }
-
-    /// The value as JSON text, when it can serve as a request id (string or number).
-    pub fn id_text(&self) -> Option<String> {
-        match self {
-            Json::Str(s) => serde_json::to_string(s).ok(),
-            Json::Int(n) => Some(n.to_string()),
-            Json::UInt(n) => Some(n.to_string()),
-            Json::Float(n) => Some(n.to_string()),
-            _ => None,
-        }
-    }
 }
 
 /// Deepest nesting of arrays and objects accepted in one message, the message itself counting
@@ -543,6 +532,17 @@ impl<'de> Visitor<'de> for Checked {
         }
         Ok(Json::Obj(out))
     }
+}
+
+/// The exact text of `params.requestId` of a `notifications/cancelled` line (already known to
+/// be valid, duplicate-free JSON), so big-integer ids match the request they cancel.
+pub fn cancelled_request_id(raw: &[u8]) -> Option<RawId> {
+    type Members<'a> = std::collections::HashMap<Cow<'a, str>, &'a RawValue>;
+    let top: Members = serde_json::from_slice(raw).ok()?;
+    let params: Members = serde_json::from_str(top.get("params")?.get()).ok()?;
+    let id = params.get("requestId")?.get().trim();
+    (id.starts_with('"') || id.starts_with('-') || id.starts_with(|c: char| c.is_ascii_digit()))
+        .then(|| RawId::new(id))
 }
 
 /// Appends a JSON-RPC error response line (with its newline) to `out`.

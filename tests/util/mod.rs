@@ -34,7 +34,8 @@ pub fn fake_server() -> PathBuf {
 /// A fresh empty directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    // Inside target/, so `cargo clean` removes what tests leave behind.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "sentinel-test-{}-{}-{}",
         std::process::id(),
         name,
@@ -315,4 +316,23 @@ pub fn send_signal(pid: u32, signal: i32) {
         "kill({pid}, {signal}) failed: {}",
         std::io::Error::last_os_error()
     );
+}
+
+/// Parses stdout as JSON-RPC lines, strictly: every line (blank ones included) must be JSON
+/// and the output must end with a newline, so nothing but whole messages ever reached stdout.
+pub fn json_lines_strict(out: &[u8]) -> Vec<Value> {
+    if out.is_empty() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(out);
+    assert!(
+        text.ends_with('\n'),
+        "stdout does not end with a newline: {text:?}"
+    );
+    text[..text.len() - 1]
+        .split('\n')
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line not JSON ({e}): {l:?}"))
+        })
+        .collect()
 }
