@@ -851,6 +851,21 @@ fn unbounded_reads_are_blocked() {
         ),
         // Row-concatenating aggregates.
         sql(
+            "mysql json_arrayagg",
+            "SELECT json_arrayagg(ssn) FROM users LIMIT 1",
+            UNBOUNDED,
+        ),
+        sql(
+            "spark collect_list",
+            "SELECT collect_list(ssn) FROM users LIMIT 1",
+            UNBOUNDED,
+        ),
+        sql(
+            "ARRAY of a subquery without FROM",
+            "SELECT ARRAY(SELECT ssn FROM users)",
+            UNBOUNDED,
+        ),
+        sql(
             "group_concat with limit",
             "SELECT group_concat(ssn) FROM users LIMIT 1",
             UNBOUNDED,
@@ -1307,6 +1322,8 @@ fn destructive_statements_are_blocked() {
         ("1=1 then comment", "1=1 -- AND id = 5"),
         ("1=1 then block comment", "1=1 /* AND id = 5 */"),
         ("OR TRUE", "id = 5 OR TRUE"),
+        ("parenthesised side", "(id) = id"),
+        ("numeric string", "1 = '1'"),
     ];
     let mut cases = vec![
         sql("drop table", "DROP TABLE users", DESTROYS),
