@@ -1,7 +1,7 @@
 //! The wrapped MCP server as an operating-system process: spawning it in its own process group
 //! (so `npx`/`uvx` launchers and everything they start can be ended together), tying its life
 //! to Sentinel's on Linux, signalling the whole group, and Sentinel's own signal handling
-//! (SIGINT/SIGTERM are blocked and received synchronously on a thread with `sigwait`, then
+//! (SIGINT/SIGTERM/SIGHUP are blocked and received synchronously on a thread with `sigwait`, then
 //! passed on). Everything unsafe about processes and signals lives here.
 
 use std::ffi::OsString;
@@ -96,8 +96,9 @@ pub fn group_alive(pgid: u32) -> bool {
     signal_group(pgid, 0)
 }
 
-/// The signals Sentinel passes on to the server.
-pub const FORWARDED: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
+/// The signals Sentinel passes on to the server. SIGHUP is among them so that a closed
+/// terminal ends the server's whole group instead of only Sentinel.
+pub const FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 fn forwarded_set() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a plain C struct we own.

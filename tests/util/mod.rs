@@ -18,16 +18,26 @@ pub fn sentinel() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sentinel"))
 }
 
-/// The fake MCP server example (`tests/support/fake_server.rs`), built by `cargo test`.
+/// The fake MCP server example (`tests/support/fake_server.rs`). A full `cargo test` builds it;
+/// when a single test file is run (`cargo test --test wire`) it may be missing, so it is built
+/// here once.
 pub fn fake_server() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
     let bin = sentinel();
     let dir = bin.parent().expect("binary has a directory");
     let path = dir.join("examples").join("fake_server");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test` (which builds examples)",
-        path.display()
-    );
+    BUILD.call_once(|| {
+        if !path.exists() {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "--example", "fake_server"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "could not build the fake_server example");
+        }
+    });
+    assert!(path.exists(), "{} is missing", path.display());
     path
 }
 
