@@ -9,7 +9,6 @@ use crate::audit::{Action, Audit, Entry};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{Policy, Rule, Violation};
 use crate::term::Term;
-use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -287,21 +286,20 @@ impl Gateway {
         );
         match self.block_as {
             BlockAs::Error => {
-                let data = json!({
-                    "rule": rule,
-                    "reason": v.rule.title(),
-                    "detail": v.detail,
-                    "hint": v.hint,
-                    "argument": v.pointer,
-                    "tool": tool,
-                });
+                let data = jsonrpc::string_object(&[
+                    ("rule", Some(rule)),
+                    ("reason", Some(v.rule.title())),
+                    ("detail", Some(&v.detail)),
+                    ("hint", Some(&v.hint)),
+                    ("argument", Some(&v.pointer)),
+                    ("tool", tool),
+                ]);
                 jsonrpc::write_error(reply, Some(id), jsonrpc::BLOCKED, &text, Some(&data));
             }
             BlockAs::Result => {
-                let result = json!({
-                    "content": [{"type": "text", "text": text}],
-                    "isError": true,
-                });
+                let mut result = b"{\"content\":[{\"type\":\"text\",\"text\":".to_vec();
+                jsonrpc::push_json_str(&mut result, &text);
+                result.extend_from_slice(b"}],\"isError\":true}");
                 jsonrpc::write_result(reply, Some(id), &result);
             }
         }
@@ -349,7 +347,12 @@ impl Gateway {
         } else {
             format!("Invalid Request: {problem}")
         };
-        let data = json!({"rule": rule, "reason": title, "detail": problem, "hint": hint});
+        let data = jsonrpc::string_object(&[
+            ("rule", Some(rule)),
+            ("reason", Some(title)),
+            ("detail", Some(&problem)),
+            ("hint", Some(hint)),
+        ]);
         jsonrpc::write_error(reply, r.id.as_ref(), r.code, &message, Some(&data));
         if let Some(id) = &r.id {
             self.remember_answered(id);
@@ -371,10 +374,16 @@ impl Gateway {
             self.session().pending.drain().map(|(_, v)| v).collect();
         waiting.sort_by_key(|(seq, _)| *seq);
         let mut out = Vec::new();
-        let data = json!({
-            "reason": "server unavailable",
-            "hint": "the MCP server behind Sentinel stopped; check its stderr output, then restart the session",
-        });
+        let data = jsonrpc::string_object(&[
+            ("reason", Some("server unavailable")),
+            (
+                "hint",
+                Some(
+                    "the MCP server behind Sentinel stopped; check its stderr output, then \
+                     restart the session",
+                ),
+            ),
+        ]);
         for (_, id) in &waiting {
             jsonrpc::write_error(
                 &mut out,

@@ -7,7 +7,6 @@
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -551,7 +550,7 @@ pub fn write_error(
     id: Option<&RawId>,
     code: i64,
     message: &str,
-    data: Option<&Value>,
+    data: Option<&[u8]>,
 ) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.map_or("null", RawId::as_json).as_bytes());
@@ -561,17 +560,37 @@ pub fn write_error(
     push_json_str(out, message);
     if let Some(data) = data {
         out.extend_from_slice(b",\"data\":");
-        serde_json::to_writer(&mut *out, data).expect("writing JSON to a Vec cannot fail");
+        out.extend_from_slice(data);
     }
     out.extend_from_slice(b"}}\n");
 }
 
-/// Appends a JSON-RPC success response line (with its newline) carrying `result` to `out`.
-pub fn write_result(out: &mut Vec<u8>, id: Option<&RawId>, result: &Value) {
+/// A JSON object whose members are all strings (`None` writes `null`), as JSON text.
+pub fn string_object(members: &[(&str, Option<&str>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(&mut out, key);
+        out.push(b':');
+        match value {
+            Some(v) => push_json_str(&mut out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.push(b'}');
+    out
+}
+
+/// Appends a JSON-RPC success response line (with its newline) carrying `result` (JSON text)
+/// to `out`.
+pub fn write_result(out: &mut Vec<u8>, id: Option<&RawId>, result: &[u8]) {
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.map_or("null", RawId::as_json).as_bytes());
     out.extend_from_slice(b",\"result\":");
-    serde_json::to_writer(&mut *out, result).expect("writing JSON to a Vec cannot fail");
+    out.extend_from_slice(result);
     out.extend_from_slice(b"}\n");
 }
 

@@ -109,11 +109,26 @@ pub struct Finding {
     pub hint: String,
 }
 
-/// Settings of the guard.
-#[derive(Clone, Debug)]
+/// Verdicts remembered per guard: agents repeat their queries (and a loop repeats one query
+/// thousands of times), while parsing costs microseconds. Bounded in entries and text length.
+const CACHE_ENTRIES: usize = 512;
+const CACHE_MAX_TEXT: usize = 2048;
+
+/// One map for strings under SQL-named keys, one for the rest (the verdicts can differ).
+type VerdictCache = [std::collections::HashMap<String, Option<Finding>>; 2];
+
+/// Settings of the guard, and its verdict cache (a pure function of text and settings).
+#[derive(Debug)]
 pub struct SqlGuard {
     dialect: String,
     max_rows: u64,
+    cache: std::sync::Mutex<VerdictCache>,
+}
+
+impl Clone for SqlGuard {
+    fn clone(&self) -> SqlGuard {
+        SqlGuard::new(&self.dialect, self.max_rows)
+    }
 }
 
 impl SqlGuard {
@@ -122,6 +137,7 @@ impl SqlGuard {
         SqlGuard {
             dialect: dialect.to_ascii_lowercase(),
             max_rows,
+            cache: std::sync::Mutex::new(VerdictCache::default()),
         }
     }
 
@@ -140,10 +156,34 @@ impl SqlGuard {
         if ALL_KEYWORDS.binary_search(&first.as_str()).is_err() {
             return None;
         }
+        if text.len() > CACHE_MAX_TEXT {
+            return self.analyse(text, &first, sql_key);
+        }
+        let slot = usize::from(sql_key);
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c[slot].get(text).cloned())
+        {
+            return hit;
+        }
+        let verdict = self.analyse(text, &first, sql_key);
+        if let Ok(mut cache) = self.cache.lock() {
+            let map = &mut cache[slot];
+            if map.len() >= CACHE_ENTRIES {
+                map.clear();
+            }
+            map.insert(text.to_owned(), verdict.clone());
+        }
+        verdict
+    }
+
+    fn analyse(&self, text: &str, first: &str, sql_key: bool) -> Option<Finding> {
         let dialect = self.parser_dialect();
         match Parser::parse_sql(&*dialect, text) {
             Ok(statements) => statements.iter().find_map(|s| self.statement(s)),
-            Err(err) => self.unparseable(&*dialect, text, &first, sql_key, &err),
+            Err(err) => self.unparseable(&*dialect, text, first, sql_key, &err),
         }
     }
 
