@@ -139,7 +139,7 @@ impl Audit {
     }
 
     fn format(&self, e: &Entry) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + e.details.len());
+        let mut out = Vec::with_capacity(1024 + e.details.len());
         out.extend_from_slice(b"{\"timestamp\":");
         push_json_str(&mut out, &rfc3339(self.clock.now()));
         out.extend_from_slice(b",\"message_id\":");

@@ -271,10 +271,15 @@ impl Gateway {
             details: raw,
             details_is_json: true,
         });
-        let mut body = vec![format!("{}: {}", v.rule.title(), v.detail)];
-        body.push(format!("hint: {}", v.hint));
-        self.term
-            .alert(&format!("{} rule={rule}", headline(msg)), &body);
+        self.term.alert(|| {
+            (
+                format!("{} rule={rule}", headline(msg)),
+                vec![
+                    format!("{}: {}", v.rule.title(), v.detail),
+                    format!("hint: {}", v.hint),
+                ],
+            )
+        });
 
         let Some(id) = msg.id.as_ref().filter(|_| msg.kind == Kind::Request) else {
             return; // a notification: dropped and audited, nothing to answer
@@ -338,10 +343,12 @@ impl Gateway {
             details: raw,
             details_is_json: false,
         });
-        self.term.alert(
-            &format!("malformed message rule={rule}"),
-            std::slice::from_ref(&problem),
-        );
+        self.term.alert(|| {
+            (
+                format!("malformed message rule={rule}"),
+                vec![problem.clone()],
+            )
+        });
         let message = if r.code == jsonrpc::PARSE_ERROR {
             format!("Parse error: {problem}")
         } else {

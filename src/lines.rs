@@ -1,6 +1,7 @@
 //! Newline framing for input streams: reads one line at a time into a reusable buffer with an
 //! upper bound on its size, so an endless line cannot exhaust memory. Owns [`MAX_LINE`].
 
+use crate::bytes::find_byte;
 use std::io::{self, BufRead};
 
 /// Largest client message accepted, in bytes (excluding the newline). Larger ones are refused
@@ -61,47 +62,9 @@ pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> io::Re
     }
 }
 
-/// Index of the first `needle` in `haystack`, a word at a time (std's memchr is not public).
-pub fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in chunks.by_ref() {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk")) ^ pattern;
-        // A zero byte in `word` marks a match (the classic has-zero-byte test).
-        let zero = word.wrapping_sub(LO) & !word & HI;
-        if zero != 0 {
-            return Some(offset + (zero.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| offset + i)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn find_byte_agrees_with_position() {
-        let hay: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(7)).collect();
-        for n in [0u8, 7, 10, 255, 128, 1] {
-            for start in 0..20 {
-                let h = &hay[start..];
-                assert_eq!(
-                    find_byte(n, h),
-                    h.iter().position(|&b| b == n),
-                    "{n} from {start}"
-                );
-            }
-        }
-    }
 
     #[test]
     fn frames_lines_and_bounds_them() {

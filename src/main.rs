@@ -2,6 +2,7 @@
 //! listed in ARCHITECTURE.md.
 
 mod audit;
+mod bytes;
 mod cli;
 mod clock;
 mod gateway;
@@ -69,8 +70,10 @@ fn main() -> ExitCode {
     let policy = policy::Policy::builtin(&opts.dialect, opts.max_rows);
     let gateway =
         gateway::Gateway::new(policy, audit, term.clone(), opts.block_as, server.is_some());
-    ExitCode::from(match server {
+    let code = match server {
         None => proxy::run_demo(gateway),
-        Some(argv) => proxy::run_proxy(gateway, &argv, term),
-    })
+        Some(argv) => proxy::run_proxy(gateway, &argv, term.clone()),
+    };
+    term.finish();
+    ExitCode::from(code)
 }

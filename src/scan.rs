@@ -4,6 +4,8 @@
 //! `id` and whether it was a response. It never rejects anything: server output is not
 //! policed, only accounted for, so the gateway knows which requests are still waiting.
 
+use crate::bytes::find_any3;
+
 /// Longest id text remembered; longer ids are not tracked (and so never matched).
 const MAX_ID: usize = 256;
 
@@ -123,10 +125,7 @@ impl Scanner {
                 } else if !self.capturing() {
                     // Skip quickly to the next byte that can end or escape the string.
                     let rest = &chunk[i + 1..];
-                    let skip = rest
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
-                        .unwrap_or(rest.len());
+                    let skip = find_any3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
                     i += skip;
                 }
                 i += 1;

@@ -3,6 +3,21 @@
 //! Sentinel prints for people goes through [`Term`]; stdout belongs to JSON-RPC alone.
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// At most this many block alerts are printed per second; the rest are counted and summarised
+/// (a looping agent can be blocked thousands of times a second, and every block is in the
+/// audit log anyway).
+pub const ALERTS_PER_SECOND: u32 = 20;
+
+/// Alert storm control, shared by every clone of a [`Term`].
+#[derive(Debug, Default)]
+struct Limiter {
+    window: Option<Instant>,
+    shown: u32,
+    suppressed: u64,
+}
 
 /// ANSI styles used on stderr.
 #[derive(Clone, Copy)]
@@ -40,6 +55,7 @@ pub enum Verbosity {
 pub struct Term {
     color: bool,
     verbosity: Verbosity,
+    limiter: Arc<Mutex<Limiter>>,
 }
 
 impl Term {
@@ -50,6 +66,7 @@ impl Term {
         Term {
             color: want_color && !no_color_env && std::io::stderr().is_terminal(),
             verbosity,
+            limiter: Arc::default(),
         }
     }
 
@@ -74,22 +91,69 @@ impl Term {
         let _ = err.flush();
     }
 
-    /// A security event (a block): shown unless `--quiet`.
-    pub fn alert(&self, headline: &str, body: &[String]) {
+    /// A security event (a block): shown unless `--quiet`, at most [`ALERTS_PER_SECOND`] a
+    /// second. `render` gives the headline and detail lines; it is not called for alerts that
+    /// are not shown.
+    pub fn alert(&self, render: impl FnOnce() -> (String, Vec<String>)) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let mut out = format!(
+        let carried = {
+            let mut l = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let mut carried = 0;
+            if l.window
+                .is_none_or(|w| now.duration_since(w) >= Duration::from_secs(1))
+            {
+                carried = std::mem::take(&mut l.suppressed);
+                l.window = Some(now);
+                l.shown = 0;
+            }
+            if l.shown >= ALERTS_PER_SECOND {
+                l.suppressed += 1;
+                return;
+            }
+            l.shown += 1;
+            carried
+        };
+        let (headline, body) = render();
+        let mut out = self.suppressed_note(carried);
+        out.push_str(&format!(
             "{} {}\n",
             self.paint(Style::Red, "[SENTINEL] BLOCKED"),
             headline
-        );
+        ));
         for line in body {
             out.push_str("           ");
-            out.push_str(line);
+            out.push_str(&line);
             out.push('\n');
         }
         self.emit(out);
+    }
+
+    fn suppressed_note(&self, n: u64) -> String {
+        if n == 0 {
+            return String::new();
+        }
+        format!(
+            "{} {n} more block(s) not shown (at most {ALERTS_PER_SECOND} alerts a second); the \
+             audit log has every one\n",
+            self.paint(Style::Red, "[SENTINEL]")
+        )
+    }
+
+    /// Prints the count of alerts still held back (call before exiting).
+    pub fn finish(&self) {
+        let n = std::mem::take(
+            &mut self
+                .limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .suppressed,
+        );
+        if n > 0 {
+            self.emit(self.suppressed_note(n));
+        }
     }
 
     /// Something allowed, shown only with `--verbose`.

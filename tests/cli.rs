@@ -486,6 +486,35 @@ fn quiet_hides_the_alert_but_still_blocks_and_audits() {
 }
 
 #[test]
+fn an_alert_storm_is_summarised_on_stderr_but_every_block_is_answered_and_audited() {
+    let dir = util::scratch("storm");
+    let log = dir.join("a.log");
+    let input: String = (0..100)
+        .map(|i| {
+            util::tool_call(
+                &i.to_string(),
+                "query",
+                r#"{"query":"SELECT * FROM users"}"#,
+            ) + "\n"
+        })
+        .collect();
+    let (status, out, err) = run(
+        bare(&dir).args(["--no-color", "--audit-log"]).arg(&log),
+        input.as_bytes(),
+    );
+    assert_eq!(status.code(), Some(0), "{}", describe(status, &out, &err));
+    assert_eq!(out.lines().count(), 100, "every block is answered");
+    assert_eq!(audit_file(&log).len(), 100, "every block is audited");
+    // The 100 lines arrive well within one second: 20 alerts, then one summary of the rest.
+    let shown = err.matches("BLOCKED").count();
+    assert_eq!(shown, 20, "at most 20 alerts a second: {err}");
+    assert!(
+        err.contains("80 more block(s) not shown"),
+        "the rest are counted: {err}"
+    );
+}
+
+#[test]
 fn verbose_logs_allowed_tool_calls() {
     let dir = util::scratch("verbose");
     let call = util::tool_call("5", "query", r#"{"query":"SELECT id FROM users LIMIT 10"}"#);
