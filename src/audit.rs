@@ -31,12 +31,18 @@ pub struct OpenError {
 pub enum Action {
     /// Refused: answered by the gateway (requests) or dropped (notifications).
     Blocked,
+    /// Refused because it needs a person's approval.
+    ApprovalRequired,
+    /// Recorded and forwarded (a `monitor` rule, or monitor mode).
+    Monitored,
 }
 
 impl Action {
     fn as_str(self) -> &'static str {
         match self {
             Action::Blocked => "blocked",
+            Action::ApprovalRequired => "approval_required",
+            Action::Monitored => "monitored",
         }
     }
 }
@@ -53,6 +59,8 @@ pub struct Entry<'a> {
     /// JSON Pointer of the offending argument, when there is one.
     pub argument: Option<&'a str>,
     pub action: Action,
+    /// For `monitored` entries: what enforcement would have done (`block`, `approve`).
+    pub would_have: Option<&'a str>,
     /// The message as received: embedded as JSON when `details_is_json`, else as a string.
     pub details: &'a [u8],
     pub details_is_json: bool,
@@ -120,14 +128,17 @@ impl Audit {
     /// Appends one entry as a single write. Failures are reported on stderr (the first, then
     /// every 1000th) and otherwise ignored: the decision already stands.
     pub fn record(&self, e: &Entry) {
-        let line = self.format(e);
+        self.write(&self.format(e));
+    }
+
+    fn write(&self, line: &[u8]) {
         let result = {
             let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-            f.write_all(&line)
+            f.write_all(line)
         };
         if let Err(err) = result {
             let n = self.failures.fetch_add(1, Ordering::Relaxed);
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 self.term.error(&format!(
                     "could not write the audit log {} ({err}); the message was still blocked. \
                      Free disk space or fix permissions; {} entries lost so far",
@@ -136,6 +147,24 @@ impl Audit {
                 ));
             }
         }
+    }
+
+    /// Appends an entry about the gateway itself (e.g. `policy_rejected`), with the same
+    /// fields as message entries so the jq recipes keep working.
+    pub fn event(&self, action: &str, reason: &str, explanation: &str) {
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(b"{\"timestamp\":");
+        push_json_str(&mut out, &rfc3339(self.clock.now()));
+        out.extend_from_slice(b",\"message_id\":null");
+        field(&mut out, "method", None);
+        field(&mut out, "reason", Some(reason));
+        field(&mut out, "rule", Some("policy.reload"));
+        field(&mut out, "tool", None);
+        field(&mut out, "action", Some(action));
+        field(&mut out, "explanation", Some(explanation));
+        field(&mut out, "server", Some(&self.server));
+        out.extend_from_slice(b",\"details\":null}\n");
+        self.write(&out);
     }
 
     fn format(&self, e: &Entry) -> Vec<u8> {
@@ -149,6 +178,9 @@ impl Audit {
         field(&mut out, "rule", Some(e.rule));
         field(&mut out, "tool", e.tool);
         field(&mut out, "action", Some(e.action.as_str()));
+        if e.action == Action::Monitored {
+            field(&mut out, "would_have", e.would_have);
+        }
         field(&mut out, "explanation", Some(e.explanation));
         field(&mut out, "hint", Some(e.hint));
         field(&mut out, "argument", e.argument);

@@ -1,11 +1,13 @@
-//! The command line: options, their environment-variable fallbacks, validation with one-line
-//! errors that name the option, and the help text. Produces a [`Command`] for `main` to run.
+//! The command line: options, their environment-variable fallbacks, the `policy` and `explain`
+//! subcommands, validation with one-line errors that name the option, and the help text.
+//! Produces a [`Command`] for `main` to run.
 
 use crate::gateway::BlockAs;
 use crate::sql;
 use crate::term::Verbosity;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const USAGE: &str = "\
 sentinel - runtime security gateway for MCP servers
@@ -13,15 +15,26 @@ sentinel - runtime security gateway for MCP servers
 Usage:
   sentinel [OPTIONS] [--] SERVER_CMD [ARGS...]   proxy: run SERVER_CMD behind the gateway
   sentinel [OPTIONS] < messages.jsonl            demo: judge JSON-RPC lines from stdin
+  sentinel policy check FILE                     validate a policy file (every profile)
+  sentinel policy test FILE CASES                run a policy's test cases
+  sentinel policy show-default                   print the built-in policy as a file
+  sentinel explain [OPTIONS] [MESSAGE|-]         explain the decision on one message
 
-Everything from SERVER_CMD on is passed to the server untouched.
+Everything from SERVER_CMD on is passed to the server untouched (a server named
+`policy` or `explain` needs `sentinel -- policy ...`).
 
 Options:
+      --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]
+                         [default: the built-in policy]
+      --profile NAME     profile of the policy file [env: SENTINEL_PROFILE]
+      --server-name NAME name matched by rules' `servers:` [default: the server command line]
+      --reload-interval MS  how often the policy file is checked for changes; 0 = only on
+                         SIGHUP [default: 1000]
       --audit-log PATH   JSON Lines audit log [env: SENTINEL_AUDIT_LOG]
                          [default: ./security_audit.log, else the per-user state dir]
-      --max-rows N       largest LIMIT a read may ask for [default: 1000]
-      --dialect NAME     SQL dialect: generic, sqlite, postgres, mysql, mssql, snowflake,
-                         bigquery, duckdb, ... [default: generic]
+      --max-rows N       built-in policy: largest LIMIT a read may ask for [default: 1000]
+      --dialect NAME     built-in policy: SQL dialect: generic, sqlite, postgres, mysql,
+                         mssql, snowflake, bigquery, duckdb, ... [default: generic]
       --block-as KIND    answer blocked calls with a JSON-RPC `error` or a tool `result`
                          with isError: true [default: error]
       --no-color         no ANSI colours on stderr (also when NO_COLOR is set)
@@ -30,16 +43,23 @@ Options:
   -h, --help             print this help
   -V, --version          print the version
 
-Exit codes: the server's own exit code (128+N if signal N ended it); 2 bad usage;
-126 server not executable; 127 server not found; 1 other errors.
+Exit codes: the server's own exit code (128+N if signal N ended it); 2 bad usage or an
+invalid policy; 126 server not executable; 127 server not found; 1 other errors.
+`policy check` and `policy test` exit 1 when the file has errors or a case fails.
 ";
 
 /// Settings shared by every mode.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub audit_log: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub server_name: Option<String>,
+    pub reload_interval: Duration,
     pub max_rows: u64,
     pub dialect: String,
+    /// Whether --max-rows or --dialect was given (they configure the built-in policy only).
+    pub builtin_tuned: bool,
     pub block_as: BlockAs,
     pub color: bool,
     pub verbosity: Verbosity,
@@ -50,6 +70,11 @@ pub struct Options {
 pub enum Command {
     Proxy(Options, Vec<OsString>),
     Demo(Options),
+    PolicyCheck(PathBuf),
+    PolicyTest(PathBuf, PathBuf),
+    PolicyShowDefault(Options),
+    /// The message text, or `None` to read it from stdin.
+    Explain(Options, Option<String>),
     Help,
     Version,
 }
@@ -64,21 +89,51 @@ pub fn parse(
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Command, UsageError> {
     use lexopt::prelude::*;
-    let mut opts = Options {
-        audit_log: env("SENTINEL_AUDIT_LOG")
+    let env_string = |k: &str| {
+        env(k)
             .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
+            .map(|v| v.to_string_lossy().into_owned())
+    };
+    let mut opts = Options {
+        audit_log: env_string("SENTINEL_AUDIT_LOG").map(PathBuf::from),
+        policy: env_string("SENTINEL_POLICY").map(PathBuf::from),
+        profile: env_string("SENTINEL_PROFILE"),
+        server_name: None,
+        reload_interval: Duration::from_millis(1000),
         max_rows: 1000,
         dialect: "generic".into(),
+        builtin_tuned: false,
         block_as: BlockAs::Error,
         color: true,
         verbosity: Verbosity::Normal,
     };
-    let mut parser = lexopt::Parser::from_args(args);
+    let sub = match args.first().and_then(|a| a.to_str()) {
+        Some("policy") => Some("policy"),
+        Some("explain") => Some("explain"),
+        _ => None,
+    };
+    let mut parser = lexopt::Parser::from_args(args.into_iter().skip(usize::from(sub.is_some())));
     let err = |e: lexopt::Error| UsageError(format!("{e} (see sentinel --help)"));
+    let mut words: Vec<String> = Vec::new();
     while let Some(arg) = parser.next().map_err(err)? {
         match arg {
             Long("audit-log") => opts.audit_log = Some(parser.value().map_err(err)?.into()),
+            Long("policy") => opts.policy = Some(parser.value().map_err(err)?.into()),
+            Long("profile") => {
+                opts.profile = Some(string(parser.value().map_err(err)?, "--profile")?)
+            }
+            Long("server-name") => {
+                opts.server_name = Some(string(parser.value().map_err(err)?, "--server-name")?)
+            }
+            Long("reload-interval") => {
+                let v = string(parser.value().map_err(err)?, "--reload-interval")?;
+                let ms: u64 = v.parse().map_err(|_| {
+                    UsageError(format!(
+                        "invalid value '{v}' for --reload-interval: expected milliseconds, 0 or more"
+                    ))
+                })?;
+                opts.reload_interval = Duration::from_millis(ms);
+            }
             Long("max-rows") => {
                 let v = string(parser.value().map_err(err)?, "--max-rows")?;
                 opts.max_rows = v.parse().map_err(|_| {
@@ -86,6 +141,7 @@ pub fn parse(
                         "invalid value '{v}' for --max-rows: expected a whole number of rows, 0 or more"
                     ))
                 })?;
+                opts.builtin_tuned = true;
             }
             Long("dialect") => {
                 let v = string(parser.value().map_err(err)?, "--dialect")?;
@@ -96,6 +152,7 @@ pub fn parse(
                     )));
                 }
                 opts.dialect = v.to_ascii_lowercase();
+                opts.builtin_tuned = true;
             }
             Long("block-as") => {
                 let v = string(parser.value().map_err(err)?, "--block-as")?;
@@ -114,15 +171,57 @@ pub fn parse(
             Short('v') | Long("verbose") => opts.verbosity = Verbosity::Verbose,
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
+            Value(word) if sub.is_some() => words.push(string(word, "an argument")?),
             Value(program) => {
                 let mut argv = vec![program];
                 argv.extend(parser.raw_args().map_err(err)?);
+                check_builtin(&opts)?;
                 return Ok(Command::Proxy(opts, argv));
             }
             _ => return Err(err(arg.unexpected())),
         }
     }
-    Ok(Command::Demo(opts))
+    check_builtin(&opts)?;
+    match sub {
+        None => Ok(Command::Demo(opts)),
+        Some("explain") => match words.as_slice() {
+            [] => Ok(Command::Explain(opts, None)),
+            [m] if m == "-" => Ok(Command::Explain(opts, None)),
+            [m] => Ok(Command::Explain(opts, Some(m.clone()))),
+            _ => Err(UsageError(
+                "explain takes one MESSAGE (or - for stdin); quote the JSON".into(),
+            )),
+        },
+        _ => {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            match words.as_slice() {
+                ["check", file] => Ok(Command::PolicyCheck(PathBuf::from(file))),
+                ["test", file, cases] => Ok(Command::PolicyTest(
+                    PathBuf::from(file),
+                    PathBuf::from(cases),
+                )),
+                ["show-default"] => Ok(Command::PolicyShowDefault(opts)),
+                ["check", ..] => Err(UsageError("usage: sentinel policy check FILE".into())),
+                ["test", ..] => Err(UsageError("usage: sentinel policy test FILE CASES".into())),
+                _ => Err(UsageError(
+                    "unknown policy command: expected check, test or show-default".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// `--max-rows`/`--dialect` tune the built-in policy; with a policy file they would be
+/// silently ignored, so they are refused.
+fn check_builtin(opts: &Options) -> Result<(), UsageError> {
+    if opts.builtin_tuned && opts.policy.is_some() {
+        return Err(UsageError(
+            "--max-rows and --dialect configure the built-in policy; with --policy set them in \
+             the file's sql rules"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn string(v: OsString, option: &str) -> Result<String, UsageError> {

@@ -5,13 +5,14 @@
 //! exactly one response. The stdio pumps (and later HTTP handlers) only move bytes and call
 //! this; every verdict, alert and audit entry is made here, on one code path.
 
-use crate::audit::{Action, Audit, Entry};
+use crate::audit::{Action as AuditAction, Audit, Entry};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
-use crate::policy::{Policy, Rule, Violation};
+use crate::policy::{self, Call, Decision, Hit, Policy};
 use crate::term::Term;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
+use std::sync::{Arc, RwLock};
 
 /// How many ids of requests the gateway answered itself are remembered, so that a later
 /// `notifications/cancelled` for one of them is not sent to a server that never saw it.
@@ -58,7 +59,10 @@ struct Session {
 
 /// The decision core for one session.
 pub struct Gateway {
-    policy: Policy,
+    /// The policy in force, swapped whole on reload: each line is judged by one snapshot.
+    policy: RwLock<Arc<Policy>>,
+    /// The name rules' `servers:` globs are matched against.
+    server_name: String,
     audit: Audit,
     term: Term,
     block_as: BlockAs,
@@ -70,27 +74,48 @@ pub struct Gateway {
 /// A decision about one parsed message.
 enum Judgement {
     Allow,
-    Block(Violation),
+    /// A `tools/call` the policy decided (allowed, refused or recorded).
+    Decided(Decision),
     /// A cancellation for a request the server never saw.
     Swallow,
 }
 
 impl Gateway {
     pub fn new(
-        policy: Policy,
+        policy: Arc<Policy>,
+        server_name: String,
         audit: Audit,
         term: Term,
         block_as: BlockAs,
         track_pending: bool,
     ) -> Gateway {
         Gateway {
-            policy,
+            policy: RwLock::new(policy),
+            server_name,
             audit,
             term,
             block_as,
             track_pending,
             session: Mutex::new(Session::default()),
         }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Puts `policy` in force for every line judged from now on.
+    pub fn set_policy(&self, policy: Arc<Policy>) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// Audits an event that is not about a message (a policy reload).
+    pub fn audit_event(&self, action: &str, reason: &str, explanation: &str) {
+        self.audit.event(action, reason, explanation);
     }
 
     /// Where the audit log is being written.
@@ -104,6 +129,7 @@ impl Gateway {
 
     /// Judges one line from the client (without its newline).
     pub fn client_line(&self, line: &[u8]) -> Outcome {
+        let policy = self.policy();
         let mut reply = Vec::new();
         let forward = match jsonrpc::parse_line(line) {
             Ok(None) => Forward::Nothing,
@@ -112,13 +138,13 @@ impl Gateway {
                 Forward::Nothing
             }
             Ok(Some(Parsed::Single(msg))) => {
-                if self.decide(&msg, line, &mut reply) {
+                if self.decide(&policy, &msg, line, &mut reply) {
                     Forward::Original
                 } else {
                     Forward::Nothing
                 }
             }
-            Ok(Some(Parsed::Batch(elements))) => self.batch(line, elements, &mut reply),
+            Ok(Some(Parsed::Batch(elements))) => self.batch(&policy, line, elements, &mut reply),
         };
         Outcome { forward, reply }
     }
@@ -140,6 +166,7 @@ impl Gateway {
 
     fn batch(
         &self,
+        policy: &Policy,
         line: &[u8],
         elements: Vec<(&str, Result<Message<'_>, Refusal>)>,
         reply: &mut Vec<u8>,
@@ -150,7 +177,7 @@ impl Gateway {
         for (raw, parsed) in elements {
             let mut one = Vec::new();
             let allowed = match parsed {
-                Ok(msg) => self.decide(&msg, raw.as_bytes(), &mut one),
+                Ok(msg) => self.decide(policy, &msg, raw.as_bytes(), &mut one),
                 Err(refusal) => {
                     self.refuse(&refusal, raw.as_bytes(), &mut one);
                     false
@@ -188,53 +215,70 @@ impl Gateway {
     }
 
     /// Decides one parsed message; true when it goes to the server. Answers go to `reply`.
-    fn decide(&self, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
-        match self.judge(msg, raw) {
-            Judgement::Allow => {
-                if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
-                    self.term.allowed(&headline(msg));
-                }
-                if msg.kind == Kind::Request && self.track_pending {
-                    if let Some(id) = &msg.id {
-                        let mut s = self.session();
-                        let seq = s.next_seq;
-                        s.next_seq += 1;
-                        s.pending.insert(id.key(), (seq, id.clone()));
-                    }
-                }
-                true
-            }
+    fn decide(&self, policy: &Policy, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
+        let decision = match self.judge(policy, msg, raw) {
             Judgement::Swallow => {
                 self.term
                     .info("dropped notifications/cancelled for a request Sentinel answered");
-                false
+                return false;
             }
-            Judgement::Block(v) => {
-                self.block(msg, raw, &v, reply);
-                false
+            Judgement::Allow => Decision::default(),
+            Judgement::Decided(d) => d,
+        };
+        for hit in &decision.monitored {
+            self.record(msg, raw, hit, AuditAction::Monitored);
+        }
+        if let Some(hit) = decision.refusal() {
+            self.block(msg, raw, hit, reply);
+            return false;
+        }
+        if let Some(hit) = decision
+            .terminal
+            .as_ref()
+            .filter(|h| h.action != policy::Action::Allow)
+        {
+            // Monitor mode: what would have been refused is recorded and forwarded.
+            self.record(msg, raw, hit, AuditAction::Monitored);
+        }
+        if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
+            self.term.allowed(&headline(msg));
+        }
+        if msg.kind == Kind::Request && self.track_pending {
+            if let Some(id) = &msg.id {
+                let mut s = self.session();
+                let seq = s.next_seq;
+                s.next_seq += 1;
+                s.pending.insert(id.key(), (seq, id.clone()));
             }
         }
+        true
     }
 
-    fn judge(&self, msg: &Message, raw: &[u8]) -> Judgement {
+    fn judge(&self, policy: &Policy, msg: &Message, raw: &[u8]) -> Judgement {
         match msg.method.as_deref() {
             Some("tools/call") => {
                 let params = msg.params.as_ref();
-                let verdict =
-                    catch_unwind(AssertUnwindSafe(|| self.policy.check_tool_call(params)))
-                        .unwrap_or_else(|_| {
-                            Some(Violation {
-                        rule: Rule::UnparseableSql,
-                        detail: "the arguments could not be inspected (internal error)".into(),
-                        hint: "simplify the arguments; report this to your Sentinel maintainers"
-                            .into(),
-                        pointer: String::new(),
-                    })
-                        });
-                match verdict {
-                    Some(v) => Judgement::Block(v),
-                    None => Judgement::Allow,
-                }
+                let call = Call {
+                    server: &self.server_name,
+                    tool: msg.tool_name(),
+                    arguments: params.and_then(|p| p.get("arguments")),
+                };
+                let decision = catch_unwind(AssertUnwindSafe(|| policy.decide(&call, None)))
+                    .unwrap_or_else(|_| Decision {
+                        terminal: Some(Hit {
+                            rule: "sentinel.internal_error".into(),
+                            action: policy::Action::Block,
+                            enforced: true,
+                            reason: "Inspection Failed".into(),
+                            detail: "the arguments could not be inspected (internal error)".into(),
+                            hint: "simplify the arguments; report this to your Sentinel \
+                                   maintainers"
+                                .into(),
+                            pointer: String::new(),
+                        }),
+                        monitored: Vec::new(),
+                    });
+                Judgement::Decided(decision)
             }
             Some("notifications/cancelled") if msg.kind == Kind::Notification => {
                 let Some(target) = jsonrpc::cancelled_request_id(raw) else {
@@ -253,30 +297,50 @@ impl Gateway {
         }
     }
 
-    fn block(&self, msg: &Message, raw: &[u8], v: &Violation, reply: &mut Vec<u8>) {
-        let tool = msg.tool_name();
-        let rule = v.rule.id();
+    /// Audits a decision about a message.
+    fn record(&self, msg: &Message, raw: &[u8], hit: &Hit, action: AuditAction) {
+        let would_have = (action == AuditAction::Monitored
+            && hit.action != policy::Action::Monitor)
+            .then(|| hit.action.as_str());
         self.audit.record(&Entry {
             message_id: msg.id.as_ref(),
             method: msg.method.as_deref(),
-            tool,
-            rule,
-            reason: v.rule.title(),
-            explanation: &v.detail,
-            hint: &v.hint,
-            argument: Some(&v.pointer)
-                .filter(|p| !p.is_empty())
-                .map(String::as_str),
-            action: Action::Blocked,
+            tool: msg.tool_name(),
+            rule: &hit.rule,
+            reason: &hit.reason,
+            explanation: &hit.detail,
+            hint: &hit.hint,
+            argument: Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
+            action,
+            would_have,
             details: raw,
             details_is_json: true,
         });
+        if action == AuditAction::Monitored {
+            self.term.monitored(&format!(
+                "{} rule={}{}",
+                headline(msg),
+                hit.rule,
+                would_have.map_or(String::new(), |w| format!(" (would {w})"))
+            ));
+        }
+    }
+
+    fn block(&self, msg: &Message, raw: &[u8], hit: &Hit, reply: &mut Vec<u8>) {
+        let approve = hit.action == policy::Action::Approve;
+        let action = if approve {
+            AuditAction::ApprovalRequired
+        } else {
+            AuditAction::Blocked
+        };
+        self.record(msg, raw, hit, action);
+        let rule = hit.rule.as_str();
         self.term.alert(|| {
             (
                 format!("{} rule={rule}", headline(msg)),
                 vec![
-                    format!("{}: {}", v.rule.title(), v.detail),
-                    format!("hint: {}", v.hint),
+                    format!("{}: {}", hit.reason, hit.detail),
+                    format!("hint: {}", hit.hint),
                 ],
             )
         });
@@ -286,20 +350,27 @@ impl Gateway {
         };
         let text = format!(
             "Blocked by Sentinel ({rule}): {}. Hint: {}.",
-            v.detail.trim_end_matches('.'),
-            v.hint.trim_end_matches('.')
+            hit.detail.trim_end_matches('.'),
+            hit.hint.trim_end_matches('.')
         );
+        let tool = msg.tool_name();
         match self.block_as {
             BlockAs::Error => {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
-                    ("reason", Some(v.rule.title())),
-                    ("detail", Some(&v.detail)),
-                    ("hint", Some(&v.hint)),
-                    ("argument", Some(&v.pointer)),
+                    ("reason", Some(&hit.reason)),
+                    ("detail", Some(&hit.detail)),
+                    ("hint", Some(&hit.hint)),
+                    ("argument", Some(&hit.pointer)),
                     ("tool", tool),
+                    ("action", Some(hit.action.as_str())),
                 ]);
-                jsonrpc::write_error(reply, Some(id), jsonrpc::BLOCKED, &text, Some(&data));
+                let code = if approve {
+                    jsonrpc::APPROVAL_REQUIRED
+                } else {
+                    jsonrpc::BLOCKED
+                };
+                jsonrpc::write_error(reply, Some(id), code, &text, Some(&data));
             }
             BlockAs::Result => {
                 let mut result = b"{\"content\":[{\"type\":\"text\",\"text\":".to_vec();
@@ -329,7 +400,7 @@ impl Gateway {
         let problem = r.problem.to_string();
         let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
                     no duplicate keys, nested at most 100 levels";
-        let (title, rule) = (Rule::MalformedMessage.title(), Rule::MalformedMessage.id());
+        let (title, rule) = (policy::MALFORMED_TITLE, policy::MALFORMED);
         self.audit.record(&Entry {
             message_id: r.id.as_ref(),
             method: None,
@@ -339,7 +410,8 @@ impl Gateway {
             explanation: &problem,
             hint,
             argument: None,
-            action: Action::Blocked,
+            action: AuditAction::Blocked,
+            would_have: None,
             details: raw,
             details_is_json: false,
         });

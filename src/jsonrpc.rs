@@ -53,6 +53,8 @@ pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
 /// Sentinel: the request was blocked by policy (implementation-defined range -32000..-32019).
 pub const BLOCKED: i64 = -32010;
+/// Sentinel: the request needs a person's approval (refused until approvals exist).
+pub const APPROVAL_REQUIRED: i64 = -32012;
 /// Sentinel: the MCP server exited or stopped reading before it answered this request.
 pub const SERVER_GONE: i64 = -32011;
 

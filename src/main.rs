@@ -1,15 +1,19 @@
-//! `sentinel`: argument parsing and dispatch. Everything else lives in the library modules
-//! listed in ARCHITECTURE.md.
+//! `sentinel`: argument parsing and dispatch. Everything else lives in the modules listed in
+//! ARCHITECTURE.md.
 
 mod audit;
 mod bytes;
 mod cli;
 mod clock;
 mod gateway;
+mod glob;
 mod jsonrpc;
 mod lines;
 mod policy;
+mod policy_cli;
+mod policy_file;
 mod proxy;
+mod reload;
 mod scan;
 mod server;
 mod sql;
@@ -37,11 +41,35 @@ fn main() -> ExitCode {
             println!("sentinel {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        cli::Command::PolicyCheck(file) => return ExitCode::from(policy_cli::check(&file)),
+        cli::Command::PolicyTest(file, cases) => {
+            return ExitCode::from(policy_cli::test(&file, &cases))
+        }
+        cli::Command::PolicyShowDefault(o) => return ExitCode::from(policy_cli::show_default(&o)),
+        cli::Command::Explain(o, message) => {
+            return ExitCode::from(policy_cli::explain(&o, message.as_deref()))
+        }
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
     };
+    ExitCode::from(run(opts, server))
+}
+
+/// Demo or proxy mode: load the policy, open the audit log, start reloading, run the session.
+fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
     let term = term::Term::new(opts.color, opts.verbosity);
-    let server_label = server.as_ref().map_or_else(
+    if opts.profile.is_some() && opts.policy.is_none() {
+        term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");
+        return 2;
+    }
+    let policy = match policy_cli::load(&opts) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            term.error(&format!("invalid policy, not starting: {e}"));
+            return 2;
+        }
+    };
+    let command_line = server.as_ref().map_or_else(
         || "(demo: no server)".to_owned(),
         |argv| {
             argv.iter()
@@ -50,9 +78,13 @@ fn main() -> ExitCode {
                 .join(" ")
         },
     );
+    let server_name = opts
+        .server_name
+        .clone()
+        .unwrap_or_else(|| command_line.clone());
     let audit = match audit::Audit::open(
         opts.audit_log.as_deref(),
-        server_label,
+        command_line,
         Arc::new(clock::SystemClock),
         term.clone(),
     ) {
@@ -64,16 +96,31 @@ fn main() -> ExitCode {
                 e.path.display(),
                 e.error
             ));
-            return ExitCode::from(1);
+            return 1;
         }
     };
-    let policy = policy::Policy::builtin(&opts.dialect, opts.max_rows);
-    let gateway =
-        gateway::Gateway::new(policy, audit, term.clone(), opts.block_as, server.is_some());
+    term.info(&format!("policy: {}", policy.summary()));
+    let gateway = Arc::new(gateway::Gateway::new(
+        policy,
+        server_name,
+        audit,
+        term.clone(),
+        opts.block_as,
+        server.is_some(),
+    ));
+    let reload = opts.policy.clone().map(|path| {
+        reload::spawn(
+            path,
+            opts.profile.clone(),
+            gateway.clone(),
+            opts.reload_interval,
+            term.clone(),
+        )
+    });
     let code = match server {
         None => proxy::run_demo(gateway),
-        Some(argv) => proxy::run_proxy(gateway, &argv, term.clone()),
+        Some(argv) => proxy::run_proxy(gateway, &argv, term.clone(), reload),
     };
     term.finish();
-    ExitCode::from(code)
+    code
 }

@@ -1,119 +1,299 @@
-//! The policy: what Sentinel decides about one `tools/call`. Today this is the built-in default
-//! guard (the SQL checks of [`crate::sql`] applied to every string in the call's arguments);
-//! the policy file of the roadmap will configure the same [`Policy`]. This module owns the rule
-//! ids, their titles, and how a tool call's arguments are walked; it knows nothing about wire
-//! formats or transports.
+//! The policy in force: an ordered list of compiled rules and what they decide about one
+//! `tools/call`. This module owns evaluation semantics (first match decides; `monitor` rules
+//! only record; monitor mode turns blocks into records), rule ids, and the trace that
+//! `sentinel explain` prints. Where a policy comes from (the built-in default or a file with
+//! profiles) is `policy_file`'s business; wire formats and transports are not known here.
 
+use crate::glob::{self, Glob};
 use crate::jsonrpc::Json;
 use crate::sql::{Check, Finding, SqlGuard};
+use std::fmt::Write as _;
 
-/// Argument keys whose strings are SQL by name: an unparseable statement under one of them is
-/// refused instead of being treated as prose. Compared case-insensitively.
+/// Argument keys whose strings are SQL by name in the built-in policy: an unparseable
+/// statement under one of them is refused instead of being treated as prose.
 pub const SQL_KEYS: &[&str] = &["sql", "query", "statement", "stmt"];
 
-/// A stable rule id, as it appears in error responses and audit entries.
+/// Rule id of the refusal of a malformed line (not a policy rule: always on).
+pub const MALFORMED: &str = "jsonrpc.malformed";
+/// The audit `reason` of a malformed line.
+pub const MALFORMED_TITLE: &str = "Malformed Message";
+
+/// What a rule does when it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    UnboundedRead,
-    Export,
-    Destructive,
-    UnparseableSql,
-    MalformedMessage,
+pub enum Action {
+    /// Forward, and stop evaluating.
+    Allow,
+    /// Refuse, and stop evaluating.
+    Block,
+    /// Record (audit) and go on evaluating; never refuses.
+    Monitor,
+    /// Needs a person's approval. Until approvals exist this refuses, saying so.
+    Approve,
 }
 
-impl Rule {
-    pub fn id(self) -> &'static str {
+impl Action {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Rule::UnboundedRead => "sql.unbounded_read",
-            Rule::Export => "sql.export",
-            Rule::Destructive => "sql.destructive",
-            Rule::UnparseableSql => "sql.unparseable",
-            Rule::MalformedMessage => "jsonrpc.malformed",
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Monitor => "monitor",
+            Action::Approve => "approve",
         }
     }
+}
 
-    /// The audit log's `reason`: a stable category to count blocks by.
-    pub fn title(self) -> &'static str {
+/// Whether refusals are carried out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    /// Decide and audit, but forward: the audit entry says what would have happened.
+    Monitor,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Rule::UnboundedRead => "Data Exfiltration Prevention",
-            Rule::Export => "Data Export Prevention",
-            Rule::Destructive => "Destructive Statement Prevention",
-            Rule::UnparseableSql => "Unverifiable SQL",
-            Rule::MalformedMessage => "Malformed Message",
-        }
-    }
-
-    fn from_check(check: Check) -> Rule {
-        match check {
-            Check::UnboundedRead => Rule::UnboundedRead,
-            Check::Export => Rule::Export,
-            Check::Destructive => Rule::Destructive,
-            Check::Unparseable => Rule::UnparseableSql,
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
         }
     }
 }
 
-/// Why a message is refused: the rule, the specifics, and what the agent can do instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub rule: Rule,
-    pub detail: String,
-    pub hint: String,
-    /// JSON Pointer of the offending argument inside `params.arguments` ("" for the message).
-    pub pointer: String,
-}
-
-/// The decision-making settings in force.
+/// A comparison applied to one argument value.
 #[derive(Clone, Debug)]
-pub struct Policy {
-    sql: SqlGuard,
+pub enum Test {
+    Equals(serde_json::Value),
+    OneOf(Vec<serde_json::Value>),
+    Regex(regex_lite::Regex),
+    Prefix(String),
+    Min(f64),
+    Max(f64),
+    MinLength(usize),
+    MaxLength(usize),
 }
 
-impl Policy {
-    /// The built-in default policy.
-    pub fn builtin(dialect: &str, max_rows: u64) -> Policy {
-        Policy {
-            sql: SqlGuard::new(dialect, max_rows),
+impl Test {
+    fn holds(&self, v: &Json) -> bool {
+        match self {
+            Test::Equals(want) => json_eq(v, want),
+            Test::OneOf(list) => list.iter().any(|w| json_eq(v, w)),
+            Test::Regex(re) => v.as_str().is_some_and(|s| re.is_match(s)),
+            Test::Prefix(p) => v.as_str().is_some_and(|s| s.starts_with(p.as_str())),
+            Test::Min(n) => number(v).is_some_and(|x| x >= *n),
+            Test::Max(n) => number(v).is_some_and(|x| x <= *n),
+            Test::MinLength(n) => length(v).is_some_and(|l| l >= *n),
+            Test::MaxLength(n) => length(v).is_some_and(|l| l <= *n),
         }
     }
 
-    /// Judges the `params` of a `tools/call`: the first violation found in its arguments, in
-    /// document order.
-    pub fn check_tool_call(&self, params: Option<&Json>) -> Option<Violation> {
-        let args = params?.get("arguments")?;
+    fn describe(&self) -> String {
+        match self {
+            Test::Equals(v) => format!("equals {v}"),
+            Test::OneOf(v) => format!("one of {}", serde_json::Value::Array(v.clone())),
+            Test::Regex(r) => format!("matches /{}/", r.as_str()),
+            Test::Prefix(p) => format!("starts with {p:?}"),
+            Test::Min(n) => format!(">= {n}"),
+            Test::Max(n) => format!("<= {n}"),
+            Test::MinLength(n) => format!("length >= {n}"),
+            Test::MaxLength(n) => format!("length <= {n}"),
+        }
+    }
+}
+
+fn number(v: &Json) -> Option<f64> {
+    match v {
+        Json::Int(n) => Some(*n as f64),
+        Json::UInt(n) => Some(*n as f64),
+        Json::Float(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// Characters of a string, items of an array, members of an object.
+fn length(v: &Json) -> Option<usize> {
+    match v {
+        Json::Str(s) => Some(s.chars().count()),
+        Json::Arr(a) => Some(a.len()),
+        Json::Obj(o) => Some(o.len()),
+        _ => None,
+    }
+}
+
+fn json_eq(v: &Json, w: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (v, w) {
+        (Json::Null, V::Null) => true,
+        (Json::Bool(a), V::Bool(b)) => a == b,
+        (Json::Str(a), V::String(b)) => a == b,
+        (_, V::Number(b)) => number(v).is_some_and(|a| Some(a) == b.as_f64()),
+        (Json::Arr(a), V::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| json_eq(x, y))
+        }
+        (Json::Obj(a), V::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, x)| b.get(k.as_ref()).is_some_and(|y| json_eq(x, y)))
+        }
+        _ => false,
+    }
+}
+
+/// Where a condition looks.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// The value at this JSON Pointer inside `params.arguments` ("" is the whole object).
+    Pointer(String),
+    /// Every string anywhere in the arguments; holds if one of them passes.
+    AnyString,
+}
+
+/// One argument condition: all its tests must hold (or, with `negate`, not all).
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub target: Target,
+    pub tests: Vec<Test>,
+    pub negate: bool,
+}
+
+impl Condition {
+    /// Whether the condition holds, and the pointer of the value that made it hold.
+    fn holds(&self, args: Option<&Json>) -> (bool, String) {
+        let (hit, at) = match &self.target {
+            Target::Pointer(p) => match args.and_then(|a| pointer_get(a, p)) {
+                Some(v) => (self.tests.iter().all(|t| t.holds(v)), p.clone()),
+                None => (false, p.clone()),
+            },
+            Target::AnyString => {
+                let mut path = Vec::new();
+                let found = args.is_some_and(|a| {
+                    find_string(a, &mut path, &mut |s| {
+                        let v = Json::Str(s.into());
+                        self.tests.iter().all(|t| t.holds(&v))
+                    })
+                });
+                (found, if found { pointer(&path) } else { String::new() })
+            }
+        };
+        (hit != self.negate, at)
+    }
+
+    fn describe(&self) -> String {
+        let target = match &self.target {
+            Target::Pointer(p) => format!("argument {p:?}"),
+            Target::AnyString => "any string argument".to_owned(),
+        };
+        let tests: Vec<String> = self.tests.iter().map(Test::describe).collect();
+        let not = if self.negate { "not " } else { "" };
+        format!("{target} {not}{}", tests.join(" and "))
+    }
+}
+
+/// RFC 6901 lookup.
+fn pointer_get<'a, 'j>(mut v: &'a Json<'j>, pointer: &str) -> Option<&'a Json<'j>> {
+    if pointer.is_empty() {
+        return Some(v);
+    }
+    for raw in pointer.strip_prefix('/')?.split('/') {
+        let token = raw.replace("~1", "/").replace("~0", "~");
+        v = match v {
+            Json::Obj(_) => v.get(&token)?,
+            Json::Arr(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// The SQL guard as a rule: which keys name SQL, which checks are on, and what to do with SQL
+/// that cannot be parsed.
+#[derive(Clone, Debug)]
+pub struct SqlRule {
+    pub guard: SqlGuard,
+    pub keys: Vec<String>,
+    pub checks: Vec<Check>,
+    /// `Block`, `Monitor` or `Allow` for unparseable SQL under a SQL-named key.
+    pub unparseable: Action,
+}
+
+impl SqlRule {
+    fn finding(&self, args: &Json) -> Option<(Finding, String)> {
         let mut path = Vec::new();
-        let finding = self.walk(args, false, &mut path)?;
-        Some(Violation {
-            rule: Rule::from_check(finding.check),
-            detail: finding.detail,
-            hint: finding.hint,
-            pointer: pointer(&path),
-        })
+        let mut found = None;
+        self.walk(args, false, &mut path, &mut found);
+        found.map(|f| (f, pointer(&path)))
     }
 
-    /// Depth-first search for the first finding; `path` holds the way to it on success.
-    fn walk<'j>(&self, v: &'j Json, sql_key: bool, path: &mut Vec<Segment<'j>>) -> Option<Finding> {
+    /// Depth-first search for the first enabled finding; `path` holds the way to it.
+    fn walk<'j>(
+        &self,
+        v: &'j Json,
+        sql_key: bool,
+        path: &mut Vec<Segment<'j>>,
+        found: &mut Option<Finding>,
+    ) -> bool {
         match v {
-            Json::Str(s) => self.sql.inspect(s, sql_key),
-            Json::Arr(items) => items.iter().enumerate().find_map(|(i, item)| {
+            Json::Str(s) => {
+                let Some(f) = self.guard.inspect(s, sql_key) else {
+                    return false;
+                };
+                let on = if f.check == Check::Unparseable {
+                    self.unparseable != Action::Allow
+                } else {
+                    self.checks.contains(&f.check)
+                };
+                if on {
+                    *found = Some(f);
+                }
+                on
+            }
+            Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
                 path.push(Segment::Index(i));
-                let found = self.walk(item, sql_key, path);
-                if found.is_none() {
+                let hit = self.walk(item, sql_key, path, found);
+                if !hit {
                     path.pop();
                 }
-                found
+                hit
             }),
-            Json::Obj(members) => members.iter().find_map(|(k, item)| {
+            Json::Obj(members) => members.iter().any(|(k, item)| {
                 path.push(Segment::Key(k));
-                let is_sql = SQL_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
-                let found = self.walk(item, is_sql, path);
-                if found.is_none() {
+                let is_sql = self.keys.iter().any(|s| k.eq_ignore_ascii_case(s));
+                let hit = self.walk(item, is_sql, path, found);
+                if !hit {
                     path.pop();
                 }
-                found
+                hit
             }),
-            _ => None,
+            _ => false,
         }
+    }
+}
+
+/// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
+/// the way to that string.
+fn find_string<'j>(
+    v: &'j Json,
+    path: &mut Vec<Segment<'j>>,
+    f: &mut dyn FnMut(&str) -> bool,
+) -> bool {
+    match v {
+        Json::Str(s) => f(s),
+        Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(Segment::Index(i));
+            let hit = find_string(item, path, f);
+            if !hit {
+                path.pop();
+            }
+            hit
+        }),
+        Json::Obj(members) => members.iter().any(|(k, item)| {
+            path.push(Segment::Key(k));
+            let hit = find_string(item, path, f);
+            if !hit {
+                path.pop();
+            }
+            hit
+        }),
+        _ => false,
     }
 }
 
@@ -134,4 +314,303 @@ fn pointer(path: &[Segment]) -> String {
         }
     }
     out
+}
+
+/// A compiled rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: String,
+    /// Globs on the server name; empty = every server.
+    pub servers: Vec<Glob>,
+    /// Globs on the tool name; empty = every tool.
+    pub tools: Vec<Glob>,
+    pub except_tools: Vec<Glob>,
+    pub conditions: Vec<Condition>,
+    pub sql: Option<SqlRule>,
+    pub action: Action,
+    pub mode: Mode,
+    /// Custom reason (the audit `reason` and the start of what the agent is told).
+    pub reason: Option<String>,
+    /// Custom hint.
+    pub hint: Option<String>,
+}
+
+/// A rule that matched: what the gateway reports and audits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    /// The rule id, with the SQL check appended for SQL rules (`sql.unbounded_read`).
+    pub rule: String,
+    pub action: Action,
+    /// False in monitor mode: the decision is recorded, not carried out.
+    pub enforced: bool,
+    /// The audit `reason`: a stable category, or the rule's custom reason.
+    pub reason: String,
+    pub detail: String,
+    pub hint: String,
+    /// JSON Pointer of the offending argument inside `params.arguments`, when there is one.
+    pub pointer: String,
+}
+
+/// The decision on one `tools/call`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// The deciding rule (allow, block or approve), if any matched.
+    pub terminal: Option<Hit>,
+    /// `monitor` rules that matched before it.
+    pub monitored: Vec<Hit>,
+}
+
+impl Decision {
+    /// The hit that refuses the call, if the decision is carried out as a refusal.
+    pub fn refusal(&self) -> Option<&Hit> {
+        self.terminal
+            .as_ref()
+            .filter(|h| h.enforced && matches!(h.action, Action::Block | Action::Approve))
+    }
+
+    /// The verdict word used by `policy test` and `explain`: allow, block, approve or monitor.
+    pub fn verdict(&self) -> &'static str {
+        match &self.terminal {
+            Some(h) if h.enforced && h.action != Action::Allow => h.action.as_str(),
+            Some(h) if h.action != Action::Allow => "monitor",
+            _ if !self.monitored.is_empty() => "monitor",
+            _ => "allow",
+        }
+    }
+}
+
+/// The stable category of a SQL check, used as the audit `reason`.
+pub fn check_title(check: Check) -> &'static str {
+    match check {
+        Check::UnboundedRead => "Data Exfiltration Prevention",
+        Check::Export => "Data Export Prevention",
+        Check::Destructive => "Destructive Statement Prevention",
+        Check::Unparseable => "Unverifiable SQL",
+    }
+}
+
+/// The suffix a SQL check adds to its rule's id.
+pub fn check_id(check: Check) -> &'static str {
+    match check {
+        Check::UnboundedRead => "unbounded_read",
+        Check::Export => "export",
+        Check::Destructive => "destructive",
+        Check::Unparseable => "unparseable",
+    }
+}
+
+/// The decision-making settings in force: a profile of a policy, compiled.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Where it came from, for messages ("built-in default" or "FILE (profile P)").
+    pub source: String,
+    pub rules: Vec<Rule>,
+    /// What happens when no rule decides: `Allow` (default) or `Block` (allow-list style).
+    pub default_action: Action,
+    pub default_mode: Mode,
+}
+
+/// The message facts a decision depends on.
+pub struct Call<'a, 'j> {
+    pub server: &'a str,
+    pub tool: Option<&'a str>,
+    pub arguments: Option<&'a Json<'j>>,
+}
+
+impl Policy {
+    /// The built-in default policy: the SQL guard on every string of every tool call.
+    pub fn builtin(dialect: &str, max_rows: u64) -> Policy {
+        Policy {
+            source: "built-in default policy".into(),
+            rules: vec![Rule {
+                id: "sql".into(),
+                servers: Vec::new(),
+                tools: Vec::new(),
+                except_tools: Vec::new(),
+                conditions: Vec::new(),
+                sql: Some(SqlRule {
+                    guard: SqlGuard::new(dialect, max_rows),
+                    keys: SQL_KEYS.iter().map(|s| s.to_string()).collect(),
+                    checks: vec![Check::UnboundedRead, Check::Export, Check::Destructive],
+                    unparseable: Action::Block,
+                }),
+                action: Action::Block,
+                mode: Mode::Enforce,
+                reason: None,
+                hint: None,
+            }],
+            default_action: Action::Allow,
+            default_mode: Mode::Enforce,
+        }
+    }
+
+    /// Decides a `tools/call`. With `trace`, appends one line per rule saying why it matched
+    /// or not.
+    pub fn decide(&self, call: &Call, mut trace: Option<&mut Vec<String>>) -> Decision {
+        let mut decision = Decision::default();
+        let tool = call.tool.unwrap_or("");
+        for rule in &self.rules {
+            let mut note = |text: String| {
+                if let Some(t) = trace.as_deref_mut() {
+                    t.push(format!("{}: {text}", rule.id));
+                }
+            };
+            if !rule.servers.is_empty() && !glob::any(&rule.servers, call.server) {
+                note(format!(
+                    "skipped: server {:?} is not in its servers",
+                    call.server
+                ));
+                continue;
+            }
+            if !rule.tools.is_empty() && !glob::any(&rule.tools, tool) {
+                note(format!("skipped: tool {tool:?} is not in its tools"));
+                continue;
+            }
+            if glob::any(&rule.except_tools, tool) {
+                note(format!("skipped: tool {tool:?} is in its except_tools"));
+                continue;
+            }
+            let mut pointer_at = String::new();
+            let mut failed = None;
+            for c in &rule.conditions {
+                let (ok, at) = c.holds(call.arguments);
+                if !ok {
+                    failed = Some(c.describe());
+                    break;
+                }
+                if pointer_at.is_empty() {
+                    pointer_at = at;
+                }
+            }
+            if let Some(why) = failed {
+                note(format!("no match: {why} does not hold"));
+                continue;
+            }
+            let mut hit = match &rule.sql {
+                Some(sql) => {
+                    let Some((finding, at)) = call.arguments.and_then(|a| sql.finding(a)) else {
+                        note("no match: no SQL problem found in the arguments".into());
+                        continue;
+                    };
+                    let action = if finding.check == Check::Unparseable {
+                        sql.unparseable
+                    } else {
+                        rule.action
+                    };
+                    Hit {
+                        rule: format!("{}.{}", rule.id, check_id(finding.check)),
+                        action,
+                        enforced: true,
+                        reason: check_title(finding.check).to_owned(),
+                        detail: finding.detail,
+                        hint: finding.hint,
+                        pointer: at,
+                    }
+                }
+                None => Hit {
+                    rule: rule.id.clone(),
+                    action: rule.action,
+                    enforced: true,
+                    reason: default_reason(rule.action).to_owned(),
+                    detail: match rule.conditions.len() {
+                        0 if rule.tools.is_empty() => "every tool call matches".to_owned(),
+                        0 => format!("tool {tool:?} matches {}", globs(&rule.tools)),
+                        _ => rule
+                            .conditions
+                            .iter()
+                            .map(Condition::describe)
+                            .collect::<Vec<_>>()
+                            .join(" and "),
+                    },
+                    hint: default_hint(rule.action).to_owned(),
+                    pointer: pointer_at,
+                },
+            };
+            if let Some(r) = &rule.reason {
+                hit.reason = r.clone();
+            }
+            if let Some(h) = &rule.hint {
+                hit.hint = h.clone();
+            }
+            if hit.action == Action::Approve {
+                hit.detail = format!(
+                    "{} (needs a person's approval, which this version of Sentinel cannot ask \
+                     for yet)",
+                    hit.detail
+                );
+            }
+            hit.enforced = rule.mode == Mode::Enforce && self.default_mode == Mode::Enforce;
+            note(format!(
+                "matched: {} -> {}{}",
+                hit.detail,
+                hit.action.as_str(),
+                if hit.enforced || hit.action == Action::Allow {
+                    ""
+                } else {
+                    " (monitor mode: recorded, not enforced)"
+                }
+            ));
+            if hit.action == Action::Monitor {
+                decision.monitored.push(hit);
+                continue;
+            }
+            decision.terminal = Some(hit);
+            return decision;
+        }
+        if self.default_action != Action::Allow {
+            let enforced = self.default_mode == Mode::Enforce;
+            if let Some(t) = trace {
+                t.push(format!(
+                    "(default): no rule decided -> {}",
+                    self.default_action.as_str()
+                ));
+            }
+            decision.terminal = Some(Hit {
+                rule: "default".into(),
+                action: self.default_action,
+                enforced,
+                reason: "Not Allow-Listed".into(),
+                detail: format!("no rule of the policy allows tool {tool:?}"),
+                hint: "use only the tools this policy allows".into(),
+                pointer: String::new(),
+            });
+        }
+        decision
+    }
+
+    /// A one-paragraph description for `explain`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "{} ({} rule(s), mode {}, default {})",
+            self.source,
+            self.rules.len(),
+            self.default_mode.as_str(),
+            self.default_action.as_str()
+        );
+        s
+    }
+}
+
+fn globs(g: &[Glob]) -> String {
+    g.iter().map(Glob::as_str).collect::<Vec<_>>().join(", ")
+}
+
+fn default_reason(action: Action) -> &'static str {
+    match action {
+        Action::Allow => "Allowed by Policy",
+        Action::Block => "Blocked by Policy",
+        Action::Monitor => "Monitored by Policy",
+        Action::Approve => "Approval Required",
+    }
+}
+
+fn default_hint(action: Action) -> &'static str {
+    match action {
+        Action::Approve => {
+            "ask the user to carry out this action themselves, or to change the policy"
+        }
+        _ => "this call is not allowed by the gateway's policy; do not retry it unchanged",
+    }
 }

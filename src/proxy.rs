@@ -84,7 +84,7 @@ enum Event {
 
 /// Demo mode: judge every stdin line; allowed messages and the gateway's answers go to stdout
 /// in order. Returns the exit code.
-pub fn run_demo(gateway: Gateway) -> u8 {
+pub fn run_demo(gateway: Arc<Gateway>) -> u8 {
     let worker = thread::Builder::new()
         .name("inspect".into())
         .stack_size(INSPECT_STACK)
@@ -130,7 +130,14 @@ pub fn run_demo(gateway: Gateway) -> u8 {
 }
 
 /// Proxy mode: spawn `argv` and run the session to its end. Returns the exit code.
-pub fn run_proxy(gateway: Gateway, argv: &[OsString], term: Term) -> u8 {
+///
+/// With `reload`, SIGHUP reloads the policy file instead of being passed on to the server.
+pub fn run_proxy(
+    gateway: Arc<Gateway>,
+    argv: &[OsString],
+    term: Term,
+    reload: Option<Sender<()>>,
+) -> u8 {
     server::block_forwarded_signals();
     let mut child = match server::spawn(argv) {
         Ok(c) => c,
@@ -149,7 +156,6 @@ pub fn run_proxy(gateway: Gateway, argv: &[OsString], term: Term) -> u8 {
     ));
     term.info(&format!("audit log: {}", gateway.audit_path().display()));
     let (tx, rx) = mpsc::channel::<Event>();
-    let gateway = Arc::new(gateway);
     let stdout = Arc::new(Mutex::new(RawStdout::new()));
 
     let server_in = child.stdin.take().expect("piped stdin");
@@ -194,7 +200,14 @@ pub fn run_proxy(gateway: Gateway, argv: &[OsString], term: Term) -> u8 {
     {
         let tx = tx.clone();
         spawn_named("signals", 0, move || loop {
-            if tx.send(Event::Signal(server::wait_signal())).is_err() {
+            let sig = server::wait_signal();
+            if sig == libc::SIGHUP {
+                if let Some(reload) = &reload {
+                    let _ = reload.send(());
+                    continue;
+                }
+            }
+            if tx.send(Event::Signal(sig)).is_err() {
                 break;
             }
         });

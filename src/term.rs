@@ -95,6 +95,15 @@ impl Term {
     /// second. `render` gives the headline and detail lines; it is not called for alerts that
     /// are not shown.
     pub fn alert(&self, render: impl FnOnce() -> (String, Vec<String>)) {
+        self.alert_styled("[SENTINEL] BLOCKED", Style::Red, render);
+    }
+
+    fn alert_styled(
+        &self,
+        label: &str,
+        style: Style,
+        render: impl FnOnce() -> (String, Vec<String>),
+    ) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
@@ -118,11 +127,7 @@ impl Term {
         };
         let (headline, body) = render();
         let mut out = self.suppressed_note(carried);
-        out.push_str(&format!(
-            "{} {}\n",
-            self.paint(Style::Red, "[SENTINEL] BLOCKED"),
-            headline
-        ));
+        out.push_str(&format!("{} {}\n", self.paint(style, label), headline));
         for line in body {
             out.push_str("           ");
             out.push_str(&line);
@@ -136,7 +141,7 @@ impl Term {
             return String::new();
         }
         format!(
-            "{} {n} more block(s) not shown (at most {ALERTS_PER_SECOND} alerts a second); the \
+            "{} {n} more alert(s) not shown (at most {ALERTS_PER_SECOND} alerts a second); the \
              audit log has every one\n",
             self.paint(Style::Red, "[SENTINEL]")
         )
@@ -166,6 +171,14 @@ impl Term {
         }
     }
 
+    /// A decision recorded but not enforced (monitor): shown unless `--quiet`, rate-limited
+    /// with the block alerts.
+    pub fn monitored(&self, headline: &str) {
+        self.alert_styled("[SENTINEL] monitored", Style::Yellow, || {
+            (headline.to_owned(), Vec::new())
+        });
+    }
+
     /// Progress information, shown only with `--verbose`.
     pub fn info(&self, text: &str) {
         if self.verbosity == Verbosity::Verbose {
@@ -179,6 +192,16 @@ impl Term {
             self.emit(format!(
                 "{} {text}\n",
                 self.paint(Style::Yellow, "[SENTINEL] warning:")
+            ));
+        }
+    }
+
+    /// A state change worth knowing (a policy reload): shown unless `--quiet`.
+    pub fn notice(&self, text: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            self.emit(format!(
+                "{} {text}\n",
+                self.paint(Style::Green, "[SENTINEL]")
             ));
         }
     }

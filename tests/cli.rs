@@ -509,7 +509,7 @@ fn an_alert_storm_is_summarised_on_stderr_but_every_block_is_answered_and_audite
     let shown = err.matches("BLOCKED").count();
     assert_eq!(shown, 20, "at most 20 alerts a second: {err}");
     assert!(
-        err.contains("80 more block(s) not shown"),
+        err.contains("80 more alert(s) not shown"),
         "the rest are counted: {err}"
     );
 }

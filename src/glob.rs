@@ -1,0 +1,76 @@
+//! Shell-style globs for names: `*` matches any run of characters (including none), `?` any
+//! one character, everything else itself, case-sensitively. Used to scope policy rules to tools
+//! and servers; hand-rolled because it is a dozen lines.
+
+/// A compiled glob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob {
+    pattern: Vec<char>,
+    text: String,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        Glob {
+            pattern: pattern.chars().collect(),
+            text: pattern.to_owned(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the whole of `name` matches (iterative, with one backtrack point: linear in
+    /// practice, never exponential).
+    pub fn matches(&self, name: &str) -> bool {
+        let p = &self.pattern;
+        let s: Vec<char> = name.chars().collect();
+        let (mut pi, mut si) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == s[si])) {
+                pi += 1;
+                si += 1;
+            } else if pi < p.len() && p[pi] == '*' {
+                star = Some((pi, si));
+                pi += 1;
+            } else if let Some((sp, ss)) = star {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            } else {
+                return false;
+            }
+        }
+        while pi < p.len() && p[pi] == '*' {
+            pi += 1;
+        }
+        pi == p.len()
+    }
+}
+
+/// Whether any glob in `globs` matches `name`.
+pub fn any(globs: &[Glob], name: &str) -> bool {
+    globs.iter().any(|g| g.matches(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Glob;
+
+    #[test]
+    fn matches_like_a_shell() {
+        let m = |p: &str, s: &str| Glob::new(p).matches(s);
+        assert!(m("*", ""));
+        assert!(m("read_*", "read_query"));
+        assert!(!m("read_*", "write_query"));
+        assert!(m("*sqlite*", "uvx mcp-server-sqlite --db-path x"));
+        assert!(m("a?c", "abc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("*a*b", "xaxxb"));
+        assert!(!m("*a*b", "xaxxbc"));
+        assert!(m("delete_repo", "delete_repo"));
+        assert!(!m("Delete_repo", "delete_repo"));
+    }
+}

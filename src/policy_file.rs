@@ -1,0 +1,660 @@
+//! Policy files: the YAML (or JSON) format, its profiles and `extends:` inheritance, and its
+//! validation into a compiled [`Policy`]. This module owns the file schema (unknown fields are
+//! errors, so a typo never silently disables a rule), error messages with file, line and
+//! column, and the text of the built-in default policy (`sentinel policy show-default`),
+//! which loads to exactly [`Policy::builtin`].
+
+use crate::glob::Glob;
+use crate::policy::{Action, Condition, Mode, Policy, Rule, SqlRule, Target, Test, SQL_KEYS};
+use crate::sql::{self, Check, SqlGuard};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// The only `version:` this build reads.
+pub const VERSION: u32 = 1;
+
+/// The built-in default policy as a file one can start from.
+pub fn default_yaml(dialect: &str, max_rows: u64) -> String {
+    format!(
+        "# MCP Sentinel policy: the built-in default (`sentinel policy show-default`).
+# Loading this file gives exactly the behaviour of running without --policy.
+version: 1
+default_profile: default
+profiles:
+  default:
+    mode: enforce            # enforce | monitor (decide and audit, but forward)
+    default_action: allow    # what happens when no rule decides: allow | block
+    rules:
+      # Rules are checked in order; the first that matches decides (monitor rules only
+      # record and let evaluation go on).
+      - id: sql              # findings are reported as sql.unbounded_read, sql.export, ...
+        description: The SQL exfiltration guard on every string argument of every tool.
+        sql:
+          dialect: {dialect}
+          max_rows: {max_rows}
+          keys: [{keys}]
+          checks: [unbounded_read, export, destructive]
+          unparseable: block   # block | monitor | allow
+        action: block
+",
+        keys = SQL_KEYS.join(", ")
+    )
+}
+
+/// A policy file problem, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
+        } else {
+            write!(f, "{}: {}", self.file, self.message)
+        }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    version: Spanned<u32>,
+    #[serde(default)]
+    default_profile: Option<Spanned<String>>,
+    profiles: BTreeMap<String, Spanned<ProfileDoc>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct ProfileDoc {
+    #[serde(default)]
+    extends: Option<Spanned<String>>,
+    /// For people reading the file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    mode: Option<ModeDoc>,
+    #[serde(default)]
+    default_action: Option<DefaultActionDoc>,
+    #[serde(default)]
+    rules: Vec<Spanned<RuleDoc>>,
+    #[serde(default)]
+    remove_rules: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ModeDoc {
+    Enforce,
+    Monitor,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum DefaultActionDoc {
+    Allow,
+    Block,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ActionDoc {
+    Allow,
+    Block,
+    Monitor,
+    Approve,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct RuleDoc {
+    id: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    servers: Option<Vec<String>>,
+    #[serde(default)]
+    tools: Option<Vec<String>>,
+    #[serde(default)]
+    except_tools: Option<Vec<String>>,
+    #[serde(default)]
+    when: Option<Vec<Spanned<ConditionDoc>>>,
+    #[serde(default)]
+    sql: Option<SqlDoc>,
+    #[serde(default)]
+    action: Option<ActionDoc>,
+    #[serde(default)]
+    mode: Option<ModeDoc>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    hint: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct SqlDoc {
+    #[serde(default)]
+    dialect: Option<Spanned<String>>,
+    #[serde(default)]
+    max_rows: Option<u64>,
+    #[serde(default)]
+    keys: Option<Vec<String>>,
+    #[serde(default)]
+    checks: Option<Vec<CheckDoc>>,
+    #[serde(default)]
+    unparseable: Option<ActionDoc>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum CheckDoc {
+    UnboundedRead,
+    Export,
+    Destructive,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct ConditionDoc {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    any_string: Option<bool>,
+    #[serde(default)]
+    equals: Option<serde_json::Value>,
+    #[serde(default)]
+    one_of: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
+    #[serde(default)]
+    min_length: Option<usize>,
+    #[serde(default)]
+    max_length: Option<usize>,
+    #[serde(default)]
+    not: Option<bool>,
+}
+
+/// A parsed policy file: every profile, ready to compile.
+#[derive(Debug)]
+pub struct PolicyFile {
+    name: String,
+    doc: FileDoc,
+}
+
+impl PolicyFile {
+    /// Reads and parses `path` (`.json` as JSON, anything else as YAML).
+    pub fn load(path: &Path) -> Result<PolicyFile, PolicyError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the policy file: {e}"),
+        })?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        PolicyFile::parse(&name, &text, json)
+    }
+
+    /// Parses policy text; `name` is used in messages.
+    pub fn parse(name: &str, text: &str, json: bool) -> Result<PolicyFile, PolicyError> {
+        let doc: FileDoc = if json {
+            serde_json::from_str(text).map_err(|e| PolicyError {
+                file: name.to_owned(),
+                line: e.line() as u64,
+                column: e.column() as u64,
+                message: e
+                    .to_string()
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            })?
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| {
+                let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+                PolicyError {
+                    file: name.to_owned(),
+                    line,
+                    column,
+                    message: yaml_message(&e),
+                }
+            })?
+        };
+        let file = PolicyFile {
+            name: name.to_owned(),
+            doc,
+        };
+        if file.doc.version.value != VERSION {
+            return Err(file.error(
+                &file.doc.version.referenced,
+                format!(
+                    "unsupported version {} (this Sentinel reads version {VERSION})",
+                    file.doc.version.value
+                ),
+            ));
+        }
+        if file.doc.profiles.is_empty() {
+            return Err(file.error_at(0, 0, "the file defines no profiles".into()));
+        }
+        Ok(file)
+    }
+
+    fn error(&self, at: &serde_saphyr::Location, message: String) -> PolicyError {
+        self.error_at(at.line(), at.column(), message)
+    }
+
+    fn error_at(&self, line: u64, column: u64, message: String) -> PolicyError {
+        PolicyError {
+            file: self.name.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// The profile names, sorted.
+    pub fn profiles(&self) -> Vec<&str> {
+        self.doc.profiles.keys().map(String::as_str).collect()
+    }
+
+    /// The profile used when none is asked for: `default_profile`, else the only profile,
+    /// else one named `default`.
+    pub fn default_profile(&self) -> Result<String, PolicyError> {
+        if let Some(p) = &self.doc.default_profile {
+            return Ok(p.value.clone());
+        }
+        if self.doc.profiles.len() == 1 {
+            return Ok(self.doc.profiles.keys().next().cloned().unwrap_or_default());
+        }
+        if self.doc.profiles.contains_key("default") {
+            return Ok("default".into());
+        }
+        Err(self.error_at(
+            0,
+            0,
+            format!(
+                "several profiles ({}) and no default_profile: choose one with --profile or \
+                 SENTINEL_PROFILE",
+                self.profiles().join(", ")
+            ),
+        ))
+    }
+
+    /// Compiles every profile, reporting the first error of each.
+    pub fn check_all(&self) -> Vec<PolicyError> {
+        let mut errors = Vec::new();
+        if let Some(p) = &self.doc.default_profile {
+            if !self.doc.profiles.contains_key(&p.value) {
+                errors.push(self.error(
+                    &p.referenced,
+                    format!(
+                        "default_profile {:?} is not a profile of this file",
+                        p.value
+                    ),
+                ));
+            }
+        }
+        for name in self.doc.profiles.keys() {
+            if let Err(e) = self.compile(Some(name)) {
+                errors.push(e);
+            }
+        }
+        errors
+    }
+
+    /// Compiles profile `name` (or the default profile) into a policy.
+    pub fn compile(&self, name: Option<&str>) -> Result<Policy, PolicyError> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => self.default_profile()?,
+        };
+        let resolved = self.resolve(&name, &mut Vec::new())?;
+        let mode = match resolved.mode {
+            Some(ModeDoc::Monitor) => Mode::Monitor,
+            _ => Mode::Enforce,
+        };
+        let mut rules = Vec::with_capacity(resolved.rules.len());
+        let mut seen = std::collections::HashSet::new();
+        for r in &resolved.rules {
+            if !seen.insert(r.value.id.clone()) {
+                return Err(self.error(
+                    &r.referenced,
+                    format!("rule id {:?} appears twice in profile {name:?}", r.value.id),
+                ));
+            }
+            rules.push(self.rule(r)?);
+        }
+        Ok(Policy {
+            source: format!("{} (profile {name})", self.name),
+            rules,
+            default_action: match resolved.default_action {
+                Some(DefaultActionDoc::Block) => Action::Block,
+                _ => Action::Allow,
+            },
+            default_mode: mode,
+        })
+    }
+
+    /// Applies `extends:` chains: a profile overrides only what it states; its rules override
+    /// the parent's rules of the same id field by field (keeping their place) and new rules go
+    /// after the parent's.
+    fn resolve(&self, name: &str, chain: &mut Vec<String>) -> Result<ProfileDoc, PolicyError> {
+        let Some(profile) = self.doc.profiles.get(name) else {
+            return Err(self.error_at(
+                0,
+                0,
+                format!(
+                    "no profile {name:?} in this file (it has: {})",
+                    self.profiles().join(", ")
+                ),
+            ));
+        };
+        if chain.iter().any(|c| c == name) {
+            chain.push(name.to_owned());
+            return Err(self.error(
+                &profile.referenced,
+                format!(
+                    "profiles extend each other in a cycle: {}",
+                    chain.join(" -> ")
+                ),
+            ));
+        }
+        chain.push(name.to_owned());
+        let own = &profile.value;
+        let Some(parent_name) = &own.extends else {
+            return Ok(own.clone());
+        };
+        if !self.doc.profiles.contains_key(&parent_name.value) {
+            return Err(self.error(
+                &parent_name.referenced,
+                format!(
+                    "profile {name:?} extends unknown profile {:?}",
+                    parent_name.value
+                ),
+            ));
+        }
+        let mut merged = self.resolve(&parent_name.value, chain)?;
+        if own.mode.is_some() {
+            merged.mode = own.mode;
+        }
+        if own.default_action.is_some() {
+            merged.default_action = own.default_action;
+        }
+        for removed in &own.remove_rules {
+            let before = merged.rules.len();
+            merged.rules.retain(|r| r.value.id != removed.value);
+            if merged.rules.len() == before {
+                return Err(self.error(
+                    &removed.referenced,
+                    format!(
+                        "remove_rules names {:?}, which no parent profile has",
+                        removed.value
+                    ),
+                ));
+            }
+        }
+        for rule in &own.rules {
+            match merged
+                .rules
+                .iter_mut()
+                .find(|r| r.value.id == rule.value.id)
+            {
+                Some(existing) => merge_rule(&mut existing.value, &rule.value),
+                None => merged.rules.push(rule.clone()),
+            }
+        }
+        merged.extends = None;
+        Ok(merged)
+    }
+
+    fn rule(&self, spanned: &Spanned<RuleDoc>) -> Result<Rule, PolicyError> {
+        let r = &spanned.value;
+        let at = &spanned.referenced;
+        let fail = |message: String| Err(self.error(at, format!("rule {:?}: {message}", r.id)));
+        if r.id.is_empty()
+            || !r
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return fail("ids use only letters, digits, '_', '-' and '.'".into());
+        }
+        let globs = |v: &Option<Vec<String>>| -> Vec<Glob> {
+            v.iter().flatten().map(|g| Glob::new(g)).collect()
+        };
+        let mut conditions = Vec::new();
+        for c in r.when.iter().flatten() {
+            match condition(&c.value) {
+                Ok(cond) => conditions.push(cond),
+                Err(m) => {
+                    return Err(self.error(&c.referenced, format!("rule {:?}: {m}", r.id)));
+                }
+            }
+        }
+        let action = match r.action {
+            Some(ActionDoc::Allow) => Action::Allow,
+            Some(ActionDoc::Monitor) => Action::Monitor,
+            Some(ActionDoc::Approve) => Action::Approve,
+            Some(ActionDoc::Block) | None => Action::Block,
+        };
+        let sql = match &r.sql {
+            None => None,
+            Some(s) => {
+                let dialect = s.dialect.as_ref().map_or("generic", |d| d.value.as_str());
+                if !sql::is_dialect(dialect) {
+                    let where_ = s.dialect.as_ref().map_or(at, |d| &d.referenced);
+                    return Err(self.error(
+                        where_,
+                        format!(
+                            "rule {:?}: unknown SQL dialect {dialect:?} (one of {})",
+                            r.id,
+                            sql::DIALECTS.join(", ")
+                        ),
+                    ));
+                }
+                if action == Action::Allow {
+                    return fail("a sql rule finds problems; its action cannot be allow".into());
+                }
+                let checks = s.checks.clone().unwrap_or_else(|| {
+                    vec![
+                        CheckDoc::UnboundedRead,
+                        CheckDoc::Export,
+                        CheckDoc::Destructive,
+                    ]
+                });
+                Some(SqlRule {
+                    guard: SqlGuard::new(dialect, s.max_rows.unwrap_or(1000)),
+                    keys: s
+                        .keys
+                        .clone()
+                        .unwrap_or_else(|| SQL_KEYS.iter().map(|k| k.to_string()).collect()),
+                    checks: checks
+                        .iter()
+                        .map(|c| match c {
+                            CheckDoc::UnboundedRead => Check::UnboundedRead,
+                            CheckDoc::Export => Check::Export,
+                            CheckDoc::Destructive => Check::Destructive,
+                        })
+                        .collect(),
+                    unparseable: match s.unparseable {
+                        Some(ActionDoc::Allow) => Action::Allow,
+                        Some(ActionDoc::Monitor) => Action::Monitor,
+                        Some(ActionDoc::Approve) => Action::Approve,
+                        Some(ActionDoc::Block) | None => Action::Block,
+                    },
+                })
+            }
+        };
+        Ok(Rule {
+            id: r.id.clone(),
+            servers: globs(&r.servers),
+            tools: globs(&r.tools),
+            except_tools: globs(&r.except_tools),
+            conditions,
+            sql,
+            action,
+            mode: match r.mode {
+                Some(ModeDoc::Monitor) => Mode::Monitor,
+                _ => Mode::Enforce,
+            },
+            reason: r.reason.clone(),
+            hint: r.hint.clone(),
+        })
+    }
+}
+
+/// `child` overrides the fields it states.
+fn merge_rule(base: &mut RuleDoc, child: &RuleDoc) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if child.$f.is_some() { base.$f = child.$f.clone(); } )* };
+    }
+    take!(
+        description,
+        servers,
+        tools,
+        except_tools,
+        when,
+        action,
+        mode,
+        reason,
+        hint
+    );
+    if let Some(cs) = &child.sql {
+        let bs = base.sql.get_or_insert_with(SqlDoc::default);
+        if cs.dialect.is_some() {
+            bs.dialect = cs.dialect.clone();
+        }
+        if cs.max_rows.is_some() {
+            bs.max_rows = cs.max_rows;
+        }
+        if cs.keys.is_some() {
+            bs.keys = cs.keys.clone();
+        }
+        if cs.checks.is_some() {
+            bs.checks = cs.checks.clone();
+        }
+        if cs.unparseable.is_some() {
+            bs.unparseable = cs.unparseable;
+        }
+    }
+}
+
+fn condition(c: &ConditionDoc) -> Result<Condition, String> {
+    let target = match (&c.path, c.any_string) {
+        (Some(p), None | Some(false)) => {
+            if !(p.is_empty() || p.starts_with('/')) {
+                return Err(format!(
+                    "path {p:?} is not a JSON Pointer (it starts with '/', e.g. /query)"
+                ));
+            }
+            Target::Pointer(p.clone())
+        }
+        (None, Some(true)) => Target::AnyString,
+        (Some(_), Some(true)) => {
+            return Err("give either path or any_string: true, not both".into())
+        }
+        (None, _) => return Err("a condition needs path: /json/pointer or any_string: true".into()),
+    };
+    let mut tests = Vec::new();
+    if let Some(v) = &c.equals {
+        tests.push(Test::Equals(v.clone()));
+    }
+    if let Some(v) = &c.one_of {
+        tests.push(Test::OneOf(v.clone()));
+    }
+    if let Some(r) = &c.regex {
+        let re = regex_lite::Regex::new(r).map_err(|e| format!("invalid regex {r:?}: {e}"))?;
+        tests.push(Test::Regex(re));
+    }
+    if let Some(p) = &c.prefix {
+        tests.push(Test::Prefix(p.clone()));
+    }
+    if let Some(n) = c.min {
+        tests.push(Test::Min(n));
+    }
+    if let Some(n) = c.max {
+        tests.push(Test::Max(n));
+    }
+    if let Some(n) = c.min_length {
+        tests.push(Test::MinLength(n));
+    }
+    if let Some(n) = c.max_length {
+        tests.push(Test::MaxLength(n));
+    }
+    if tests.is_empty() {
+        return Err(
+            "a condition needs a test: equals, one_of, regex, prefix, min, max, min_length or \
+             max_length"
+                .into(),
+        );
+    }
+    if matches!(target, Target::AnyString)
+        && tests
+            .iter()
+            .any(|t| matches!(t, Test::Min(_) | Test::Max(_)))
+    {
+        return Err("min/max compare numbers; any_string looks at strings".into());
+    }
+    Ok(Condition {
+        target,
+        tests,
+        negate: c.not.unwrap_or(false),
+    })
+}
+
+/// serde-saphyr's message without its snippet and trailing location (we print FILE:LINE:COL).
+fn yaml_message(e: &serde_saphyr::Error) -> String {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    let first = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    first.trim_end_matches(':').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_default_parses_to_the_builtin_rule() {
+        let f = PolicyFile::parse("default.yaml", &default_yaml("generic", 1000), false).unwrap();
+        let p = f.compile(None).unwrap();
+        let b = Policy::builtin("generic", 1000);
+        assert_eq!(p.rules.len(), b.rules.len());
+        assert_eq!(p.rules[0].id, b.rules[0].id);
+        assert_eq!(p.default_action, b.default_action);
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_with_line_and_column() {
+        let text =
+            "version: 1\nprofiles:\n  default:\n    rules:\n      - id: x\n        acton: block\n";
+        let e = PolicyFile::parse("p.yaml", text, false).unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.contains("acton"), "{e}");
+    }
+}
