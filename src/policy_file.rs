@@ -624,14 +624,24 @@ fn condition(c: &ConditionDoc) -> Result<Condition, String> {
     })
 }
 
-/// serde-saphyr's message without its snippet and trailing location (we print FILE:LINE:COL).
+/// serde-saphyr's message without its snippet and location (we print FILE:LINE:COL).
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("").trim();
-    let first = match first.rfind(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
+    let mut first = text.lines().next().unwrap_or("").trim();
+    first = first.strip_prefix("error:").unwrap_or(first).trim_start();
+    // "line 6 column 9: unknown field ..." -> "unknown field ..."
+    if let Some(rest) = first.strip_prefix("line ") {
+        if let Some((_, msg)) = rest.split_once(": ") {
+            first = msg;
+        }
+    }
+    if let Some(i) = first.rfind(" at line ") {
+        first = &first[..i];
+    }
+    // Advice meant for programmers embedding the parser, not for people writing policies.
+    if let Some(i) = first.find(", set DuplicateKeyPolicy") {
+        first = &first[..i];
+    }
     first.trim_end_matches(':').to_owned()
 }
 
