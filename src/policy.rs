@@ -157,11 +157,12 @@ pub struct Condition {
 
 impl Condition {
     /// Whether the condition holds, and the pointer of the value that made it hold.
+    /// A condition on a path that is absent never holds, negated or not.
     fn holds(&self, args: Option<&Json>) -> (bool, String) {
         let (hit, at) = match &self.target {
             Target::Pointer(p) => match args.and_then(|a| pointer_get(a, p)) {
                 Some(v) => (self.tests.iter().all(|t| t.holds(v)), p.clone()),
-                None => (false, p.clone()),
+                None => return (false, p.clone()),
             },
             Target::AnyString => {
                 let mut path = Vec::new();
