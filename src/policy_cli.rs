@@ -161,12 +161,7 @@ fn judge(
     trace: Option<&mut Vec<String>>,
 ) -> Result<(String, Option<String>), String> {
     let decision = match jsonrpc::parse_line(text.as_bytes()) {
-        Err(r) => {
-            return Ok((
-                "block".into(),
-                Some(format!("jsonrpc.malformed: {}", r.problem)),
-            ))
-        }
+        Err(_) => return Ok(("block".into(), Some(crate::policy::MALFORMED.to_owned()))),
         Ok(None) => return Err("the message is empty".into()),
         Ok(Some(Parsed::Batch(_))) => return Err("give one message, not a batch".into()),
         Ok(Some(Parsed::Single(msg))) => {
