@@ -181,7 +181,9 @@ pub fn parse(
             _ => return Err(err(arg.unexpected())),
         }
     }
-    check_builtin(&opts)?;
+    if sub != Some("policy") {
+        check_builtin(&opts)?;
+    }
     match sub {
         None => Ok(Command::Demo(opts)),
         Some("explain") => match words.as_slice() {
@@ -212,8 +214,13 @@ pub fn parse(
 }
 
 /// `--max-rows`/`--dialect` tune the built-in policy; with a policy file they would be
-/// silently ignored, so they are refused.
+/// silently ignored, so they are refused. `--profile` means nothing without a file.
 fn check_builtin(opts: &Options) -> Result<(), UsageError> {
+    if opts.profile.is_some() && opts.policy.is_none() {
+        return Err(UsageError(
+            "--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE".into(),
+        ));
+    }
     if opts.builtin_tuned && opts.policy.is_some() {
         return Err(UsageError(
             "--max-rows and --dialect configure the built-in policy; with --policy set them in \

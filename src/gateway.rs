@@ -361,7 +361,10 @@ impl Gateway {
                     ("reason", Some(&hit.reason)),
                     ("detail", Some(&hit.detail)),
                     ("hint", Some(&hit.hint)),
-                    ("argument", Some(&hit.pointer)),
+                    (
+                        "argument",
+                        Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
+                    ),
                     ("tool", tool),
                     ("action", Some(hit.action.as_str())),
                 ]);

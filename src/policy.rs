@@ -551,7 +551,11 @@ impl Policy {
                     " (monitor mode: recorded, not enforced)"
                 }
             ));
-            if hit.action == Action::Monitor {
+            // A `monitor` rule, or a rule on trial in monitor mode, only records: the rules
+            // after it still apply (a trial must not switch off enforcement).
+            if hit.action == Action::Monitor
+                || (rule.mode == Mode::Monitor && hit.action != Action::Allow)
+            {
                 decision.monitored.push(hit);
                 continue;
             }

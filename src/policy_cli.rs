@@ -14,7 +14,7 @@ use std::path::Path;
 /// The policy `opts` asks for: the file (profile) or the built-in default.
 pub fn load(opts: &Options) -> Result<Policy, PolicyError> {
     match &opts.policy {
-        Some(path) => PolicyFile::load(path)?.compile(opts.profile.as_deref()),
+        Some(path) => PolicyFile::load(path)?.compile_checked(opts.profile.as_deref()),
         None => Ok(Policy::builtin(&opts.dialect, opts.max_rows)),
     }
 }
@@ -97,15 +97,22 @@ pub fn test(file: &Path, cases_path: &Path) -> u8 {
                 let loc = e
                     .location()
                     .map_or(String::new(), |l| format!("{}:{}: ", l.line(), l.column()));
-                format!("{loc}{}", e.to_string().lines().next().unwrap_or(""))
+                format!("{loc}{}", policy_file::yaml_message(&e))
             })
         }) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{}: {e}", cases_path.display());
+            eprintln!("{}:{e}", cases_path.display());
             return 1;
         }
     };
+    if cases.cases.is_empty() {
+        eprintln!(
+            "{}: no cases: a policy test needs at least one",
+            cases_path.display()
+        );
+        return 1;
+    }
     let (mut passed, mut failed) = (0usize, 0usize);
     for (i, case) in cases.cases.iter().enumerate() {
         let n = i + 1;
@@ -179,10 +186,16 @@ fn judge(
     Ok((decision.verdict().to_owned(), deciding_rule(&decision)))
 }
 
+/// The rule behind the verdict: the refusing (or would-be refusing) rule, else the first
+/// monitor record, else the allowing rule.
 fn deciding_rule(d: &Decision) -> Option<String> {
-    d.terminal
+    let refusing = d
+        .terminal
         .as_ref()
+        .filter(|h| h.action != crate::policy::Action::Allow);
+    refusing
         .or(d.monitored.first())
+        .or(d.terminal.as_ref())
         .map(|h| h.rule.clone())
 }
 
@@ -209,6 +222,9 @@ pub fn explain(opts: &Options, message: Option<&str>) -> u8 {
     let text = text.trim();
     let server = opts.server_name.as_deref().unwrap_or("");
     println!("policy: {}", policy.summary());
+    if !server.is_empty() {
+        println!("server: {server}");
+    }
     let parsed = jsonrpc::parse_line(text.as_bytes());
     if let Ok(Some(Parsed::Single(msg))) = &parsed {
         let method = msg.method.as_deref().unwrap_or("(response)");
@@ -239,7 +255,13 @@ pub fn explain(opts: &Options, message: Option<&str>) -> u8 {
             print!(" (rule {rule})");
         }
         println!();
-        if let Some(h) = decision.terminal.as_ref().or(decision.monitored.first()) {
+        let shown = decision
+            .terminal
+            .as_ref()
+            .filter(|h| h.action != crate::policy::Action::Allow)
+            .or(decision.monitored.first())
+            .or(decision.terminal.as_ref());
+        if let Some(h) = shown {
             println!("reason: {}", h.reason);
             println!("detail: {}", h.detail);
             println!("hint: {}", h.hint);

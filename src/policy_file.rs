@@ -283,6 +283,15 @@ impl PolicyFile {
     /// else one named `default`.
     pub fn default_profile(&self) -> Result<String, PolicyError> {
         if let Some(p) = &self.doc.default_profile {
+            if !self.doc.profiles.contains_key(&p.value) {
+                return Err(self.error(
+                    &p.referenced,
+                    format!(
+                        "default_profile {:?} is not a profile of this file",
+                        p.value
+                    ),
+                ));
+            }
             return Ok(p.value.clone());
         }
         if self.doc.profiles.len() == 1 {
@@ -300,6 +309,16 @@ impl PolicyFile {
                 self.profiles().join(", ")
             ),
         ))
+    }
+
+    /// Compiles profile `name` (or the default one) after checking that every profile of the
+    /// file compiles: the file is the reviewed unit, so a broken profile is never put in force
+    /// next to a good one.
+    pub fn compile_checked(&self, name: Option<&str>) -> Result<Policy, PolicyError> {
+        if let Some(e) = self.check_all().into_iter().next() {
+            return Err(e);
+        }
+        self.compile(name)
     }
 
     /// Compiles every profile, reporting the first error of each.
@@ -384,6 +403,12 @@ impl PolicyFile {
         chain.push(name.to_owned());
         let own = &profile.value;
         let Some(parent_name) = &own.extends else {
+            if let Some(r) = own.remove_rules.first() {
+                return Err(self.error(
+                    &r.referenced,
+                    format!("profile {name:?} has remove_rules but extends no profile"),
+                ));
+            }
             return Ok(own.clone());
         };
         if !self.doc.profiles.contains_key(&parent_name.value) {
@@ -625,7 +650,7 @@ fn condition(c: &ConditionDoc) -> Result<Condition, String> {
 }
 
 /// serde-saphyr's message without its snippet and location (we print FILE:LINE:COL).
-fn yaml_message(e: &serde_saphyr::Error) -> String {
+pub fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let mut first = text.lines().next().unwrap_or("").trim();
     first = first.strip_prefix("error:").unwrap_or(first).trim_start();

@@ -346,3 +346,20 @@ pub fn json_lines_strict(out: &[u8]) -> Vec<Value> {
         })
         .collect()
 }
+
+/// Like [`run`], for a sentinel that may exit without reading its input (refusing to start):
+/// a failed write to its stdin (EPIPE) is not a test failure.
+pub fn run_lenient(
+    cmd: &mut Command,
+    input: &[u8],
+    limit: Duration,
+) -> (ExitStatus, Vec<u8>, String) {
+    let mut s = Session::spawn(cmd);
+    if let Some(stdin) = s.stdin.as_mut() {
+        let _ = stdin.write_all(input).and_then(|()| stdin.flush());
+    }
+    s.close_stdin();
+    let status = s.wait(limit);
+    let out = s.rest_of_stdout();
+    (status, out, s.stderr())
+}
