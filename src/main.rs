@@ -57,6 +57,11 @@ fn main() -> ExitCode {
 
 /// Demo or proxy mode: load the policy, open the audit log, start reloading, run the session.
 fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
+    if server.is_some() {
+        // Before any thread starts (the reload thread included): the signals Sentinel passes
+        // on must reach only its signal thread, never kill it by default action.
+        server::block_forwarded_signals();
+    }
     let term = term::Term::new(opts.color, opts.verbosity);
     if opts.profile.is_some() && opts.policy.is_none() {
         term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");

@@ -138,7 +138,7 @@ pub fn run_proxy(
     term: Term,
     reload: Option<Sender<()>>,
 ) -> u8 {
-    server::block_forwarded_signals();
+    // The caller has blocked the forwarded signals before starting any thread.
     let mut child = match server::spawn(argv) {
         Ok(c) => c,
         Err(e) => {

@@ -69,7 +69,7 @@ pub fn spawn(
 
 /// Loads, compiles and swaps in the policy; on any error keeps the old one.
 fn reload(path: &std::path::Path, profile: Option<&str>, gateway: &Gateway, term: &Term) {
-    match PolicyFile::load(path).and_then(|f| f.compile(profile)) {
+    match PolicyFile::load(path).and_then(|f| f.compile_checked(profile)) {
         Ok(policy) => {
             let summary = policy.summary();
             gateway.set_policy(Arc::new(policy));
