@@ -63,6 +63,16 @@ pub const ROW_CONCAT_AGGREGATES: &[&str] = &[
     "collect_set",
     "grouparray",
     "array",
+    // PostgreSQL's XML exporters put a whole table, query result or database in one value.
+    "table_to_xml",
+    "query_to_xml",
+    "cursor_to_xml",
+    "schema_to_xml",
+    "database_to_xml",
+    "table_to_xml_and_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml_and_xmlschema",
 ];
 
 /// Aggregates that return one value for any number of rows.
@@ -150,6 +160,16 @@ impl SqlGuard {
     /// (then unparseable statements fail closed). Returns the first finding, or `None` when the
     /// string is not SQL or is harmless SQL.
     pub fn inspect(&self, text: &str, sql_key: bool) -> Option<Finding> {
+        // MySQL runs the text of /*! ... */ comments: judge it as the server will see it.
+        if let Some(unhidden) = mysql_unhide(text) {
+            if let Some(f) = self.inspect_text(&unhidden, sql_key) {
+                return Some(f);
+            }
+        }
+        self.inspect_text(text, sql_key)
+    }
+
+    fn inspect_text(&self, text: &str, sql_key: bool) -> Option<Finding> {
         let first = first_word(text)?;
         // Every statement sqlparser understands begins with one of its keywords; anything else
         // (prose, paths, identifiers) is not SQL and is never parsed.
@@ -198,7 +218,8 @@ impl SqlGuard {
         if exports_into_file(dialect, text) {
             return Some(Finding {
                 check: Check::Export,
-                detail: "SELECT ... INTO OUTFILE/DUMPFILE writes query results to a file".into(),
+                detail: "SELECT ... INTO OUTFILE/DUMPFILE or VACUUM INTO writes data to a file"
+                    .into(),
                 hint: "return the rows to the conversation with a bounded SELECT (LIMIT) instead \
                        of writing them to a file"
                     .into(),
@@ -223,6 +244,10 @@ impl SqlGuard {
 
     /// Checks one parsed statement, including statements nested in it (a DELETE inside a CTE).
     fn statement(&self, stmt: &Statement) -> Option<Finding> {
+        // EXPLAIN without ANALYZE only plans the statement; EXPLAIN ANALYZE runs it.
+        if let Statement::Explain { analyze: false, .. } = stmt {
+            return None;
+        }
         let mut found = None;
         let _ = visit_statements(stmt, |s| match self.single_statement(s) {
             Some(f) => {
@@ -527,8 +552,37 @@ pub fn first_word(text: &str) -> Option<String> {
     (end > i && end - i <= 16).then(|| text[i..end].to_ascii_uppercase())
 }
 
+/// `text` with MySQL's executable comments (`/*! ... */`, `/*!50000 ... */`) opened up, when it
+/// has any: MySQL executes their contents as SQL.
+fn mysql_unhide(text: &str) -> Option<String> {
+    if !text.contains("/*!") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("/*!") {
+        out.push_str(&rest[..start]);
+        let body = rest[start + 3..].trim_start_matches(|c: char| c.is_ascii_digit());
+        match body.find("*/") {
+            Some(end) => {
+                out.push(' ');
+                out.push_str(&body[..end]);
+                out.push(' ');
+                rest = &body[end + 2..];
+            }
+            None => {
+                out.push_str(body);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 /// `SELECT ... INTO OUTFILE|DUMPFILE`, which sqlparser does not parse, found by tokens (so the
-/// words inside string literals and comments do not count).
+/// words inside string literals and comments do not count); also SQLite's `VACUUM ... INTO
+/// 'file'`, which copies the whole database to a file.
 fn exports_into_file(dialect: &dyn Dialect, text: &str) -> bool {
     let Ok(tokens) = Tokenizer::new(dialect, text).tokenize() else {
         return false;
@@ -539,8 +593,13 @@ fn exports_into_file(dialect: &dyn Dialect, text: &str) -> bool {
         _ => Some(String::new()),
     });
     let mut prev_into = false;
-    for w in words.by_ref() {
+    let mut vacuum = false;
+    for (i, w) in words.by_ref().enumerate() {
         if prev_into && (w == "OUTFILE" || w == "DUMPFILE") {
+            return true;
+        }
+        vacuum |= i == 0 && w == "VACUUM";
+        if vacuum && w == "INTO" {
             return true;
         }
         prev_into = w == "INTO";

@@ -1164,6 +1164,26 @@ fn exports_are_blocked() {
     let generic = [
         sql("copy table to file", "COPY users TO '/tmp/x'", EXPORTS),
         sql(
+            "sqlite vacuum into a file",
+            "VACUUM INTO '/tmp/copy.db'",
+            EXPORTS,
+        ),
+        sql(
+            "mysql executable comment hiding a drop",
+            "/*!50000 DROP TABLE users */",
+            DESTROYS,
+        ),
+        sql(
+            "postgres database_to_xml",
+            "SELECT database_to_xml(true, true, '')",
+            UNBOUNDED,
+        ),
+        sql(
+            "explain only plans",
+            "EXPLAIN SELECT id FROM orders WHERE id = 3",
+            Allow,
+        ),
+        sql(
             "copy query to stdout",
             "COPY (SELECT * FROM users) TO STDOUT",
             EXPORTS,
