@@ -421,6 +421,52 @@ def after_checks(r: Results, tmp: Path, traffic: Traffic, state: dict) -> None:
 
 
 # --------------------------------------------------------------------------- #
+async def run_policy_session(r: Results, sentinel: Path, server: Path, tmp: Path, state: dict) -> None:
+    """A second session behind the policy library's sqlite.yaml (production profile)."""
+    db = tmp / "policy.db"
+    make_db(db)
+    audit = tmp / "policy-audit.log"
+    policy = REPO_ROOT / "policies" / "sqlite.yaml"
+    params = StdioServerParameters(
+        command=str(sentinel),
+        args=["--no-color", "--audit-log", str(audit), "--policy", str(policy), "--profile", "production",
+              "--", str(server), "--db-path", str(db)],
+        cwd=str(tmp),
+    )
+
+    async def refused(session: ClientSession, tool: str, query: str, code: int, rule: str) -> None:
+        state["step"] = f"policy: {tool} {query!r}"
+        label = f"policy sqlite.yaml: {tool} {query!r} is refused with {code} / {rule}"
+        try:
+            res = await session.call_tool(tool, {"query": query})
+        except McpError as e:
+            data = e.error.data if isinstance(e.error.data, dict) else {}
+            r.check(label, e.error.code == code and data.get("rule") == rule, f"code={e.error.code} data={data!r}")
+        else:
+            r.check(label, False, f"not refused: isError={res.isError} text={short(text_of(res))}")
+
+    with open(tmp / "policy-sentinel.stderr", "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=REQUEST_TIMEOUT_S)) as session:
+                await session.initialize()
+                await refused(session, "read_query", "SELECT id FROM users LIMIT 500", BLOCK_CODE, "sqlite.unbounded_read")
+                state["step"] = "policy: bounded read"
+                res = await session.call_tool("read_query", {"query": "SELECT id FROM users ORDER BY id LIMIT 5"})
+                rows = rows_of(res)
+                r.check("policy sqlite.yaml: read_query with LIMIT 5 (under max_rows 100) returns 5 rows",
+                        not res.isError and isinstance(rows, list) and len(rows) == 5, short(text_of(res)))
+                await refused(session, "write_query", "DROP TABLE users", -32012, "approve-drop")
+                state["step"] = "policy: insert"
+                res = await session.call_tool(
+                    "write_query", {"query": "INSERT INTO users (name, email, ssn) VALUES ('New', 'n@example.test', 'SSN-X')"})
+                r.check("policy sqlite.yaml: an INSERT through write_query is allowed", not res.isError, short(text_of(res)))
+    r.check("policy sqlite.yaml: the table survived and holds 51 rows", db_count(db) == 51, f"count={db_count(db)}")
+    entries = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+    got = [(e.get("rule"), e.get("action")) for e in entries]
+    want = [("sqlite.unbounded_read", "blocked"), ("approve-drop", "approval_required"), ("audit-writes", "monitored")]
+    r.check("policy sqlite.yaml: audit log holds the block, the approval refusal and the monitored write", got == want, f"got {got}")
+
+
 def main() -> int:
     venv_bin = Path(sys.executable).parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -445,6 +491,7 @@ def main() -> int:
     async def go() -> None:
         with anyio.fail_after(OVERALL_TIMEOUT_S):
             await run_session(r, sentinel, server, tmp, traffic, state)
+            await run_policy_session(r, sentinel, server, tmp, state)
 
     try:
         anyio.run(go)
