@@ -14,22 +14,7 @@ fn zero_bytes(word: u64) -> u64 {
 
 /// Index of the first `needle` in `haystack`.
 pub fn find_byte(needle: u8, haystack: &[u8]) -> Option<usize> {
-    let pattern = LO * u64::from(needle);
-    let mut chunks = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in chunks.by_ref() {
-        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
-        let hits = zero_bytes(word ^ pattern);
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| offset + i)
+    find_any3(needle, needle, needle, haystack)
 }
 
 /// Index of the first byte of `haystack` that is one of `a`, `b` or `c`.

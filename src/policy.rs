@@ -167,10 +167,11 @@ impl Condition {
             Target::AnyString => {
                 let mut path = Vec::new();
                 let found = args.is_some_and(|a| {
-                    find_string(a, &mut path, &mut |s| {
+                    let mut test = |s: &str, _: bool| {
                         let v = Json::Str(s.into());
                         self.tests.iter().all(|t| t.holds(&v))
-                    })
+                    };
+                    find_string(a, false, &mut path, &mut test, &|_| false)
                 });
                 (found, if found { pointer(&path) } else { String::new() })
             }
@@ -217,24 +218,16 @@ pub struct SqlRule {
 }
 
 impl SqlRule {
+    /// The first enabled finding in the arguments, with the JSON Pointer of its string.
     fn finding(&self, args: &Json) -> Option<(Finding, String)> {
         let mut path = Vec::new();
         let mut found = None;
-        self.walk(args, false, &mut path, &mut found);
-        found.map(|f| (f, pointer(&path)))
-    }
-
-    /// Depth-first search for the first enabled finding; `path` holds the way to it.
-    fn walk<'j>(
-        &self,
-        v: &'j Json,
-        sql_key: bool,
-        path: &mut Vec<Segment<'j>>,
-        found: &mut Option<Finding>,
-    ) -> bool {
-        match v {
-            Json::Str(s) => {
-                let Some(f) = self.guard.inspect(s, sql_key) else {
+        find_string(
+            args,
+            false,
+            &mut path,
+            &mut |s, under_sql_key| {
+                let Some(f) = self.guard.inspect(s, under_sql_key) else {
                     return false;
                 };
                 let on = if f.check == Check::Unparseable {
@@ -243,44 +236,31 @@ impl SqlRule {
                     self.checks.contains(&f.check)
                 };
                 if on {
-                    *found = Some(f);
+                    found = Some(f);
                 }
                 on
-            }
-            Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
-                path.push(Segment::Index(i));
-                let hit = self.walk(item, sql_key, path, found);
-                if !hit {
-                    path.pop();
-                }
-                hit
-            }),
-            Json::Obj(members) => members.iter().any(|(k, item)| {
-                path.push(Segment::Key(k));
-                let is_sql = self.keys.iter().any(|s| k.eq_ignore_ascii_case(s));
-                let hit = self.walk(item, is_sql, path, found);
-                if !hit {
-                    path.pop();
-                }
-                hit
-            }),
-            _ => false,
-        }
+            },
+            &|key| self.keys.iter().any(|k| key.eq_ignore_ascii_case(k)),
+        );
+        found.map(|f| (f, pointer(&path)))
     }
 }
 
 /// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
-/// the way to that string.
+/// the way to that string. `f` also learns whether the string sits under a key `marks` (the
+/// nearest object key above it, through arrays).
 fn find_string<'j>(
     v: &'j Json,
+    marked: bool,
     path: &mut Vec<Segment<'j>>,
-    f: &mut dyn FnMut(&str) -> bool,
+    f: &mut dyn FnMut(&str, bool) -> bool,
+    marks: &dyn Fn(&str) -> bool,
 ) -> bool {
     match v {
-        Json::Str(s) => f(s),
+        Json::Str(s) => f(s, marked),
         Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
             path.push(Segment::Index(i));
-            let hit = find_string(item, path, f);
+            let hit = find_string(item, marked, path, f, marks);
             if !hit {
                 path.pop();
             }
@@ -288,7 +268,7 @@ fn find_string<'j>(
         }),
         Json::Obj(members) => members.iter().any(|(k, item)| {
             path.push(Segment::Key(k));
-            let hit = find_string(item, path, f);
+            let hit = find_string(item, marks(k), path, f, marks);
             if !hit {
                 path.pop();
             }
