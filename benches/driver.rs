@@ -27,6 +27,7 @@ const USAGE: &str = "\
 usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...]
                     [--relay] [--quick] [--only LIST] [--tmp DIR]
        bench_driver --relay-mode -- SERVER_CMD [ARGS...]
+       bench_driver --print-policy
 
   --echo PATH         the bench_echo server binary
   --sentinel L=PATH   a sentinel binary to measure, shown in column `sentinel L`
@@ -34,7 +35,11 @@ usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...
                       copies bytes (two threads, 64 KiB reads): the floor for any stdio proxy
   --relay-mode        be that relay: spawn SERVER_CMD and copy stdin/stdout to and from it
   --quick             smaller N everywhere (a rough figure in a few seconds)
-  --only LIST         comma-separated subset of: latency,throughput,blocked,big,startup,sql
+  --only LIST         comma-separated subset of:
+                      latency,throughput,blocked,big,startup,sql,policy
+                      (policy: every sentinel with the built-in default policy vs a 50-rule
+                      policy file: round-trip latency, pinned and not, and pipelined throughput)
+  --print-policy      print the 50-rule policy file of the `policy` section and exit
   --tmp DIR           scratch directory (default: a new directory under $TMPDIR)
 ";
 
@@ -81,6 +86,126 @@ fn fill(template: &str, i: u64) -> String {
 const PROSE: &str = "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod \
                      tempor incididunt ut labore et dolore magna aliqua Ut enim ad minim veniam \
                      quis nostrud exercitation ullamco laboris nisi ut aliquip ex ea commodo";
+
+/// The 50-rule policy of the `policy` section: what a real deployment might load. The
+/// benchmark call (`echo` with `{"text":"hello world"}`) matches none of the rules, so every
+/// message is checked against all 50 and then allowed: the most work an allowed call costs.
+/// - 20 tool rules (globs, `except_tools`, `servers`) scoped to other tools and servers;
+/// - 21 argument-condition rules on every tool: regex, prefix, one_of, equals, min, max,
+///   min_length, `not`, `any_string`, on `/text` (which the call has) and on paths it lacks;
+/// - 8 SQL rules scoped to other tools (per-dialect database servers);
+/// - a final SQL rule on every tool, the same as the built-in default policy's one rule.
+const POLICY_50: &str = r#"# bench_driver: a realistic 50-rule policy (benches/driver.rs, POLICY_50).
+version: 1
+profiles:
+  default:
+    mode: enforce
+    default_action: allow
+    rules:
+      # -- 20 tool rules: none matches the benchmark's `echo` --
+      - {id: t01-shell, tools: ["shell*", "*exec*", "run_command", "bash"], action: block}
+      - {id: t02-delete, tools: ["*delete*", "*remove*", "*drop*"], action: block}
+      - {id: t03-fs-write, tools: ["fs.write*", "write_file", "edit_file", "move_file"], action: approve}
+      - {id: t04-merge, tools: ["github.*merge*", "merge_pull_request"], action: approve}
+      - {id: t05-push, tools: ["push_files", "*_push", "git_push*"], action: approve}
+      - {id: t06-browser, tools: ["browser_*", "puppeteer_*", "playwright_*"], action: monitor}
+      - {id: t07-read-only, tools: ["read_file", "list_directory", "get_file_info"], action: allow}
+      - {id: t08-search, tools: ["search_*", "*_search"], action: allow}
+      - {id: t09-payments, tools: ["stripe_*", "*payment*", "*refund*"], action: block}
+      - {id: t10-email, tools: ["send_email", "gmail_send*", "*_send_message"], action: approve}
+      - {id: t11-k8s, tools: ["kubectl_*", "k8s_*"], except_tools: ["kubectl_get", "kubectl_describe"], action: block}
+      - {id: t12-iam, tools: ["aws_iam_*", "gcp_iam_*", "azure_role_*"], action: block}
+      - {id: t13-secrets, tools: ["*secret*", "*vault*", "get_env*"], action: block}
+      - {id: t14-prod-servers, servers: ["prod-*", "*-production"], action: monitor}
+      - {id: t15-staging-writes, servers: ["staging-*"], tools: ["*write*", "*update*"], action: approve}
+      - {id: t16-network, tools: ["fetch", "http_*", "curl*", "wget*"], action: block}
+      - {id: t17-git, tools: ["git_reset", "git_clean", "git_checkout_force"], action: block}
+      - {id: t18-slack, tools: ["slack_*"], action: monitor}
+      - {id: t19-docker, tools: ["docker_*", "container_*"], except_tools: ["docker_ps", "docker_logs"], action: block}
+      - {id: t20-time, tools: ["get_current_time", "convert_time"], action: allow}
+      # -- 21 argument conditions on every tool: none holds for {"text":"hello world"} --
+      - id: a01-rm-rf
+        when: [{any_string: true, regex: 'rm\s+-[a-z]*r[a-z]*f?\s+/'}]
+        action: block
+      - id: a02-aws-key
+        when: [{any_string: true, regex: '\bAKIA[0-9A-Z]{16}\b'}]
+        action: block
+      - id: a03-private-key
+        when: [{any_string: true, prefix: "-----BEGIN"}]
+        action: block
+      - id: a04-etc
+        when: [{path: /path, prefix: "/etc/"}]
+        action: block
+      - id: a05-ssh
+        when: [{path: /path, regex: '(^|/)\.ssh(/|$)'}]
+        action: block
+      - id: a06-dotenv
+        when: [{path: /text, regex: '(^|/)\.env(\.[a-z]+)?$'}]
+        action: block
+      - id: a07-root-dirs
+        when: [{path: /directory, one_of: ["/", "/root", "/home", "/etc"]}]
+        action: block
+      - id: a08-row-limit
+        when: [{path: /limit, min: 10001}]
+        action: block
+      - id: a09-negative-limit
+        when: [{path: /limit, max: -1}]
+        action: block
+      - id: a10-page-size
+        when: [{path: /page_size, min: 1000}]
+        action: approve
+      - id: a11-huge-text
+        when: [{path: /text, min_length: 100000}]
+        action: block
+      - id: a12-sudo
+        when: [{path: /text, prefix: "sudo "}]
+        action: block
+      - id: a13-curl-pipe-sh
+        when: [{path: /text, regex: 'curl[^|]*\|\s*(ba|z)?sh'}]
+        action: block
+      - id: a14-write-mode
+        when: [{path: /mode, one_of: ["w", "a", "w+", "a+"]}]
+        action: approve
+      - id: a15-force-push-main
+        when: [{path: /branch, one_of: ["main", "master", "release"]}, {path: /force, equals: true}]
+        action: block
+      - id: a16-internal-url
+        when: [{path: /url, regex: '^https?://(10\.|192\.168\.|169\.254\.|127\.|localhost)'}]
+        action: block
+      - id: a17-recursive-root
+        when: [{path: /recursive, equals: true}, {path: /path, prefix: "/"}]
+        action: block
+      - id: a18-external-mail
+        when: [{path: /to, regex: "@"}, {path: /to, regex: '@example\.com$', not: true}]
+        action: approve
+      - id: a19-amount
+        when: [{path: /amount, min: 500}]
+        action: approve
+      - id: a20-password
+        when: [{path: /text, regex: '(?i)\bpass(word|wd)?\s*[:=]'}]
+        action: block
+      - id: a21-nested-flag
+        when: [{path: /options/dangerous, equals: true}]
+        action: block
+      # -- 8 SQL rules for the database servers' tools --
+      - {id: s01-postgres, tools: ["postgres_*", "pg_*"], sql: {dialect: postgres, max_rows: 500}, action: block}
+      - {id: s02-mysql, tools: ["mysql_*"], sql: {dialect: mysql, max_rows: 500}, action: block}
+      - {id: s03-sqlite, tools: ["sqlite_*", "read_query", "write_query"], sql: {dialect: sqlite}, action: block}
+      - {id: s04-snowflake, tools: ["snowflake_*"], sql: {dialect: snowflake, max_rows: 10000, checks: [unbounded_read, export]}, action: block}
+      - {id: s05-bigquery, tools: ["bigquery_*", "bq_*"], sql: {dialect: bigquery, max_rows: 10000}, action: block}
+      - {id: s06-duckdb, tools: ["duckdb_*"], sql: {dialect: duckdb, checks: [destructive]}, action: approve}
+      - {id: s07-mssql, tools: ["mssql_*", "sqlserver_*"], sql: {dialect: mssql, max_rows: 200}, action: block}
+      - {id: s08-clickhouse, tools: ["clickhouse_*"], sql: {dialect: clickhouse, max_rows: 100000, unparseable: monitor}, action: block}
+      # -- the built-in default's rule, last --
+      - id: sql
+        sql:
+          dialect: generic
+          max_rows: 1000
+          keys: [sql, query, statement, stmt]
+          checks: [unbounded_read, export, destructive]
+          unparseable: block
+        action: block
+"#;
 
 const MIB: usize = 1024 * 1024;
 const BIG: usize = 8 * MIB;
@@ -144,11 +269,15 @@ impl Sizes {
 }
 
 /// What a session talks to: the echo server directly, or a proxy in front of it.
+#[derive(Clone)]
 struct Target {
     label: String,
     kind: TargetKind,
+    /// For sentinels: `--policy FILE` (else the built-in default policy).
+    policy: Option<PathBuf>,
 }
 
+#[derive(Clone)]
 enum TargetKind {
     Direct,
     /// This binary in `--relay-mode`.
@@ -249,6 +378,9 @@ impl Proc {
                 let path = ctx.tmp.join(format!("audit-{}-{tag}.log", target.label));
                 let _ = fs::remove_file(&path);
                 let mut c = Command::new(bin);
+                if let Some(policy) = &target.policy {
+                    c.arg("--policy").arg(policy);
+                }
                 c.arg("--audit-log").arg(&path).arg("--").arg(&ctx.echo);
                 audit = Some(path);
                 c
@@ -669,6 +801,44 @@ fn startup(ctx: &Ctx, t: &Target, pin: bool, runs: usize) -> Res<Vec<f64>> {
     Ok(times)
 }
 
+/// The figure key of a `policy` section measurement: `mode` lat or pin, `which` def, 50 or
+/// add, `stat` p50 or p99.
+fn policy_key(mode: &str, which: &str, stat: &str) -> &'static str {
+    match (mode, which, stat) {
+        ("lat", "def", "p50") => "pol_lat_def_p50",
+        ("lat", "def", _) => "pol_lat_def_p99",
+        ("lat", "50", "p50") => "pol_lat_50_p50",
+        ("lat", "50", _) => "pol_lat_50_p99",
+        ("lat", _, "p50") => "pol_lat_add_p50",
+        ("lat", _, _) => "pol_lat_add_p99",
+        (_, "def", "p50") => "pol_pin_def_p50",
+        (_, "def", _) => "pol_pin_def_p99",
+        (_, "50", "p50") => "pol_pin_50_p50",
+        (_, "50", _) => "pol_pin_50_p99",
+        (_, _, "p50") => "pol_pin_add_p50",
+        (_, _, _) => "pol_pin_add_p99",
+    }
+}
+
+/// `SENTINEL policy check FILE`: the file must load in this binary.
+fn check_policy(bin: &Path, file: &Path) -> Res<()> {
+    let out = Command::new(bin)
+        .arg("policy")
+        .arg("check")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(err("cannot run policy check"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
+    Err(format!(
+        "policy check failed: {}",
+        text.lines().next().unwrap_or("").trim()
+    ))
+}
+
 /// Runs `f(round, target)` for every round and target, the targets in a rotating order; per
 /// target, the results of all rounds (or its first error, after which it is skipped).
 fn in_rounds<T>(
@@ -1015,6 +1185,10 @@ fn relay_mode(argv: &[std::ffi::OsString]) -> ! {
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "--print-policy") {
+        print!("{POLICY_50}");
+        return;
+    }
     if argv.first().is_some_and(|a| a == "--relay-mode") {
         let rest = match argv.get(1) {
             Some(a) if a == "--" => &argv[2..],
@@ -1048,12 +1222,14 @@ fn main() {
     let mut targets = vec![Target {
         label: "direct".into(),
         kind: TargetKind::Direct,
+        policy: None,
     }];
     if args.relay {
         match std::env::current_exe() {
             Ok(me) => targets.push(Target {
                 label: "relay".into(),
                 kind: TargetKind::Relay(me),
+                policy: None,
             }),
             Err(e) => eprintln!("bench_driver: no relay column: cannot find this binary: {e}"),
         }
@@ -1062,6 +1238,7 @@ fn main() {
     targets.extend(args.sentinels.iter().map(|(l, p)| Target {
         label: l.clone(),
         kind: TargetKind::Sentinel(p.clone()),
+        policy: None,
     }));
     let wanted = |m: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == m));
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::new()).collect();
@@ -1255,6 +1432,86 @@ fn main() {
             let _ = fs::remove_file(&input.prose);
         }
     }
+    // The policy's cost: each sentinel with the built-in default policy and with the 50-rule
+    // file, as two sessions of the same binary in the same rounds.
+    let policy_file = tmp.join("policy-50.yaml");
+    if wanted("policy") {
+        let pairs: Vec<Target> = sentinels
+            .iter()
+            .flat_map(|t| {
+                let mut with = t.clone();
+                with.label = format!("{}-policy50", t.label);
+                with.policy = Some(policy_file.clone());
+                [t.clone(), with]
+            })
+            .collect();
+        let ready = fs::write(&policy_file, POLICY_50)
+            .map_err(err("write the 50-rule policy"))
+            .and_then(|()| {
+                let rules =
+                    POLICY_50.matches("- {id: ").count() + POLICY_50.matches("- id: ").count();
+                if rules == 50 {
+                    Ok(())
+                } else {
+                    Err(format!("the policy has {rules} rules, not 50"))
+                }
+            });
+        let ready: Vec<Res<()>> = sentinels
+            .iter()
+            .map(|t| {
+                ready
+                    .clone()
+                    .and_then(|()| check_policy(t.sentinel().expect("a sentinel"), &policy_file))
+            })
+            .collect();
+        let calls = n.per_round(n.latency);
+        for (pin, mode) in [(false, "lat"), (true, "pin")] {
+            let what = if pin {
+                "policy: latency, one CPU"
+            } else {
+                "policy: latency"
+            };
+            let runs = in_rounds(&pairs, rounds, &progress, what, |_, t| {
+                latency(&ctx, t, pin, calls)
+            });
+            let stats = |r: &Res<Vec<Vec<f64>>>| -> Res<(f64, f64)> {
+                let mut all: Vec<f64> = r.clone()?.into_iter().flatten().collect();
+                all.sort_by(f64::total_cmp);
+                Ok((percentile(&all, 0.5), percentile(&all, 0.99)))
+            };
+            for (k, f) in figures[s0..].iter_mut().enumerate() {
+                let base = stats(&runs[2 * k]);
+                let with = ready[k].clone().and_then(|()| stats(&runs[2 * k + 1]));
+                let added = with
+                    .clone()
+                    .and_then(|w| base.clone().map(|b| (w.0 - b.0, w.1 - b.1)));
+                for (stat, pick) in [("p50", 0), ("p99", 1)] {
+                    let get = |v: &(f64, f64)| if pick == 0 { v.0 } else { v.1 };
+                    put(f, policy_key(mode, "def", stat), &base, get);
+                    put(f, policy_key(mode, "50", stat), &with, get);
+                    put(f, policy_key(mode, "add", stat), &added, get);
+                }
+            }
+        }
+        let per = n.per_round(n.pipelined);
+        let runs = in_rounds(&pairs, rounds, &progress, "policy: pipelined", |r, t| {
+            pipelined(&ctx, t, per, Load::Small, r)
+        });
+        let rate_of = |r: &Res<Vec<Pipelined>>| -> Res<f64> {
+            let v = r.as_ref().map_err(Clone::clone)?;
+            Ok((per * v.len()) as f64 / v.iter().map(|p| p.secs).sum::<f64>())
+        };
+        for (k, f) in figures[s0..].iter_mut().enumerate() {
+            let base = rate_of(&runs[2 * k]);
+            let with = ready[k].clone().and_then(|()| rate_of(&runs[2 * k + 1]));
+            let both = with.clone().and_then(|w| base.clone().map(|b| (w, b)));
+            put(f, "pol_pipe_def", &base, |v| *v);
+            put(f, "pol_pipe_50", &with, |v| *v);
+            put(f, "pol_pipe_ratio", &both, |(w, b)| w / b);
+            put(f, "pol_pipe_cost", &both, |(w, b)| 1.0 / w - 1.0 / b);
+        }
+        let _ = fs::remove_file(&policy_file);
+    }
     eprintln!("[{:6.1}s] done", started.elapsed().as_secs_f64());
 
     let mut table = Table {
@@ -1438,6 +1695,86 @@ fn main() {
         );
     }
 
+    for (mode, key, name) in [
+        ("unpinned", "lat", "round trip, 1 in flight, unpinned"),
+        (
+            "all on one CPU",
+            "pin",
+            "round trip, 1 in flight, all on one CPU",
+        ),
+    ] {
+        for stat in ["p50", "p99"] {
+            let what = format!("{name} ({} calls), {stat}", n.latency);
+            table.row(
+                &format!("{what}, built-in default policy"),
+                policy_key(key, "def", stat),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+            table.row(
+                &format!("{what}, 50-rule policy"),
+                policy_key(key, "50", stat),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+            let (target, pass): (&str, Option<&dyn Fn(f64) -> bool>) = if stat == "p50" {
+                ("< 10 us", Some(&lt(10e-6)))
+            } else {
+                ("", None)
+            };
+            table.row(
+                &format!("added by the 50-rule policy over the default, {stat}, {mode}"),
+                policy_key(key, "add", stat),
+                Kind::Plain,
+                us,
+                target,
+                pass,
+            );
+        }
+    }
+    table.row(
+        &format!(
+            "pipelined small tools/call ({} msgs), built-in default policy",
+            n.pipelined
+        ),
+        "pol_pipe_def",
+        Kind::Plain,
+        rate,
+        "",
+        None,
+    );
+    table.row(
+        &format!(
+            "pipelined small tools/call ({} msgs), 50-rule policy",
+            n.pipelined
+        ),
+        "pol_pipe_50",
+        Kind::Plain,
+        rate,
+        "",
+        None,
+    );
+    table.row(
+        "pipelined throughput, 50-rule policy vs default",
+        "pol_pipe_ratio",
+        Kind::Plain,
+        pct,
+        "",
+        None,
+    );
+    table.row(
+        "added time per pipelined message (1/rate difference)",
+        "pol_pipe_cost",
+        Kind::Plain,
+        us,
+        "",
+        None,
+    );
+
     let mut header = String::from("| metric | direct |");
     let mut rule = String::from("|---|---:|");
     for t in &table.targets[1..] {
@@ -1454,15 +1791,31 @@ fn main() {
          that isolates the work Sentinel adds from the cost of waking an idle (virtual) CPU{}.",
         idle_note()
     );
-    println!();
-    println!(
-        "SQL inspection: demo-mode wall time over N lines of each shape minus the same over N \
-         prose lines of the same length, per line. `{{n}}` is a 6-digit number, different on \
-         every line for \"distinct queries\" (no verdict cache can help) and fixed for \"one \
-         query repeated\". Distinct blocked calls: `{BLOCKED_DISTINCT}`."
-    );
-    for (label, q) in SQL_SHAPES {
-        println!("- {label}: `{q}`");
+    if wanted("sql") || wanted("blocked") {
+        println!();
+        println!(
+            "SQL inspection: demo-mode wall time over N lines of each shape minus the same over N \
+             prose lines of the same length, per line. `{{n}}` is a 6-digit number, different on \
+             every line for \"distinct queries\" (no verdict cache can help) and fixed for \"one \
+             query repeated\". Distinct blocked calls: `{BLOCKED_DISTINCT}`."
+        );
+        for (label, q) in SQL_SHAPES {
+            println!("- {label}: `{q}`");
+        }
+    }
+    if wanted("policy") {
+        println!();
+        println!(
+            "Policy cost: every sentinel twice in the same rounds, with the built-in default \
+             policy (no --policy) and with `--policy TMP/policy-50.yaml`, a 50-rule file \
+             (`bench_driver --print-policy` prints it): 20 tool rules (globs, except_tools, \
+             servers) scoped to other tools, 21 argument conditions on every tool (regex, \
+             prefix, one_of, equals, min, max, min_length, not, any_string; on /text, which the \
+             call has, and on paths it lacks), 8 SQL rules scoped to other tools, and last the \
+             built-in SQL rule. The call (`echo`, `{{\"text\":\"hello world\"}}`) matches no \
+             rule, so each message is checked against all 50 and allowed. \"added\" is the \
+             50-rule figure minus the default one, same binary, same placement."
+        );
     }
     println!();
     println!("Sessions (driver on the other end of stdin/stdout):");

@@ -24,30 +24,39 @@ impl Glob {
     /// Whether the whole of `name` matches (iterative, with one backtrack point: linear in
     /// practice, never exponential).
     pub fn matches(&self, name: &str) -> bool {
-        let p = &self.pattern;
+        if name.is_ascii() && self.text.is_ascii() {
+            // The common case, without allocating: bytes are characters.
+            return wildcard(self.text.as_bytes(), name.as_bytes());
+        }
         let s: Vec<char> = name.chars().collect();
-        let (mut pi, mut si) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while si < s.len() {
-            if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && p[pi] == s[si])) {
-                pi += 1;
-                si += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some((pi, si));
-                pi += 1;
-            } else if let Some((sp, ss)) = star {
-                pi = sp + 1;
-                si = ss + 1;
-                star = Some((sp, ss + 1));
-            } else {
-                return false;
-            }
-        }
-        while pi < p.len() && p[pi] == '*' {
-            pi += 1;
-        }
-        pi == p.len()
+        wildcard(&self.pattern, &s)
     }
+}
+
+/// `*`/`?` matching over any sequence of symbols (iterative, one backtrack point).
+fn wildcard<T: Copy + PartialEq + From<u8>>(p: &[T], s: &[T]) -> bool {
+    let (star_sym, any_sym) = (T::from(b'*'), T::from(b'?'));
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == any_sym || (p[pi] != star_sym && p[pi] == s[si])) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == star_sym {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == star_sym {
+        pi += 1;
+    }
+    pi == p.len()
 }
 
 /// Whether any glob in `globs` matches `name`.

@@ -142,7 +142,7 @@ fn json_eq(v: &Json, w: &serde_json::Value) -> bool {
 #[derive(Clone, Debug)]
 pub enum Target {
     /// The value at this JSON Pointer inside `params.arguments` ("" is the whole object).
-    Pointer(String),
+    Pointer(JsonPointer),
     /// Every string anywhere in the arguments; holds if one of them passes.
     AnyString,
 }
@@ -157,31 +157,40 @@ pub struct Condition {
 
 impl Condition {
     /// Whether the condition holds, and the pointer of the value that made it hold.
-    /// A condition on a path that is absent never holds, negated or not.
-    fn holds(&self, args: Option<&Json>) -> (bool, String) {
-        let (hit, at) = match &self.target {
-            Target::Pointer(p) => match args.and_then(|a| pointer_get(a, p)) {
-                Some(v) => (self.tests.iter().all(|t| t.holds(v)), p.clone()),
-                None => return (false, p.clone()),
+    /// Whether the condition holds. A condition on a path that is absent never holds, negated
+    /// or not.
+    fn holds(&self, args: Option<&Json>) -> bool {
+        let hit = match &self.target {
+            Target::Pointer(p) => match args.and_then(|a| p.get(a)) {
+                Some(v) => self.tests.iter().all(|t| t.holds(v)),
+                None => return false,
             },
-            Target::AnyString => {
-                let mut path = Vec::new();
-                let found = args.is_some_and(|a| {
-                    let mut test = |s: &str, _: bool| {
-                        let v = Json::Str(s.into());
-                        self.tests.iter().all(|t| t.holds(&v))
-                    };
-                    find_string(a, false, &mut path, &mut test, &|_| false)
-                });
-                (found, if found { pointer(&path) } else { String::new() })
-            }
+            Target::AnyString => args.is_some_and(|a| self.first_string(a).is_some()),
         };
-        (hit != self.negate, at)
+        hit != self.negate
+    }
+
+    /// The JSON Pointer of the value the condition looked at (for reports; not on the hot path).
+    fn location(&self, args: Option<&Json>) -> String {
+        match &self.target {
+            Target::Pointer(p) => p.as_str().to_owned(),
+            Target::AnyString => args.and_then(|a| self.first_string(a)).unwrap_or_default(),
+        }
+    }
+
+    /// The pointer of the first string that passes every test.
+    fn first_string(&self, args: &Json) -> Option<String> {
+        let mut path = Vec::new();
+        let mut test = |s: &str, _: bool| {
+            let v = Json::Str(s.into());
+            self.tests.iter().all(|t| t.holds(&v))
+        };
+        find_string(args, false, &mut path, &mut test, &|_| false).then(|| pointer(&path))
     }
 
     fn describe(&self) -> String {
         let target = match &self.target {
-            Target::Pointer(p) => format!("argument {p:?}"),
+            Target::Pointer(p) => format!("argument {:?}", p.as_str()),
             Target::AnyString => "any string argument".to_owned(),
         };
         let tests: Vec<String> = self.tests.iter().map(Test::describe).collect();
@@ -190,20 +199,43 @@ impl Condition {
     }
 }
 
-/// RFC 6901 lookup.
-fn pointer_get<'a, 'j>(mut v: &'a Json<'j>, pointer: &str) -> Option<&'a Json<'j>> {
-    if pointer.is_empty() {
-        return Some(v);
-    }
-    for raw in pointer.strip_prefix('/')?.split('/') {
-        let token = raw.replace("~1", "/").replace("~0", "~");
-        v = match v {
-            Json::Obj(_) => v.get(&token)?,
-            Json::Arr(items) => items.get(token.parse::<usize>().ok()?)?,
-            _ => return None,
+/// An RFC 6901 JSON Pointer, split and unescaped once when the policy is compiled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonPointer {
+    text: String,
+    tokens: Vec<String>,
+}
+
+impl JsonPointer {
+    /// `text` must be "" or start with '/' (checked by the policy loader).
+    pub fn new(text: &str) -> JsonPointer {
+        let tokens = match text.strip_prefix('/') {
+            Some(rest) => rest
+                .split('/')
+                .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                .collect(),
+            None => Vec::new(),
         };
+        JsonPointer {
+            text: text.to_owned(),
+            tokens,
+        }
     }
-    Some(v)
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn get<'a, 'j>(&self, mut v: &'a Json<'j>) -> Option<&'a Json<'j>> {
+        for token in &self.tokens {
+            v = match v {
+                Json::Obj(_) => v.get(token)?,
+                Json::Arr(items) => items.get(token.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
 }
 
 /// The SQL guard as a rule: which keys name SQL, which checks are on, and what to do with SQL
@@ -431,46 +463,37 @@ impl Policy {
         let mut decision = Decision::default();
         let tool = call.tool.unwrap_or("");
         for rule in &self.rules {
-            let mut note = |text: String| {
+            // Trace lines are only formatted when someone asked for a trace.
+            let mut note = |text: &dyn Fn() -> String| {
                 if let Some(t) = trace.as_deref_mut() {
-                    t.push(format!("{}: {text}", rule.id));
+                    t.push(format!("{}: {}", rule.id, text()));
                 }
             };
             if !rule.servers.is_empty() && !glob::any(&rule.servers, call.server) {
-                note(format!(
-                    "skipped: server {:?} is not in its servers",
-                    call.server
-                ));
+                note(&|| format!("skipped: server {:?} is not in its servers", call.server));
                 continue;
             }
             if !rule.tools.is_empty() && !glob::any(&rule.tools, tool) {
-                note(format!("skipped: tool {tool:?} is not in its tools"));
+                note(&|| format!("skipped: tool {tool:?} is not in its tools"));
                 continue;
             }
             if glob::any(&rule.except_tools, tool) {
-                note(format!("skipped: tool {tool:?} is in its except_tools"));
+                note(&|| format!("skipped: tool {tool:?} is in its except_tools"));
                 continue;
             }
-            let mut pointer_at = String::new();
-            let mut failed = None;
-            for c in &rule.conditions {
-                let (ok, at) = c.holds(call.arguments);
-                if !ok {
-                    failed = Some(c.describe());
-                    break;
-                }
-                if pointer_at.is_empty() {
-                    pointer_at = at;
-                }
-            }
-            if let Some(why) = failed {
-                note(format!("no match: {why} does not hold"));
+            if let Some(c) = rule.conditions.iter().find(|c| !c.holds(call.arguments)) {
+                note(&|| format!("no match: {} does not hold", c.describe()));
                 continue;
             }
+            let pointer_at = rule
+                .conditions
+                .first()
+                .map(|c| c.location(call.arguments))
+                .unwrap_or_default();
             let mut hit = match &rule.sql {
                 Some(sql) => {
                     let Some((finding, at)) = call.arguments.and_then(|a| sql.finding(a)) else {
-                        note("no match: no SQL problem found in the arguments".into());
+                        note(&|| "no match: no SQL problem found in the arguments".into());
                         continue;
                     };
                     let action = if finding.check == Check::Unparseable {
@@ -521,16 +544,18 @@ impl Policy {
                 );
             }
             hit.enforced = rule.mode == Mode::Enforce && self.default_mode == Mode::Enforce;
-            note(format!(
-                "matched: {} -> {}{}",
-                hit.detail,
-                hit.action.as_str(),
-                if hit.enforced || hit.action == Action::Allow {
-                    ""
-                } else {
-                    " (monitor mode: recorded, not enforced)"
-                }
-            ));
+            note(&|| {
+                format!(
+                    "matched: {} -> {}{}",
+                    hit.detail,
+                    hit.action.as_str(),
+                    if hit.enforced || hit.action == Action::Allow {
+                        ""
+                    } else {
+                        " (monitor mode: recorded, not enforced)"
+                    }
+                )
+            });
             // A `monitor` rule, or a rule on trial in monitor mode, only records: the rules
             // after it still apply (a trial must not switch off enforcement).
             if hit.action == Action::Monitor

@@ -5,7 +5,9 @@
 //! which loads to exactly [`Policy::builtin`].
 
 use crate::glob::Glob;
-use crate::policy::{Action, Condition, Mode, Policy, Rule, SqlRule, Target, Test, SQL_KEYS};
+use crate::policy::{
+    Action, Condition, JsonPointer, Mode, Policy, Rule, SqlRule, Target, Test, SQL_KEYS,
+};
 use crate::sql::{self, Check, SqlGuard};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -594,7 +596,7 @@ fn condition(c: &ConditionDoc) -> Result<Condition, String> {
                     "path {p:?} is not a JSON Pointer (it starts with '/', e.g. /query)"
                 ));
             }
-            Target::Pointer(p.clone())
+            Target::Pointer(JsonPointer::new(p))
         }
         (None, Some(true)) => Target::AnyString,
         (Some(_), Some(true)) => {
