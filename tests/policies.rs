@@ -331,3 +331,43 @@ fn every_verdict_a_policy_gives_has_a_case() {
     }
     report(problems);
 }
+
+/// The YAML block that follows `marker` in README.md.
+fn readme_yaml_after(marker: &str) -> String {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read README.md");
+    let at = readme
+        .find(marker)
+        .unwrap_or_else(|| panic!("README.md no longer has {marker:?}"));
+    let start = readme[at..].find("```yaml\n").expect("a yaml block") + at + "```yaml\n".len();
+    let end = readme[start..].find("```").expect("the block ends") + start;
+    readme[start..end].to_owned()
+}
+
+#[test]
+fn the_readme_policy_example_and_its_cases_work() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-policy");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let policy = dir.join("example.yaml");
+    let cases = dir.join("cases.yaml");
+    std::fs::write(&policy, readme_yaml_after("A complete, annotated example:")).unwrap();
+    std::fs::write(
+        &cases,
+        readme_yaml_after("`sentinel policy test FILE CASES` puts a policy under CI."),
+    )
+    .unwrap();
+    let (code, out, err) = sentinel(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(
+        code,
+        Some(0),
+        "README example fails policy check: {out}{err}"
+    );
+    let (code, out, err) = sentinel(&[
+        "policy",
+        "test",
+        policy.to_str().unwrap(),
+        cases.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "README cases fail: {out}{err}");
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+}
