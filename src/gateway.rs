@@ -11,8 +11,7 @@ use crate::policy::{self, Call, Decision, Hit, Policy};
 use crate::term::Term;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// How many ids of requests the gateway answered itself are remembered, so that a later
 /// `notifications/cancelled` for one of them is not sent to a server that never saw it.
