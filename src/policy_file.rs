@@ -104,6 +104,16 @@ enum ModeDoc {
     Monitor,
 }
 
+impl ModeDoc {
+    /// The mode a setting stands for; unset means enforce.
+    fn compile(doc: Option<ModeDoc>) -> Mode {
+        match doc {
+            Some(ModeDoc::Monitor) => Mode::Monitor,
+            Some(ModeDoc::Enforce) | None => Mode::Enforce,
+        }
+    }
+}
+
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum DefaultActionDoc {
@@ -118,6 +128,18 @@ enum ActionDoc {
     Block,
     Monitor,
     Approve,
+}
+
+impl ActionDoc {
+    /// The action a setting stands for; unset means block.
+    fn compile(doc: Option<ActionDoc>) -> Action {
+        match doc {
+            Some(ActionDoc::Allow) => Action::Allow,
+            Some(ActionDoc::Monitor) => Action::Monitor,
+            Some(ActionDoc::Approve) => Action::Approve,
+            Some(ActionDoc::Block) | None => Action::Block,
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -352,10 +374,7 @@ impl PolicyFile {
             None => self.default_profile()?,
         };
         let resolved = self.resolve(&name, &mut Vec::new())?;
-        let mode = match resolved.mode {
-            Some(ModeDoc::Monitor) => Mode::Monitor,
-            _ => Mode::Enforce,
-        };
+        let mode = ModeDoc::compile(resolved.mode);
         let mut rules = Vec::with_capacity(resolved.rules.len());
         let mut seen = std::collections::HashSet::new();
         for r in &resolved.rules {
@@ -480,12 +499,7 @@ impl PolicyFile {
                 }
             }
         }
-        let action = match r.action {
-            Some(ActionDoc::Allow) => Action::Allow,
-            Some(ActionDoc::Monitor) => Action::Monitor,
-            Some(ActionDoc::Approve) => Action::Approve,
-            Some(ActionDoc::Block) | None => Action::Block,
-        };
+        let action = ActionDoc::compile(r.action);
         let sql = match &r.sql {
             None => None,
             Some(s) => {
@@ -525,12 +539,7 @@ impl PolicyFile {
                             CheckDoc::Destructive => Check::Destructive,
                         })
                         .collect(),
-                    unparseable: match s.unparseable {
-                        Some(ActionDoc::Allow) => Action::Allow,
-                        Some(ActionDoc::Monitor) => Action::Monitor,
-                        Some(ActionDoc::Approve) => Action::Approve,
-                        Some(ActionDoc::Block) | None => Action::Block,
-                    },
+                    unparseable: ActionDoc::compile(s.unparseable),
                 })
             }
         };
@@ -542,10 +551,7 @@ impl PolicyFile {
             conditions,
             sql,
             action,
-            mode: match r.mode {
-                Some(ModeDoc::Monitor) => Mode::Monitor,
-                _ => Mode::Enforce,
-            },
+            mode: ModeDoc::compile(r.mode),
             reason: r.reason.clone(),
             hint: r.hint.clone(),
         })
