@@ -219,13 +219,16 @@ fn client_eof_normal_server_exits_at_once_and_sentinel_with_its_code() {
     r.assert_server_gone();
 }
 
-#[test]
-fn client_eof_server_ignoring_eof_gets_sigterm_after_grace() {
-    let mut r = start(
-        "eof-sigterm",
-        &["--ignore-eof", "--trap-term-exit", "42"],
-        false,
-    );
+/// Client EOF to a server that will not exit on its own: the ladder must end it with `code`,
+/// no sooner than `earliest` (the steps before) and inside the SDK's budget.
+fn client_eof_ends_a_lingering_server(
+    name: &str,
+    server_args: &[&str],
+    code: i32,
+    earliest: Duration,
+    what: &str,
+) -> Run {
+    let mut r = start(name, server_args, false);
     r.initialize();
     let t0 = Instant::now();
     r.s.close_stdin();
@@ -233,45 +236,44 @@ fn client_eof_server_ignoring_eof_gets_sigterm_after_grace() {
     let (lines, err) = r.output();
     assert_eq!(
         status.code(),
-        Some(42),
-        "the server should have been ended by SIGTERM (its trap exits 42): {}",
+        Some(code),
+        "the server should have been ended by {what}: {}",
         describe(status, &err)
     );
     assert!(
-        took >= Duration::from_millis(800),
-        "SIGTERM came after {took:?}: the server must first get ~1 s to exit on its own"
+        took >= earliest,
+        "{what} came after {took:?}: the earlier steps of the ladder come first"
     );
     assert!(
         took < SDK_BUDGET,
         "sentinel took {took:?} (budget {SDK_BUDGET:?})"
     );
     assert!(lines.is_empty(), "unexpected output: {lines:?}");
+    r
+}
+
+#[test]
+fn client_eof_server_ignoring_eof_gets_sigterm_after_grace() {
+    // The server's SIGTERM trap exits 42; it must first get ~1 s to exit on its own.
+    let r = client_eof_ends_a_lingering_server(
+        "eof-sigterm",
+        &["--ignore-eof", "--trap-term-exit", "42"],
+        42,
+        Duration::from_millis(800),
+        "SIGTERM (its trap exits 42)",
+    );
     r.assert_server_gone();
 }
 
 #[test]
 fn client_eof_server_ignoring_eof_and_sigterm_gets_sigkill() {
-    let mut r = start("eof-sigkill", &["--ignore-eof", "--ignore-sigterm"], false);
-    r.initialize();
-    let t0 = Instant::now();
-    r.s.close_stdin();
-    let (status, took) = r.wait_since(t0);
-    let (lines, err) = r.output();
-    assert_eq!(
-        status.code(),
-        Some(137),
-        "the server should have died of SIGKILL (128+9): {}",
-        describe(status, &err)
+    let r = client_eof_ends_a_lingering_server(
+        "eof-sigkill",
+        &["--ignore-eof", "--ignore-sigterm"],
+        137,
+        Duration::from_millis(1200),
+        "SIGKILL (128+9), after the grace and the SIGTERM wait",
     );
-    assert!(
-        took >= Duration::from_millis(1200),
-        "SIGKILL came after {took:?}: grace and SIGTERM wait come first"
-    );
-    assert!(
-        took < SDK_BUDGET,
-        "sentinel took {took:?} (budget {SDK_BUDGET:?})"
-    );
-    assert!(lines.is_empty(), "unexpected output: {lines:?}");
     assert!(!util::alive(r.server), "server {} survived", r.server);
     r.assert_server_gone();
 }
