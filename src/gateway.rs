@@ -441,7 +441,7 @@ impl Gateway {
     }
 
     /// Notes that the server answered the request with this id (raw JSON text).
-    pub fn server_response(&self, raw_id: &str) {
+    pub fn server_response(&self, raw_id: &str, _failed: bool) {
         if self.track_pending {
             let key = jsonrpc::id_key(raw_id);
             self.session().pending.remove(&*key);

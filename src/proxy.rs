@@ -340,7 +340,9 @@ fn server_pump(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        scanner.feed(&buf[..n], &mut |id| gateway.server_response(id));
+        scanner.feed(&buf[..n], &mut |id, failed| {
+            gateway.server_response(id, failed)
+        });
         if client_ok {
             let out = guard.get_or_insert_with(|| lock(stdout));
             if out.write_all(&buf[..n]).is_err() {

@@ -1,8 +1,10 @@
 //! A streaming scanner for server->client traffic. The server's output is forwarded chunk by
 //! chunk as it arrives (memory stays bounded whatever the message size); this scanner watches
 //! the same bytes go by and reports, for every JSON-RPC object that completes, its top-level
-//! `id` and whether it was a response. It never rejects anything: server output is not
-//! policed, only accounted for, so the gateway knows which requests are still waiting.
+//! `id`, whether it was a response, and whether that response reports a failure (a JSON-RPC
+//! `error` member, or a tool result with `"isError": true`). It never rejects anything: server
+//! output is not policed, only accounted for, so the gateway knows which requests are still
+//! waiting and which tools keep failing (the circuit breaker counts those).
 
 use crate::bytes::find_any3;
 
@@ -21,7 +23,23 @@ enum KeyState {
 enum Field {
     Id,
     Method,
+    Error,
+    Result,
     Other,
+}
+
+/// What was seen of the keys directly inside a top-level `result` object (looking for
+/// `"isError": true`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Inner {
+    /// Not inside `result`'s object, or between its members.
+    Idle,
+    /// Reading a member name of `result`.
+    InKey,
+    /// The member name was `isError`; waiting for its value.
+    IsErrorKey,
+    /// The value of `isError` starts at the next non-space byte.
+    IsErrorValue,
 }
 
 /// Incremental scanner state; feed it every byte of the stream in order.
@@ -37,6 +55,13 @@ pub struct Scanner {
     id: Vec<u8>,
     id_overflow: bool,
     has_method: bool,
+    /// The current object reports a failure.
+    failed: bool,
+    inner: Inner,
+    inner_key: [u8; 8],
+    inner_len: usize,
+    /// Inside `result`'s object, the next string starts a member name.
+    inner_at_key: bool,
     /// A line has started and not yet ended.
     mid_line: bool,
 }
@@ -55,6 +80,11 @@ impl Default for Scanner {
             id: Vec::with_capacity(32),
             id_overflow: false,
             has_method: false,
+            failed: false,
+            inner: Inner::Idle,
+            inner_key: [0; 8],
+            inner_len: 0,
+            inner_at_key: false,
             mid_line: false,
         }
     }
@@ -81,10 +111,20 @@ impl Scanner {
         self.id.clear();
         self.id_overflow = false;
         self.has_method = false;
+        self.failed = false;
+        self.inner = Inner::Idle;
     }
 
-    /// Feeds a chunk; calls `on_response(id)` for every completed response that has an id.
-    pub fn feed(&mut self, chunk: &[u8], on_response: &mut impl FnMut(&str)) {
+    /// True while directly inside the object that is the value of the top-level `result`.
+    fn in_result_object(&self) -> bool {
+        self.field == Field::Result
+            && self.state == KeyState::InValue
+            && self.depth == self.object_depth() + 1
+    }
+
+    /// Feeds a chunk; calls `on_response(id, failed)` for every completed response that has
+    /// an id.
+    pub fn feed(&mut self, chunk: &[u8], on_response: &mut impl FnMut(&str, bool)) {
         let mut i = 0;
         while i < chunk.len() {
             let b = chunk[i];
@@ -110,8 +150,23 @@ impl Scanner {
                         self.field = match &self.key[..self.key_len] {
                             b"id" => Field::Id,
                             b"method" => Field::Method,
+                            b"error" => Field::Error,
+                            b"result" => Field::Result,
                             _ => Field::Other,
                         };
+                    } else if self.inner == Inner::InKey && self.in_result_object() {
+                        self.inner = if &self.inner_key[..self.inner_len] == b"isError" {
+                            Inner::IsErrorKey
+                        } else {
+                            Inner::Idle
+                        };
+                    }
+                } else if self.inner == Inner::InKey && self.in_result_object() {
+                    if self.inner_len < self.inner_key.len() {
+                        self.inner_key[self.inner_len] = b;
+                        self.inner_len += 1;
+                    } else {
+                        self.inner_key[0] = b'\0';
                     }
                 } else if self.state == KeyState::InKey && self.depth == self.object_depth() {
                     if self.key_len < self.key.len() {
@@ -122,7 +177,7 @@ impl Scanner {
                         self.key_len = self.key.len();
                         self.key[0] = b'\0';
                     }
-                } else if !self.capturing() {
+                } else if !self.capturing() && self.inner != Inner::InKey {
                     // Skip quickly to the next byte that can end or escape the string.
                     let rest = &chunk[i + 1..];
                     let skip = find_any3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
@@ -148,8 +203,30 @@ impl Scanner {
         }
     }
 
-    fn structural(&mut self, b: u8, on_response: &mut impl FnMut(&str)) {
+    fn structural(&mut self, b: u8, on_response: &mut impl FnMut(&str, bool)) {
         let od = self.object_depth();
+        if self.in_result_object() {
+            match (self.inner, b) {
+                (Inner::IsErrorValue, _) if !b.is_ascii_whitespace() => {
+                    if b == b't' {
+                        self.failed = true;
+                    }
+                    self.inner = Inner::Idle;
+                }
+                (Inner::IsErrorKey, b':') => self.inner = Inner::IsErrorValue,
+                (Inner::Idle, b'"') => {
+                    // A member name starts where a key is expected: at the object's start or
+                    // after a comma (tracked by `inner_at_key`).
+                    if self.inner_at_key {
+                        self.inner = Inner::InKey;
+                        self.inner_len = 0;
+                        self.inner_at_key = false;
+                    }
+                }
+                (_, b',') => self.inner_at_key = true,
+                _ => {}
+            }
+        }
         match b {
             b'"' => {
                 self.in_string = true;
@@ -168,6 +245,10 @@ impl Scanner {
                     self.reset_object();
                     return;
                 }
+                if self.in_result_object() && b == b'{' {
+                    self.inner = Inner::Idle;
+                    self.inner_at_key = true;
+                }
             }
             b'}' | b']' => {
                 if self.depth == od && b == b'}' {
@@ -178,8 +259,10 @@ impl Scanner {
             }
             b':' if self.depth == od && self.state == KeyState::ExpectColon => {
                 self.state = KeyState::InValue;
-                if self.field == Field::Method {
-                    self.has_method = true;
+                match self.field {
+                    Field::Method => self.has_method = true,
+                    Field::Error => self.failed = true,
+                    _ => {}
                 }
                 return;
             }
@@ -195,10 +278,10 @@ impl Scanner {
         }
     }
 
-    fn complete_object(&mut self, on_response: &mut impl FnMut(&str)) {
+    fn complete_object(&mut self, on_response: &mut impl FnMut(&str, bool)) {
         if !self.has_method && !self.id.is_empty() && !self.id_overflow {
             if let Ok(id) = std::str::from_utf8(&self.id) {
-                on_response(id);
+                on_response(id, self.failed);
             }
         }
         self.reset_object();
@@ -218,13 +301,61 @@ impl Scanner {
 mod tests {
     use super::*;
 
-    fn ids(chunks: &[&str]) -> Vec<String> {
+    fn responses(chunks: &[&str]) -> Vec<(String, bool)> {
         let mut s = Scanner::default();
         let mut out = Vec::new();
         for c in chunks {
-            s.feed(c.as_bytes(), &mut |id| out.push(id.to_owned()));
+            s.feed(c.as_bytes(), &mut |id, failed| {
+                out.push((id.to_owned(), failed))
+            });
         }
         out
+    }
+
+    fn ids(chunks: &[&str]) -> Vec<String> {
+        responses(chunks).into_iter().map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn tells_failures_from_successes() {
+        let one = |text: &str| {
+            let got = responses(&[text, "\n"]);
+            assert_eq!(got.len(), 1, "{text}");
+            got[0].1
+        };
+        assert!(one(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"x"}}"#
+        ));
+        assert!(one(r#"{"id":1,"result":{"content":[],"isError":true}}"#));
+        assert!(one(
+            r#"{"id":1,"result":{ "isError" : true ,"content":[]}}"#
+        ));
+        assert!(!one(r#"{"id":1,"result":{"content":[],"isError":false}}"#));
+        assert!(!one(r#"{"id":1,"result":{"content":[{"isError":true}]}}"#));
+        assert!(!one(
+            r#"{"id":1,"result":{"content":[{"text":"isError"}],"x":"true"}}"#
+        ));
+        assert!(!one(r#"{"id":1,"result":{"meta":{"isError":true}}}"#));
+        assert!(!one(r#"{"id":1,"result":{"isErrorX":true}}"#));
+        assert!(!one(r#"{"id":1,"result":{"a":"isError","b":true}}"#));
+        assert!(!one(r#"{"id":1,"result":{"isError":"true"}}"#));
+        assert!(!one(r#"{"id":1,"result":"error"}"#));
+        assert!(!one(r#"{"id":1,"result":{}}"#));
+        // Split anywhere, the verdict is the same.
+        let text =
+            r#"{"id":7,"result":{"content":[{"type":"text","text":"a,\"b"}],"isError":true}}"#;
+        for cut in 1..text.len() {
+            let got = responses(&[&text[..cut], &text[cut..], "\n"]);
+            assert_eq!(got, vec![("7".to_owned(), true)], "cut at {cut}");
+        }
+        // In a batch, each response has its own verdict.
+        assert_eq!(
+            responses(&[
+                r#"[{"id":1,"result":{"isError":true}},{"id":2,"result":{}}]"#,
+                "\n"
+            ]),
+            vec![("1".to_owned(), true), ("2".to_owned(), false)]
+        );
     }
 
     #[test]
@@ -255,9 +386,9 @@ mod tests {
     #[test]
     fn tracks_partial_lines() {
         let mut s = Scanner::default();
-        s.feed(b"{\"id\":1,", &mut |_| {});
+        s.feed(b"{\"id\":1,", &mut |_, _| {});
         assert!(s.mid_line());
-        s.feed(b"\"result\":{}}\n", &mut |_| {});
+        s.feed(b"\"result\":{}}\n", &mut |_, _| {});
         assert!(!s.mid_line());
     }
 }
