@@ -1,8 +1,15 @@
-//! Time as a seam: the [`Clock`] trait that everything needing "now" goes through, the real
-//! system clock, a fixed clock for tests, and RFC 3339 UTC formatting (hand-rolled: it is a
-//! dozen lines of civil-calendar arithmetic, not worth a dependency).
+//! Time as a seam: the [`Clock`] trait that everything needing "now" goes through (audit
+//! timestamps, the circuit breaker's buckets, windows and cooldowns), the real system clock, a
+//! manual clock that tests of the real binary drive through a file (`SENTINEL_TEST_CLOCK`),
+//! and RFC 3339 UTC formatting (hand-rolled: it is a dozen lines of civil-calendar arithmetic,
+//! not worth a dependency).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The environment variable that switches on the manual clock (for tests).
+pub const TEST_CLOCK_ENV: &str = "SENTINEL_TEST_CLOCK";
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync {
@@ -15,6 +22,58 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+pub fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The instant `ms` milliseconds after the Unix epoch.
+pub fn from_millis(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// A clock whose time is read from a file holding seconds since the Unix epoch (a decimal
+/// number, e.g. `1767225600.250`). Tests write the file, then send the next message: time moves
+/// only when they say so, and nothing sleeps. An unreadable or invalid file keeps the last
+/// good time (the epoch before the first).
+pub struct FileClock {
+    path: PathBuf,
+    last: Mutex<SystemTime>,
+}
+
+impl FileClock {
+    pub fn new(path: PathBuf) -> FileClock {
+        FileClock {
+            path,
+            last: Mutex::new(UNIX_EPOCH),
+        }
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> SystemTime {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(secs) = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+        {
+            *last = UNIX_EPOCH + Duration::from_secs_f64(secs);
+        }
+        *last
+    }
+}
+
+/// The clock the binary uses: the manual [`FileClock`] when `SENTINEL_TEST_CLOCK` names a
+/// file, else the system clock.
+pub fn from_env() -> Arc<dyn Clock> {
+    match std::env::var_os(TEST_CLOCK_ENV).filter(|v| !v.is_empty()) {
+        Some(path) => Arc::new(FileClock::new(PathBuf::from(path))),
+        None => Arc::new(SystemClock),
     }
 }
 
@@ -72,5 +131,22 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(t), "2000-02-29T00:00:00.000000Z");
         assert_eq!(rfc3339(FixedClock(t).now()), "2000-02-29T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn the_file_clock_reads_its_file_and_keeps_the_last_good_time() {
+        let path = std::env::temp_dir().join(format!("sentinel-clock-{}", std::process::id()));
+        let clock = FileClock::new(path.clone());
+        assert_eq!(clock.now(), UNIX_EPOCH);
+        std::fs::write(&path, "1000.25\n").unwrap();
+        assert_eq!(millis(clock.now()), 1_000_250);
+        std::fs::write(&path, "not a number").unwrap();
+        assert_eq!(millis(clock.now()), 1_000_250);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(millis(clock.now()), 1_000_250);
+        assert_eq!(
+            from_millis(1_000_250),
+            UNIX_EPOCH + Duration::from_millis(1_000_250)
+        );
     }
 }

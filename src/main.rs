@@ -2,6 +2,7 @@
 //! ARCHITECTURE.md.
 
 mod audit;
+mod breaker;
 mod bytes;
 mod cli;
 mod clock;

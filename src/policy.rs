@@ -421,6 +421,8 @@ pub struct Policy {
     /// What happens when no rule decides: `Allow` (default) or `Block` (allow-list style).
     pub default_action: Action,
     pub default_mode: Mode,
+    /// The circuit breaker's settings (stateful: applied by the gateway, not by `decide`).
+    pub breaker: crate::breaker::Config,
 }
 
 /// The message facts a decision depends on.
@@ -454,6 +456,7 @@ impl Policy {
             }],
             default_action: Action::Allow,
             default_mode: Mode::Enforce,
+            breaker: crate::breaker::Config::defaults(),
         }
     }
 

@@ -394,6 +394,7 @@ impl PolicyFile {
                 _ => Action::Allow,
             },
             default_mode: mode,
+            breaker: crate::breaker::Config::defaults(),
         })
     }
 
