@@ -149,17 +149,24 @@ impl Audit {
         }
     }
 
-    /// Appends an entry about the gateway itself (e.g. `policy_rejected`), with the same
-    /// fields as message entries so the jq recipes keep working.
-    pub fn event(&self, action: &str, reason: &str, explanation: &str) {
+    /// Appends an entry about the gateway itself (`policy_rejected`, `breaker_open`, ...), with
+    /// the same fields as message entries so the jq recipes keep working.
+    pub fn event(
+        &self,
+        action: &str,
+        rule: &str,
+        reason: &str,
+        tool: Option<&str>,
+        explanation: &str,
+    ) {
         let mut out = Vec::with_capacity(512);
         out.extend_from_slice(b"{\"timestamp\":");
         push_json_str(&mut out, &rfc3339(self.clock.now()));
         out.extend_from_slice(b",\"message_id\":null");
         field(&mut out, "method", None);
         field(&mut out, "reason", Some(reason));
-        field(&mut out, "rule", Some("policy.reload"));
-        field(&mut out, "tool", None);
+        field(&mut out, "rule", Some(rule));
+        field(&mut out, "tool", tool);
         field(&mut out, "action", Some(action));
         field(&mut out, "explanation", Some(explanation));
         field(&mut out, "server", Some(&self.server));

@@ -111,6 +111,7 @@ impl Config {
     }
 
     /// The breaker switched off.
+    #[cfg(test)]
     pub fn off() -> Config {
         Config {
             mode: None,
@@ -239,6 +240,7 @@ pub struct SessionState {
 
 impl SessionState {
     /// The state of `tool`'s breaker.
+    #[cfg(test)]
     pub fn state(&self, tool: &str) -> State {
         self.breakers
             .get(tool)

@@ -6,8 +6,10 @@
 //! this; every verdict, alert and audit entry is made here, on one code path.
 
 use crate::audit::{Action as AuditAction, Audit, Entry};
+use crate::breaker::{self, CallFacts, Store, Transition};
+use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
-use crate::policy::{self, Call, Decision, Hit, Policy};
+use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
 use crate::term::Term;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -16,6 +18,9 @@ use std::sync::{Arc, Mutex, RwLock};
 /// How many ids of requests the gateway answered itself are remembered, so that a later
 /// `notifications/cancelled` for one of them is not sent to a server that never saw it.
 const ANSWERED_MEMORY: usize = 4096;
+
+/// The breaker store's key for this gateway's session (one stdio session per process).
+const SESSION: &str = "stdio";
 
 /// How a blocked `tools/call` request is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +53,9 @@ pub struct Outcome {
 /// Per-session bookkeeping.
 #[derive(Default)]
 struct Session {
-    /// Requests forwarded to the server and not yet answered: id key -> (order, raw id).
-    pending: HashMap<String, (u64, RawId)>,
+    /// Requests forwarded to the server and not yet answered: id key -> (order, raw id, the
+    /// tool of a `tools/call`).
+    pending: HashMap<String, (u64, RawId, Option<String>)>,
     next_seq: u64,
     /// Ids the gateway answered itself, oldest first.
     answered: VecDeque<String>,
@@ -68,6 +74,9 @@ pub struct Gateway {
     /// Whether there is a server whose responses we wait for (false in demo mode).
     track_pending: bool,
     session: Mutex<Session>,
+    clock: Arc<dyn Clock>,
+    /// The circuit breaker's state for this session.
+    store: Box<dyn Store>,
 }
 
 /// A decision about one parsed message.
@@ -87,6 +96,7 @@ impl Gateway {
         term: Term,
         block_as: BlockAs,
         track_pending: bool,
+        clock: Arc<dyn Clock>,
     ) -> Gateway {
         Gateway {
             policy: RwLock::new(policy),
@@ -96,6 +106,8 @@ impl Gateway {
             block_as,
             track_pending,
             session: Mutex::new(Session::default()),
+            clock,
+            store: Box::new(breaker::MemoryStore::default()),
         }
     }
 
@@ -112,9 +124,16 @@ impl Gateway {
         *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
     }
 
-    /// Audits an event that is not about a message (a policy reload).
-    pub fn audit_event(&self, action: &str, reason: &str, explanation: &str) {
-        self.audit.event(action, reason, explanation);
+    /// Audits an event that is not about a message (a policy reload, a breaker changing state).
+    pub fn audit_event(
+        &self,
+        action: &str,
+        rule: &str,
+        reason: &str,
+        tool: Option<&str>,
+        explanation: &str,
+    ) {
+        self.audit.event(action, rule, reason, tool, explanation);
     }
 
     /// Where the audit log is being written.
@@ -239,6 +258,16 @@ impl Gateway {
             // Monitor mode: what would have been refused is recorded and forwarded.
             self.record(msg, raw, hit, AuditAction::Monitored);
         }
+        // The circuit breaker: stateful limits on the calls the policy lets through.
+        if msg.method.as_deref() == Some("tools/call") {
+            if let Some(hit) = self.breaker_admit(policy, msg) {
+                if hit.enforced {
+                    self.block(msg, raw, &hit, reply);
+                    return false;
+                }
+                self.record(msg, raw, &hit, AuditAction::Monitored);
+            }
+        }
         if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
             self.term.allowed(&headline(msg));
         }
@@ -247,10 +276,91 @@ impl Gateway {
                 let mut s = self.session();
                 let seq = s.next_seq;
                 s.next_seq += 1;
-                s.pending.insert(id.key(), (seq, id.clone()));
+                let tool = (msg.method.as_deref() == Some("tools/call"))
+                    .then(|| msg.tool_name().unwrap_or("").to_owned());
+                s.pending.insert(id.key(), (seq, id.clone(), tool));
             }
         }
         true
+    }
+
+    /// Asks the circuit breaker about a `tools/call` the policy allowed; a refusal (or, in
+    /// monitor mode, what would have been one) comes back as a hit.
+    fn breaker_admit(&self, policy: &Policy, msg: &Message) -> Option<Hit> {
+        let cfg = &policy.breaker;
+        let mode = cfg.mode?;
+        let tool = msg.tool_name().unwrap_or("");
+        let request = msg
+            .id
+            .as_ref()
+            .filter(|_| msg.kind == Kind::Request)
+            .map(RawId::key);
+        let call = CallFacts {
+            tool,
+            arguments: msg.params.as_ref().and_then(|p| p.get("arguments")),
+            request: request.as_deref(),
+        };
+        let now = clock::millis(self.clock.now());
+        let mut changes = Vec::new();
+        let mut refusal = None;
+        let judged = catch_unwind(AssertUnwindSafe(|| {
+            self.store.with_session(SESSION, &mut |st| {
+                refusal = breaker::admit(cfg, st, &call, now, mode == Mode::Monitor, &mut changes);
+            })
+        }));
+        self.transitions(&changes);
+        if judged.is_err() {
+            return Some(internal_error());
+        }
+        refusal.map(|r| Hit {
+            rule: r.rule.to_owned(),
+            action: policy::Action::Block,
+            enforced: mode == Mode::Enforce,
+            reason: r.reason.to_owned(),
+            detail: r.detail,
+            hint: r.hint,
+            pointer: String::new(),
+            retry_at: r
+                .retry_at_ms
+                .map(|ms| clock::rfc3339(clock::from_millis(ms))),
+        })
+    }
+
+    /// Logs and audits breakers changing state.
+    fn transitions(&self, changes: &[Transition]) {
+        for t in changes {
+            let text = match t.until_ms {
+                Some(until) => format!(
+                    "circuit for tool {:?} {} -> {}: {}; calls refused until {}",
+                    t.tool,
+                    t.from,
+                    t.to,
+                    t.why,
+                    clock::rfc3339(clock::from_millis(until))
+                ),
+                None => format!(
+                    "circuit for tool {:?} {} -> {}: {}",
+                    t.tool, t.from, t.to, t.why
+                ),
+            };
+            if t.to == "open" {
+                self.term.warn(&text);
+            } else {
+                self.term.notice(&text);
+            }
+            let action = match t.to {
+                "open" => "breaker_open",
+                "half-open" => "breaker_half_open",
+                _ => "breaker_closed",
+            };
+            self.audit.event(
+                action,
+                "breaker.state",
+                "Circuit Breaker",
+                Some(&t.tool),
+                &text,
+            );
+        }
     }
 
     fn judge(&self, policy: &Policy, msg: &Message, raw: &[u8]) -> Judgement {
@@ -264,17 +374,7 @@ impl Gateway {
                 };
                 let decision = catch_unwind(AssertUnwindSafe(|| policy.decide(&call, None)))
                     .unwrap_or_else(|_| Decision {
-                        terminal: Some(Hit {
-                            rule: "sentinel.internal_error".into(),
-                            action: policy::Action::Block,
-                            enforced: true,
-                            reason: "Inspection Failed".into(),
-                            detail: "the arguments could not be inspected (internal error)".into(),
-                            hint: "simplify the arguments; report this to your Sentinel \
-                                   maintainers"
-                                .into(),
-                            pointer: String::new(),
-                        }),
+                        terminal: Some(internal_error()),
                         monitored: Vec::new(),
                     });
                 Judgement::Decided(decision)
@@ -366,6 +466,7 @@ impl Gateway {
                     ),
                     ("tool", tool),
                     ("action", Some(hit.action.as_str())),
+                    ("retry_at", hit.retry_at.as_deref()),
                 ]);
                 let code = if approve {
                     jsonrpc::APPROVAL_REQUIRED
@@ -440,19 +541,37 @@ impl Gateway {
         }
     }
 
-    /// Notes that the server answered the request with this id (raw JSON text).
-    pub fn server_response(&self, raw_id: &str, _failed: bool) {
-        if self.track_pending {
-            let key = jsonrpc::id_key(raw_id);
-            self.session().pending.remove(&*key);
+    /// Notes that the server answered the request with this id (raw JSON text), and whether the
+    /// answer reports a failure (the circuit breaker counts a tool's failures).
+    pub fn server_response(&self, raw_id: &str, failed: bool) {
+        if !self.track_pending {
+            return;
         }
+        let key = jsonrpc::id_key(raw_id);
+        let Some((_, _, Some(tool))) = self.session().pending.remove(&*key) else {
+            return;
+        };
+        let policy = self.policy();
+        if policy.breaker.mode.is_none() {
+            return;
+        }
+        let now = clock::millis(self.clock.now());
+        let mut changes = Vec::new();
+        self.store.with_session(SESSION, &mut |st| {
+            breaker::observe(&policy.breaker, st, &tool, &key, failed, now, &mut changes);
+        });
+        self.transitions(&changes);
     }
 
     /// The server can no longer answer: error responses for every request still waiting, in
     /// the order they were sent.
     pub fn server_gone(&self, why: &str) -> Vec<u8> {
-        let mut waiting: Vec<(u64, RawId)> =
-            self.session().pending.drain().map(|(_, v)| v).collect();
+        let mut waiting: Vec<(u64, RawId)> = self
+            .session()
+            .pending
+            .drain()
+            .map(|(_, (seq, id, _))| (seq, id))
+            .collect();
         waiting.sort_by_key(|(seq, _)| *seq);
         let mut out = Vec::new();
         let data = jsonrpc::string_object(&[
@@ -481,6 +600,20 @@ impl Gateway {
             ));
         }
         out
+    }
+}
+
+/// The refusal when inspecting a call panicked (fail closed).
+fn internal_error() -> Hit {
+    Hit {
+        rule: "sentinel.internal_error".into(),
+        action: policy::Action::Block,
+        enforced: true,
+        reason: "Inspection Failed".into(),
+        detail: "the arguments could not be inspected (internal error)".into(),
+        hint: "simplify the arguments; report this to your Sentinel maintainers".into(),
+        pointer: String::new(),
+        retry_at: None,
     }
 }
 

@@ -88,10 +88,11 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
         .server_name
         .clone()
         .unwrap_or_else(|| command_line.clone());
+    let clock = clock::from_env();
     let audit = match audit::Audit::open(
         opts.audit_log.as_deref(),
         command_line,
-        Arc::new(clock::SystemClock),
+        clock.clone(),
         term.clone(),
     ) {
         Ok(a) => a,
@@ -106,6 +107,7 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
         }
     };
     term.info(&format!("policy: {}", policy.summary()));
+    term.info(&format!("breaker: {}", policy.breaker.summary()));
     let gateway = Arc::new(gateway::Gateway::new(
         policy,
         server_name,
@@ -113,6 +115,7 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
         term.clone(),
         opts.block_as,
         server.is_some(),
+        clock,
     ));
     let reload = opts.policy.clone().map(|path| {
         reload::spawn(

@@ -362,6 +362,8 @@ pub struct Hit {
     pub hint: String,
     /// JSON Pointer of the offending argument inside `params.arguments`, when there is one.
     pub pointer: String,
+    /// When a retry can succeed (RFC 3339), for temporary refusals (the circuit breaker's).
+    pub retry_at: Option<String>,
 }
 
 /// The decision on one `tools/call`.
@@ -512,6 +514,7 @@ impl Policy {
                         detail: finding.detail,
                         hint: finding.hint,
                         pointer: at,
+                        retry_at: None,
                     }
                 }
                 None => Hit {
@@ -531,6 +534,7 @@ impl Policy {
                     },
                     hint: default_hint(rule.action).to_owned(),
                     pointer: pointer_at,
+                    retry_at: None,
                 },
             };
             if let Some(r) = &rule.reason {
@@ -586,6 +590,7 @@ impl Policy {
                 detail: format!("no rule of the policy allows tool {tool:?}"),
                 hint: "use only the tools this policy allows".into(),
                 pointer: String::new(),
+                retry_at: None,
             });
         }
         decision

@@ -4,6 +4,7 @@
 //! column, and the text of the built-in default policy (`sentinel policy show-default`),
 //! which loads to exactly [`Policy::builtin`].
 
+use crate::breaker;
 use crate::glob::Glob;
 use crate::policy::{
     Action, Condition, JsonPointer, Mode, Policy, Rule, SqlRule, Target, Test, SQL_KEYS,
@@ -41,6 +42,24 @@ profiles:
           checks: [unbounded_read, export, destructive]
           unparseable: block   # block | monitor | allow
         action: block
+    breaker:                 # the circuit breaker, per session: mode enforce | monitor | off
+      rate_limits:           # token buckets: `burst` calls at once, refilled at `rate`
+        - tools: [\"*\"]       # all tools together
+          rate: 600/minute
+          burst: 200
+      loop:                  # the same tool with the same arguments `repeats` times
+        repeats: 5           # within `window` opens the tool's circuit (0 = off)
+        window: 5s
+        ignore_fields: [timestamp, nonce, request_id]   # left out when comparing calls
+      consecutive_errors: 5  # failed answers in a row from one tool open its circuit (0 = off)
+      cooldown: 30s          # an open circuit refuses calls this long, then lets one probe
+      max_cooldown: 10m      # through; the cooldown doubles up to this while probes fail
+      # max_calls: 1000      # calls per session, all tools together
+      # budget: 5.00         # the session's budget, in the unit of the tools' costs
+      # tools:               # per-tool call limits and costs
+      #   - tools: [web_search]
+      #     max_calls: 200
+      #     cost: 0.02
 ",
         keys = SQL_KEYS.join(", ")
     )
@@ -95,6 +114,72 @@ struct ProfileDoc {
     rules: Vec<Spanned<RuleDoc>>,
     #[serde(default)]
     remove_rules: Vec<Spanned<String>>,
+    #[serde(default)]
+    breaker: Option<Spanned<BreakerDoc>>,
+}
+
+/// The `breaker:` section of a profile. Every field is optional: unset ones keep the
+/// defaults (see [`breaker::Config::defaults`]).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct BreakerDoc {
+    #[serde(default)]
+    mode: Option<BreakerModeDoc>,
+    #[serde(default)]
+    rate_limits: Option<Vec<Spanned<RateDoc>>>,
+    #[serde(default, rename = "loop")]
+    loop_rule: Option<Spanned<LoopDoc>>,
+    #[serde(default)]
+    max_calls: Option<u64>,
+    #[serde(default)]
+    budget: Option<Spanned<f64>>,
+    #[serde(default)]
+    tools: Option<Vec<Spanned<ToolBudgetDoc>>>,
+    #[serde(default)]
+    consecutive_errors: Option<u32>,
+    #[serde(default)]
+    cooldown: Option<Spanned<String>>,
+    #[serde(default)]
+    max_cooldown: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum BreakerModeDoc {
+    Enforce,
+    Monitor,
+    Off,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct RateDoc {
+    #[serde(default)]
+    tools: Option<Vec<String>>,
+    rate: Spanned<String>,
+    #[serde(default)]
+    burst: Option<f64>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct LoopDoc {
+    #[serde(default)]
+    repeats: Option<u32>,
+    #[serde(default)]
+    window: Option<Spanned<String>>,
+    #[serde(default)]
+    ignore_fields: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct ToolBudgetDoc {
+    tools: Vec<String>,
+    #[serde(default)]
+    max_calls: Option<u64>,
+    #[serde(default)]
+    cost: Option<f64>,
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,6 +471,13 @@ impl PolicyFile {
             }
             rules.push(self.rule(r)?);
         }
+        let breaker = match &resolved.breaker {
+            Some(b) => self.breaker(b, mode)?,
+            None => breaker::Config {
+                mode: Some(mode),
+                ..breaker::Config::defaults()
+            },
+        };
         Ok(Policy {
             source: format!("{} (profile {name})", self.name),
             rules,
@@ -394,8 +486,134 @@ impl PolicyFile {
                 _ => Action::Allow,
             },
             default_mode: mode,
-            breaker: crate::breaker::Config::defaults(),
+            breaker,
         })
+    }
+
+    /// Compiles a `breaker:` section over the defaults; `mode` is the profile's (the breaker
+    /// follows it unless the section says otherwise).
+    fn breaker(
+        &self,
+        doc: &Spanned<BreakerDoc>,
+        mode: Mode,
+    ) -> Result<breaker::Config, PolicyError> {
+        let b = &doc.value;
+        let fail =
+            |at: &serde_saphyr::Location, m: String| Err(self.error(at, format!("breaker: {m}")));
+        let mut cfg = breaker::Config::defaults();
+        cfg.mode = match b.mode {
+            Some(BreakerModeDoc::Off) => None,
+            Some(BreakerModeDoc::Monitor) => Some(Mode::Monitor),
+            Some(BreakerModeDoc::Enforce) => Some(Mode::Enforce),
+            None => Some(mode),
+        };
+        if let Some(limits) = &b.rate_limits {
+            cfg.rate_limits.clear();
+            for r in limits {
+                let (count, per_ms) = match parse_rate(&r.value.rate.value) {
+                    Ok(x) => x,
+                    Err(m) => return fail(&r.value.rate.referenced, m),
+                };
+                let burst = r.value.burst.unwrap_or(count);
+                if !(burst >= 1.0 && burst.is_finite()) {
+                    return fail(
+                        &r.referenced,
+                        format!("burst must be at least 1 (got {burst})"),
+                    );
+                }
+                cfg.rate_limits.push(breaker::RateLimit {
+                    tools: globs_or_all(&r.value.tools),
+                    burst,
+                    per_ms,
+                    rate: r.value.rate.value.trim().to_owned(),
+                });
+            }
+        }
+        if let Some(l) = &b.loop_rule {
+            let base = cfg.loop_rule.clone().unwrap_or(breaker::LoopRule {
+                repeats: 5,
+                window_ms: 5000,
+                ignore_fields: Vec::new(),
+            });
+            let repeats = l.value.repeats.unwrap_or(base.repeats);
+            if repeats == 1 {
+                return fail(
+                    &l.referenced,
+                    "loop.repeats must be 0 (off) or at least 2".into(),
+                );
+            }
+            let window_ms = match &l.value.window {
+                Some(w) => match parse_duration(&w.value) {
+                    Ok(ms) => ms,
+                    Err(m) => return fail(&w.referenced, m),
+                },
+                None => base.window_ms,
+            };
+            cfg.loop_rule = (repeats > 0).then(|| breaker::LoopRule {
+                repeats,
+                window_ms,
+                ignore_fields: l.value.ignore_fields.clone().unwrap_or(base.ignore_fields),
+            });
+        }
+        if b.max_calls.is_some() {
+            cfg.max_calls = b.max_calls;
+        }
+        if let Some(budget) = &b.budget {
+            if !(budget.value >= 0.0 && budget.value.is_finite()) {
+                return fail(
+                    &budget.referenced,
+                    format!("budget must be a number >= 0 (got {})", budget.value),
+                );
+            }
+            cfg.budget = Some(budget.value);
+        }
+        if let Some(tools) = &b.tools {
+            for t in tools {
+                let cost = t.value.cost.unwrap_or(0.0);
+                if !(cost >= 0.0 && cost.is_finite()) {
+                    return fail(
+                        &t.referenced,
+                        format!("cost must be a number >= 0 (got {cost})"),
+                    );
+                }
+                if t.value.tools.is_empty() {
+                    return fail(
+                        &t.referenced,
+                        "tools: needs at least one tool name or glob".into(),
+                    );
+                }
+                cfg.tools.push(breaker::ToolBudget {
+                    tools: t.value.tools.iter().map(|g| Glob::new(g)).collect(),
+                    max_calls: t.value.max_calls,
+                    cost,
+                });
+            }
+        }
+        if let Some(n) = b.consecutive_errors {
+            cfg.error_threshold = (n > 0).then_some(n);
+        }
+        for (field, target) in [
+            (&b.cooldown, &mut cfg.cooldown_ms),
+            (&b.max_cooldown, &mut cfg.max_cooldown_ms),
+        ] {
+            if let Some(d) = field {
+                match parse_duration(&d.value) {
+                    Ok(ms) => *target = ms,
+                    Err(m) => return fail(&d.referenced, m),
+                }
+            }
+        }
+        if cfg.max_cooldown_ms < cfg.cooldown_ms {
+            return fail(
+                &doc.referenced,
+                format!(
+                    "max_cooldown ({}) is shorter than cooldown ({})",
+                    breaker::duration_text(cfg.max_cooldown_ms),
+                    breaker::duration_text(cfg.cooldown_ms)
+                ),
+            );
+        }
+        Ok(cfg)
     }
 
     /// Applies `extends:` chains: a profile overrides only what it states; its rules override
@@ -448,6 +666,11 @@ impl PolicyFile {
         }
         if own.default_action.is_some() {
             merged.default_action = own.default_action;
+        }
+        match (&mut merged.breaker, &own.breaker) {
+            (Some(base), Some(child)) => merge_breaker(&mut base.value, &child.value),
+            (None, Some(child)) => merged.breaker = Some(child.clone()),
+            _ => {}
         }
         for removed in &own.remove_rules {
             let before = merged.rules.len();
@@ -557,6 +780,78 @@ impl PolicyFile {
             hint: r.hint.clone(),
         })
     }
+}
+
+/// `10ms`, `5s`, `2m`/`2min`, `1h` -> milliseconds (more than zero).
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (write e.g. 500ms, 5s, 2m or 1h)"))?;
+    let scale = match unit.trim() {
+        "ms" => 1.0,
+        "s" | "sec" => 1000.0,
+        "m" | "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        _ => {
+            return Err(format!(
+                "{text:?} has no unit (write e.g. 500ms, 5s, 2m or 1h)"
+            ))
+        }
+    };
+    let ms = (n * scale).round();
+    if !(ms >= 1.0 && ms < 1e15) {
+        return Err(format!("{text:?} must be at least 1ms"));
+    }
+    Ok(ms as u64)
+}
+
+/// `60/minute` -> (60 calls, tokens per millisecond). Periods: second, minute, hour (or s,
+/// min, h).
+fn parse_rate(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("{text:?} is not a rate (write e.g. 60/minute, 5/second or 1000/hour)");
+    let (n, period) = text.trim().split_once('/').ok_or_else(bad)?;
+    let n: f64 = n.trim().parse().map_err(|_| bad())?;
+    let ms = match period.trim() {
+        "second" | "s" | "sec" => 1000.0,
+        "minute" | "m" | "min" => 60_000.0,
+        "hour" | "h" => 3_600_000.0,
+        _ => return Err(bad()),
+    };
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(format!("{text:?}: the number of calls must be more than 0"));
+    }
+    Ok((n, n / ms))
+}
+
+/// Tool globs, `*` when none are given.
+fn globs_or_all(v: &Option<Vec<String>>) -> Vec<Glob> {
+    match v {
+        Some(list) if !list.is_empty() => list.iter().map(|g| Glob::new(g)).collect(),
+        _ => vec![Glob::new("*")],
+    }
+}
+
+/// `child` overrides the breaker fields it states.
+fn merge_breaker(base: &mut BreakerDoc, child: &BreakerDoc) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if child.$f.is_some() { base.$f = child.$f.clone(); } )* };
+    }
+    take!(
+        mode,
+        rate_limits,
+        loop_rule,
+        max_calls,
+        budget,
+        tools,
+        consecutive_errors,
+        cooldown,
+        max_cooldown
+    );
 }
 
 /// `child` overrides the fields it states.
@@ -691,6 +986,7 @@ mod tests {
         assert_eq!(p.rules.len(), b.rules.len());
         assert_eq!(p.rules[0].id, b.rules[0].id);
         assert_eq!(p.default_action, b.default_action);
+        assert_eq!(p.breaker, b.breaker);
     }
 
     #[test]

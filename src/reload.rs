@@ -74,13 +74,25 @@ fn reload(path: &std::path::Path, profile: Option<&str>, gateway: &Gateway, term
             let summary = policy.summary();
             gateway.set_policy(Arc::new(policy));
             term.notice(&format!("policy reloaded: {summary}"));
-            gateway.audit_event("policy_loaded", "Policy Reloaded", &summary);
+            gateway.audit_event(
+                "policy_loaded",
+                "policy.reload",
+                "Policy Reloaded",
+                None,
+                &summary,
+            );
         }
         Err(e) => {
             term.error(&format!(
                 "policy reload refused, the previous policy stays in force: {e}"
             ));
-            gateway.audit_event("policy_rejected", "Policy Reload Refused", &e.to_string());
+            gateway.audit_event(
+                "policy_rejected",
+                "policy.reload",
+                "Policy Reload Refused",
+                None,
+                &e.to_string(),
+            );
         }
     }
 }

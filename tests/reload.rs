@@ -28,10 +28,14 @@ const BLOCKED: i64 = -32010;
 /// How many responses judged by a policy each phase waits for before moving on.
 const PHASE: u64 = 60;
 
+// The policies below switch the circuit breaker off: these tests pour calls in as fast as
+// they can to catch a reload mid-stream, which the default rate limit would (rightly) refuse.
+
 const ALLOW_ECHO: &str = "\
 version: 1
 profiles:
   default:
+    breaker: {mode: off}
     rules:
       - id: echo-ok
         tools: [echo]
@@ -43,6 +47,7 @@ const BLOCK_ECHO: &str = "\
 version: 1
 profiles:
   default:
+    breaker: {mode: off}
     rules:
       - id: no-echo
         description: echo is switched off
@@ -55,6 +60,7 @@ const OPEN: &str = "\
 version: 1
 profiles:
   default:
+    breaker: {mode: off}
     default_action: allow
     rules: []
 ";
@@ -64,6 +70,7 @@ const BLOCK_A_AND_B: &str = "\
 version: 1
 profiles:
   default:
+    breaker: {mode: off}
     rules:
       - id: block-a
         tools: [a]
@@ -77,6 +84,7 @@ const BLOCK_DANGER: &str = "\
 version: 1
 profiles:
   default:
+    breaker: {mode: off}
     rules:
       - id: no-danger
         tools: [danger]

@@ -66,6 +66,20 @@ fn start(dir: &Path, sentinel_args: &[&str], server_args: &[&str]) -> Session {
     Session::spawn(&mut proxy_cmd(dir, sentinel_args, server_args))
 }
 
+/// Writes the built-in SQL rule with the circuit breaker off to `DIR/no-breaker.yaml`: for
+/// tests that pour hundreds of calls (some identical) in at once to check ordering, which the
+/// breaker's default rate limit and loop detection would rightly refuse.
+fn without_breaker(dir: &Path) -> String {
+    let path = dir.join("no-breaker.yaml");
+    std::fs::write(
+        &path,
+        "version: 1\nprofiles:\n  default:\n    rules:\n      - id: sql\n        sql: {}\n\
+         \x20       action: block\n    breaker: {mode: off}\n",
+    )
+    .expect("write the policy");
+    path.to_string_lossy().into_owned()
+}
+
 /// Closes the client side and waits for sentinel to exit: (exit code, rest of stdout).
 fn end(s: &mut Session) -> (i32, Vec<u8>) {
     s.close_stdin();
@@ -917,7 +931,8 @@ fn an_8_mib_request_is_inspected_and_forwarded_intact() {
 #[test]
 fn a_thousand_pipelined_calls_keep_their_order() {
     let dir = util::scratch("order");
-    let mut s = start(&dir, &[], &[]);
+    let policy = without_breaker(&dir);
+    let mut s = start(&dir, &["--policy", &policy], &[]);
     let sent: Vec<String> = (1..=1000)
         .map(|i| util::tool_call(&i.to_string(), "echo", &format!(r#"{{"i":{i}}}"#)))
         .collect();
@@ -940,7 +955,8 @@ fn a_thousand_pipelined_calls_keep_their_order() {
 #[test]
 fn mixed_blocked_and_allowed_calls_are_each_answered_once() {
     let dir = util::scratch("mixed");
-    let mut s = start(&dir, &[], &[]);
+    let policy = without_breaker(&dir);
+    let mut s = start(&dir, &["--policy", &policy], &[]);
     let n = 300;
     let sent: Vec<String> = (1..=n)
         .map(|i| {
