@@ -671,14 +671,14 @@ fn round(x: f64) -> f64 {
 pub fn duration_text(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms} ms")
-    } else if ms < 120_000 || ms % 60_000 != 0 {
+    } else if ms < 120_000 || !ms.is_multiple_of(60_000) {
         let s = ms as f64 / 1000.0;
         if s.fract() == 0.0 {
             format!("{s:.0} s")
         } else {
             format!("{s:.1} s")
         }
-    } else if ms % 3_600_000 == 0 {
+    } else if ms.is_multiple_of(3_600_000) {
         format!("{} h", ms / 3_600_000)
     } else {
         format!("{} min", ms / 60_000)

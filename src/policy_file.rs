@@ -804,7 +804,7 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         }
     };
     let ms = (n * scale).round();
-    if !(ms >= 1.0 && ms < 1e15) {
+    if !(1.0..1e15).contains(&ms) {
         return Err(format!("{text:?} must be at least 1ms"));
     }
     Ok(ms as u64)

@@ -214,14 +214,12 @@ impl Scanner {
                     self.inner = Inner::Idle;
                 }
                 (Inner::IsErrorKey, b':') => self.inner = Inner::IsErrorValue,
-                (Inner::Idle, b'"') => {
-                    // A member name starts where a key is expected: at the object's start or
-                    // after a comma (tracked by `inner_at_key`).
-                    if self.inner_at_key {
-                        self.inner = Inner::InKey;
-                        self.inner_len = 0;
-                        self.inner_at_key = false;
-                    }
+                // A member name starts where a key is expected: at the object's start or after a
+                // comma (tracked by `inner_at_key`).
+                (Inner::Idle, b'"') if self.inner_at_key => {
+                    self.inner = Inner::InKey;
+                    self.inner_len = 0;
+                    self.inner_at_key = false;
                 }
                 (_, b',') => self.inner_at_key = true,
                 _ => {}

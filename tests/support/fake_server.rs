@@ -3,7 +3,8 @@
 //!
 //! It speaks newline-delimited JSON-RPC 2.0 on stdin/stdout and answers
 //! `initialize`, `ping`, `tools/list` and `tools/call` (tools `query`, `echo`,
-//! `big`, `sleep`, `fail`, plus the unlisted `silent`, which never answers).
+//! `big`, `sleep`, `fail`, plus the unlisted `silent`, which never answers, and `flaky`, which
+//! fails when its arguments say `"fail":"result"` or `"fail":"error"`).
 //! Any other request gets a `-32601 Method not found` error; notifications and
 //! responses produce no output. Request ids are echoed byte for byte (big
 //! integers, strings, ...). A JSON array line is treated as a batch and
@@ -60,6 +61,9 @@ const TOOLS_LIST_RESULT: &[u8] = br#"{"tools":[{"name":"query","description":"Ru
 
 /// `tools/call` result of the `fail` tool.
 const FAIL_RESULT: &[u8] = br#"{"content":[{"type":"text","text":"tool failed"}],"isError":true}"#;
+
+/// Error object of a failing `flaky` call.
+const TOOL_ERROR: &[u8] = br#"{"code":-32603,"message":"Internal error in tool"}"#;
 
 /// Error object for unknown methods.
 const METHOD_NOT_FOUND: &[u8] = br#"{"code":-32601,"message":"Method not found"}"#;
@@ -246,6 +250,13 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
                     Answer::Echo(args)
                 }
                 "fail" => Answer::Raw(FAIL_RESULT),
+                // Fails as the arguments say: `{"fail":"result"}` answers a tool result with
+                // isError, `{"fail":"error"}` a JSON-RPC error; anything else is echoed.
+                "flaky" => match args.and_then(|a| a.get("fail")).and_then(Value::as_str) {
+                    Some("result") => Answer::Raw(FAIL_RESULT),
+                    Some("error") => Answer::Error(TOOL_ERROR),
+                    _ => Answer::Echo(args),
+                },
                 "silent" => return Ok(false),
                 _ => Answer::Echo(args),
             }
