@@ -361,10 +361,9 @@ fn check(
                         duration_text(until_ms - now),
                         b.cause
                     ),
-                    hint: format!(
-                        "do not retry this tool before then; change approach (different \
-                         arguments or another tool), or tell the user that {tool:?} keeps failing"
-                    ),
+                    hint: "do not call this tool again before then: use what you already have, \
+                           change approach, or tell the user what is going wrong"
+                        .into(),
                     retry_at_ms: Some(until_ms),
                 });
             }
