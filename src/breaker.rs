@@ -207,6 +207,9 @@ struct ToolBreaker {
     trips: u32,
     /// Why it opened last, for refusals.
     cause: String,
+    /// When the current probe was let through (a probe never answered is replaced after a
+    /// cooldown, so a hung call cannot keep the circuit half-open for good).
+    probe_at: u64,
 }
 
 impl Default for ToolBreaker {
@@ -216,6 +219,7 @@ impl Default for ToolBreaker {
             consecutive_errors: 0,
             trips: 0,
             cause: String::new(),
+            probe_at: 0,
         }
     }
 }
@@ -232,6 +236,8 @@ pub struct SessionState {
     buckets: HashMap<String, Bucket>,
     /// (fingerprint, when) of forwarded calls, oldest first.
     recent: VecDeque<(u64, u64)>,
+    /// How many times each fingerprint is in `recent` (so a check is O(1), not a scan).
+    recent_counts: HashMap<u64, u32>,
     calls: u64,
     tool_calls: HashMap<String, u64>,
     spent: f64,
@@ -371,6 +377,7 @@ fn check(
                 b.state = State::HalfOpen {
                     probe: call.request.map(str::to_owned),
                 };
+                b.probe_at = now;
                 changes.push(Transition {
                     tool: tool.to_owned(),
                     from: "open",
@@ -380,7 +387,10 @@ fn check(
                 });
                 // This call is the probe; the remaining checks still apply to it.
             }
-            State::HalfOpen { probe: Some(_) } => {
+            State::HalfOpen { probe: Some(_) }
+                if now < b.probe_at.saturating_add(cfg.cooldown_ms) =>
+            {
+                let expires = b.probe_at.saturating_add(cfg.cooldown_ms);
                 return Some(Refusal {
                     rule: "breaker.half_open",
                     reason: "Circuit Open",
@@ -389,14 +399,21 @@ fn check(
                          and decides whether calls resume",
                         b.cause
                     ),
-                    hint: "wait for the probe call's answer, then retry".into(),
-                    retry_at_ms: None,
+                    hint: format!(
+                        "wait for the probe call's answer, then retry (if it never comes, \
+                         another probe is allowed in {})",
+                        duration_text(expires - now)
+                    ),
+                    retry_at_ms: Some(expires),
                 });
             }
-            State::HalfOpen { probe: None } => {
+            // No probe yet, or the last one went unanswered for a whole cooldown (a hung
+            // call, a cancelled one): this call is the probe.
+            State::HalfOpen { .. } => {
                 b.state = State::HalfOpen {
                     probe: call.request.map(str::to_owned),
                 };
+                b.probe_at = now;
             }
         }
     }
@@ -459,7 +476,7 @@ fn check(
     if let (Some(rule), Some(fp)) = (&cfg.loop_rule, fingerprint) {
         if rule.repeats > 0 {
             prune(st, now, rule.window_ms);
-            let seen = st.recent.iter().filter(|(f, _)| *f == fp).count() as u64;
+            let seen = u64::from(st.recent_counts.get(&fp).copied().unwrap_or(0));
             if seen + 1 >= u64::from(rule.repeats) {
                 let cause = format!(
                     "the same call was made {} times within {}",
@@ -512,8 +529,9 @@ fn count(cfg: &Config, st: &mut SessionState, tool: &str, fingerprint: Option<u6
     st.spent += cfg.budget_for(tool).map_or(0.0, |b| b.cost);
     if let Some(fp) = fingerprint {
         st.recent.push_back((fp, now));
+        *st.recent_counts.entry(fp).or_insert(0) += 1;
         if st.recent.len() > MAX_RECENT {
-            st.recent.pop_front();
+            forget_oldest(st);
         }
     }
 }
@@ -537,7 +555,18 @@ fn prune(st: &mut SessionState, now: u64, window: u64) {
         .front()
         .is_some_and(|(_, at)| at.saturating_add(window) <= now)
     {
-        st.recent.pop_front();
+        forget_oldest(st);
+    }
+}
+
+fn forget_oldest(st: &mut SessionState) {
+    if let Some((fp, _)) = st.recent.pop_front() {
+        if let Some(n) = st.recent_counts.get_mut(&fp) {
+            *n -= 1;
+            if *n == 0 {
+                st.recent_counts.remove(&fp);
+            }
+        }
     }
 }
 
@@ -565,6 +594,17 @@ fn trip(
         until_ms: Some(until),
     });
     until
+}
+
+/// The client cancelled a forwarded call of `tool`: if it was the probe, the next call may be.
+pub fn forget(st: &mut SessionState, tool: &str, request: &str) {
+    if let Some(b) = st.breakers.get_mut(tool) {
+        if let State::HalfOpen { probe } = &mut b.state {
+            if probe.as_deref() == Some(request) {
+                *probe = None;
+            }
+        }
+    }
 }
 
 /// Takes note of the server's answer to a forwarded call of `tool` (`request`: its id key).

@@ -57,15 +57,29 @@ impl FileClock {
 impl Clock for FileClock {
     fn now(&self) -> SystemTime {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(secs) = std::fs::read_to_string(&self.path)
+        if let Some(t) = std::fs::read_to_string(&self.path)
             .ok()
-            .and_then(|t| t.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
+            .and_then(|t| parse_seconds(t.trim()))
         {
-            *last = UNIX_EPOCH + Duration::from_secs_f64(secs);
+            *last = t;
         }
         *last
     }
+}
+
+/// `1767225670.8` -> that instant, exactly (whole and fractional parts are read separately:
+/// going through `f64` would turn .800 into .799999).
+fn parse_seconds(text: &str) -> Option<SystemTime> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: u64 = whole.parse().ok()?;
+    let nanos: u32 = format!("{frac:0<9}").parse().ok()?;
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 /// The clock the binary uses: the manual [`FileClock`] when `SENTINEL_TEST_CLOCK` names a
@@ -140,6 +154,9 @@ mod tests {
         assert_eq!(clock.now(), UNIX_EPOCH);
         std::fs::write(&path, "1000.25\n").unwrap();
         assert_eq!(millis(clock.now()), 1_000_250);
+        std::fs::write(&path, "1767225670.8").unwrap();
+        assert_eq!(millis(clock.now()), 1_767_225_670_800);
+        std::fs::write(&path, "1000.25\n").unwrap();
         std::fs::write(&path, "not a number").unwrap();
         assert_eq!(millis(clock.now()), 1_000_250);
         std::fs::remove_file(&path).unwrap();

@@ -386,11 +386,16 @@ impl Gateway {
                 let key = target.key();
                 let mut s = self.session();
                 if s.answered_set.contains(&key) {
-                    Judgement::Swallow
-                } else {
-                    s.pending.remove(&key);
-                    Judgement::Allow
+                    return Judgement::Swallow;
                 }
+                let cancelled = s.pending.remove(&key);
+                drop(s);
+                if let Some((_, _, Some(tool))) = cancelled {
+                    // A cancelled probe is never answered: the next call may probe.
+                    self.store
+                        .with_session(SESSION, &mut |st| breaker::forget(st, &tool, &key));
+                }
+                Judgement::Allow
             }
             _ => Judgement::Allow,
         }
