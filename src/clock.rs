@@ -157,6 +157,7 @@ mod tests {
         std::fs::write(&path, "1767225670.8").unwrap();
         assert_eq!(millis(clock.now()), 1_767_225_670_800);
         std::fs::write(&path, "1000.25\n").unwrap();
+        assert_eq!(millis(clock.now()), 1_000_250);
         std::fs::write(&path, "not a number").unwrap();
         assert_eq!(millis(clock.now()), 1_000_250);
         std::fs::remove_file(&path).unwrap();

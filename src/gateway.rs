@@ -10,7 +10,9 @@ use crate::breaker::{self, CallFacts, Store, Transition};
 use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
+use crate::secrets;
 use crate::term::Term;
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, RwLock};
@@ -77,6 +79,8 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     /// The circuit breaker's state for this session.
     store: Box<dyn Store>,
+    /// Finds secrets in what is written to the audit log and stderr, to redact them.
+    redactor: secrets::Scanner,
 }
 
 /// A decision about one parsed message.
@@ -108,6 +112,7 @@ impl Gateway {
             session: Mutex::new(Session::default()),
             clock,
             store: Box::new(breaker::MemoryStore::default()),
+            redactor: secrets::Scanner::default(),
         }
     }
 
@@ -406,18 +411,19 @@ impl Gateway {
         let would_have = (action == AuditAction::Monitored
             && hit.action != policy::Action::Monitor)
             .then(|| hit.action.as_str());
+        let details = self.redacted(raw);
         self.audit.record(&Entry {
             message_id: msg.id.as_ref(),
             method: msg.method.as_deref(),
             tool: msg.tool_name(),
             rule: &hit.rule,
             reason: &hit.reason,
-            explanation: &hit.detail,
+            explanation: &self.clean(&hit.detail),
             hint: &hit.hint,
             argument: Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
             action,
             would_have,
-            details: raw,
+            details: details.as_deref().map_or(raw, str::as_bytes),
             details_is_json: true,
         });
         if action == AuditAction::Monitored {
@@ -430,6 +436,26 @@ impl Gateway {
         }
     }
 
+    /// The message with every secret in it redacted, when it has one: the audit log never
+    /// holds a detected secret in clear. Redacted messages are re-serialized (compact, keys
+    /// sorted); the others are kept byte for byte.
+    fn redacted(&self, raw: &[u8]) -> Option<String> {
+        let text = String::from_utf8_lossy(raw);
+        // Without escapes, every string of the message is in the raw text verbatim: a secret
+        // the raw text does not show is in no string either (the common, cheap case).
+        if !text.contains('\\') && self.redactor.find(&text).is_none() {
+            return None;
+        }
+        self.redactor.redact_json(&text)
+    }
+
+    /// Text derived from a message (an explanation quoting it) with any secret redacted.
+    fn clean<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.redactor
+            .redact(text)
+            .map_or(Cow::Borrowed(text), Cow::Owned)
+    }
+
     fn block(&self, msg: &Message, raw: &[u8], hit: &Hit, reply: &mut Vec<u8>) {
         let approve = hit.action == policy::Action::Approve;
         let action = if approve {
@@ -439,11 +465,12 @@ impl Gateway {
         };
         self.record(msg, raw, hit, action);
         let rule = hit.rule.as_str();
+        let detail = self.clean(&hit.detail);
         self.term.alert(|| {
             (
                 format!("{} rule={rule}", headline(msg)),
                 vec![
-                    format!("{}: {}", hit.reason, hit.detail),
+                    format!("{}: {detail}", hit.reason),
                     format!("hint: {}", hit.hint),
                 ],
             )
@@ -454,7 +481,7 @@ impl Gateway {
         };
         let text = format!(
             "Blocked by Sentinel ({rule}): {}. Hint: {}.",
-            hit.detail.trim_end_matches('.'),
+            detail.trim_end_matches('.'),
             hit.hint.trim_end_matches('.')
         );
         let tool = msg.tool_name();
@@ -463,7 +490,7 @@ impl Gateway {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
                     ("reason", Some(&hit.reason)),
-                    ("detail", Some(&hit.detail)),
+                    ("detail", Some(&detail)),
                     ("hint", Some(&hit.hint)),
                     (
                         "argument",
@@ -505,7 +532,8 @@ impl Gateway {
 
     /// Answers and audits a line that could not be parsed unambiguously.
     fn refuse(&self, r: &Refusal, raw: &[u8], reply: &mut Vec<u8>) {
-        let problem = r.problem.to_string();
+        let problem = self.clean(&r.problem.to_string()).into_owned();
+        let details = self.redacted(raw);
         let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
                     no duplicate keys, nested at most 100 levels";
         let (title, rule) = (policy::MALFORMED_TITLE, policy::MALFORMED);
@@ -520,7 +548,7 @@ impl Gateway {
             argument: None,
             action: AuditAction::Blocked,
             would_have: None,
-            details: raw,
+            details: details.as_deref().map_or(raw, str::as_bytes),
             details_is_json: false,
         });
         self.term.alert(|| {

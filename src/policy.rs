@@ -4,8 +4,10 @@
 //! `sentinel explain` prints. Where a policy comes from (the built-in default or a file with
 //! profiles) is `policy_file`'s business; wire formats and transports are not known here.
 
+use crate::egress::{self, Class, Destination, DomainList};
 use crate::glob::{self, Glob};
 use crate::jsonrpc::Json;
+use crate::secrets;
 use crate::sql::{Check, Finding, SqlGuard};
 use std::fmt::Write as _;
 
@@ -278,6 +280,232 @@ impl SqlRule {
     }
 }
 
+/// What the egress guard looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EgressCheck {
+    /// A destination on the deny list.
+    Denied,
+    /// A public destination not on the allow list (only when there is an allow list).
+    Unlisted,
+    /// A private, loopback or link-local address (server-side request forgery).
+    Private,
+    /// A cloud metadata endpoint.
+    Metadata,
+    /// A secret in a call whose destinations are not all allow-listed.
+    Secrets,
+}
+
+impl EgressCheck {
+    pub const ALL: [EgressCheck; 5] = [
+        EgressCheck::Denied,
+        EgressCheck::Unlisted,
+        EgressCheck::Private,
+        EgressCheck::Metadata,
+        EgressCheck::Secrets,
+    ];
+
+    /// The suffix it adds to its rule's id.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EgressCheck::Denied => "denied",
+            EgressCheck::Unlisted => "unlisted",
+            EgressCheck::Private => "private",
+            EgressCheck::Metadata => "metadata",
+            EgressCheck::Secrets => "secret",
+        }
+    }
+
+    /// The stable audit category.
+    fn title(self) -> &'static str {
+        match self {
+            EgressCheck::Denied => "Denied Destination",
+            EgressCheck::Unlisted => "Destination Not Allow-Listed",
+            EgressCheck::Private => "Server-Side Request Forgery",
+            EgressCheck::Metadata => "Cloud Metadata Access",
+            EgressCheck::Secrets => "Secret in Arguments",
+        }
+    }
+}
+
+/// The egress guard as a rule: network destinations and secrets in any string argument.
+#[derive(Clone, Debug)]
+pub struct EgressRule {
+    pub allowed: DomainList,
+    pub denied: DomainList,
+    pub checks: Vec<EgressCheck>,
+    pub secrets: secrets::Scanner,
+}
+
+/// What the egress guard found, ready to report.
+struct EgressFinding {
+    check: EgressCheck,
+    detail: String,
+    hint: String,
+}
+
+impl EgressRule {
+    fn on(&self, c: EgressCheck) -> bool {
+        self.checks.contains(&c)
+    }
+
+    /// The class a destination falls in under this rule, if it is a finding.
+    fn judge(&self, d: &Destination) -> Option<EgressCheck> {
+        if self.denied.matches(d) {
+            return Some(EgressCheck::Denied);
+        }
+        if self.allowed.matches(d) {
+            return None;
+        }
+        match d.class {
+            Class::Metadata => Some(EgressCheck::Metadata),
+            Class::Private => Some(EgressCheck::Private),
+            Class::Public if !self.allowed.is_empty() => Some(EgressCheck::Unlisted),
+            Class::Public => None,
+        }
+    }
+
+    /// The first enabled finding in the arguments, with the JSON Pointer of its string.
+    fn finding(&self, args: &Json) -> Option<(EgressFinding, String)> {
+        let known = |name: &str| self.allowed.matches_name(name) || self.denied.matches_name(name);
+        let mut found: Vec<Destination> = Vec::new();
+        let (mut any, mut all_allowed) = (false, true);
+        let mut hit = None;
+        let mut path = Vec::new();
+        find_string(
+            args,
+            false,
+            &mut path,
+            &mut |s, _| {
+                found.clear();
+                egress::destinations(s, &known, &mut found);
+                for d in &found {
+                    any = true;
+                    match self.judge(d) {
+                        Some(c) if self.on(c) => {
+                            hit = Some(self.report(c, d));
+                            return true;
+                        }
+                        None if self.allowed.matches(d) => {}
+                        _ => all_allowed = false,
+                    }
+                }
+                false
+            },
+            &|_| false,
+        );
+        if let Some(h) = hit {
+            return Some((h, pointer(&path)));
+        }
+        if !self.on(EgressCheck::Secrets) || (any && all_allowed) {
+            return None;
+        }
+        let mut kind = "";
+        let mut path = Vec::new();
+        find_string(
+            args,
+            false,
+            &mut path,
+            &mut |s, _| match self.secrets.find(s) {
+                Some(f) => {
+                    kind = f.kind;
+                    true
+                }
+                None => false,
+            },
+            &|_| false,
+        )
+        .then(|| {
+            let where_ = if any {
+                "the call's destinations are not all allow-listed"
+            } else {
+                "the call names no allow-listed destination"
+            };
+            (
+                EgressFinding {
+                    check: EgressCheck::Secrets,
+                    detail: format!(
+                        "an argument contains what looks like a secret ({}) and {where_}; the \
+                         value is not logged",
+                        kind.replace('_', " ")
+                    ),
+                    hint: "never pass credentials or keys in tool arguments; remove the secret, \
+                           or ask the user to allow-list the destination"
+                        .into(),
+                },
+                pointer(&path),
+            )
+        })
+    }
+
+    fn report(&self, check: EgressCheck, d: &Destination) -> EgressFinding {
+        let what = match d.kind {
+            egress::Kind::Url => format!("a URL to {}", d.host),
+            egress::Kind::Email => format!("an e-mail address at {}", d.host),
+            egress::Kind::Host => format!("the host name {}", d.host),
+            egress::Kind::Ip => format!("the address {}", d.host),
+        };
+        let (why, hint) = match check {
+            EgressCheck::Denied => (
+                "which the policy denies".to_owned(),
+                "do not send data to this destination; use one the user has approved",
+            ),
+            EgressCheck::Unlisted => (
+                "which is not on the policy's allow-list".to_owned(),
+                "use only allow-listed destinations; ask the user to add this one to the policy \
+                 if it is really needed",
+            ),
+            EgressCheck::Private => (
+                "a private, loopback or link-local address (internal network)".to_owned(),
+                "tool calls must not reach internal addresses; use a public, approved \
+                 destination",
+            ),
+            EgressCheck::Metadata | EgressCheck::Secrets => (
+                "a cloud metadata endpoint, which hands out the host's credentials".to_owned(),
+                "never fetch cloud metadata endpoints from a tool call",
+            ),
+        };
+        EgressFinding {
+            check,
+            detail: format!("an argument contains {what}, {why}"),
+            hint: hint.to_owned(),
+        }
+    }
+}
+
+/// The size of `v` written as compact JSON, in bytes (without building the text).
+pub fn json_size(v: &Json) -> usize {
+    match v {
+        Json::Null => 4,
+        Json::Bool(true) => 4,
+        Json::Bool(false) => 5,
+        Json::Int(n) => n.to_string().len(),
+        Json::UInt(n) => n.to_string().len(),
+        Json::Float(f) => serde_json::Number::from_f64(*f).map_or(4, |n| n.to_string().len()),
+        Json::Str(s) => string_size(s),
+        Json::Arr(items) => {
+            2 + items.len().saturating_sub(1) + items.iter().map(json_size).sum::<usize>()
+        }
+        Json::Obj(members) => {
+            2 + members.len().saturating_sub(1)
+                + members
+                    .iter()
+                    .map(|(k, v)| string_size(k) + 1 + json_size(v))
+                    .sum::<usize>()
+        }
+    }
+}
+
+fn string_size(s: &str) -> usize {
+    2 + s.len()
+        + s.bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 8 | 12 => 1,
+                0..=0x1f => 5,
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
 /// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
 /// the way to that string. `f` also learns whether the string sits under a key `marks` (the
 /// nearest object key above it, through arrays).
@@ -339,7 +567,10 @@ pub struct Rule {
     pub tools: Vec<Glob>,
     pub except_tools: Vec<Glob>,
     pub conditions: Vec<Condition>,
+    /// Matches only calls whose arguments are larger than this (compact JSON bytes).
+    pub max_argument_bytes: Option<usize>,
     pub sql: Option<SqlRule>,
+    pub egress: Option<EgressRule>,
     pub action: Action,
     pub mode: Mode,
     /// Custom reason (the audit `reason` and the start of what the agent is told).
@@ -435,27 +666,52 @@ pub struct Call<'a, 'j> {
 }
 
 impl Policy {
-    /// The built-in default policy: the SQL guard on every string of every tool call.
+    /// The built-in default policy: the egress guard reporting (not blocking) destinations
+    /// and secrets, then the SQL guard on every string of every tool call; the circuit
+    /// breaker's defaults.
     pub fn builtin(dialect: &str, max_rows: u64) -> Policy {
         Policy {
             source: "built-in default policy".into(),
-            rules: vec![Rule {
-                id: "sql".into(),
-                servers: Vec::new(),
-                tools: Vec::new(),
-                except_tools: Vec::new(),
-                conditions: Vec::new(),
-                sql: Some(SqlRule {
-                    guard: SqlGuard::new(dialect, max_rows),
-                    keys: SQL_KEYS.iter().map(|s| s.to_string()).collect(),
-                    checks: vec![Check::UnboundedRead, Check::Export, Check::Destructive],
-                    unparseable: Action::Block,
-                }),
-                action: Action::Block,
-                mode: Mode::Enforce,
-                reason: None,
-                hint: None,
-            }],
+            rules: vec![
+                Rule {
+                    id: "egress".into(),
+                    servers: Vec::new(),
+                    tools: Vec::new(),
+                    except_tools: Vec::new(),
+                    conditions: Vec::new(),
+                    max_argument_bytes: None,
+                    sql: None,
+                    egress: Some(EgressRule {
+                        allowed: DomainList::new(&[]).unwrap_or_else(|_| unreachable!()),
+                        denied: DomainList::new(&[]).unwrap_or_else(|_| unreachable!()),
+                        checks: EgressCheck::ALL.to_vec(),
+                        secrets: secrets::Scanner::default(),
+                    }),
+                    action: Action::Monitor,
+                    mode: Mode::Enforce,
+                    reason: None,
+                    hint: None,
+                },
+                Rule {
+                    id: "sql".into(),
+                    servers: Vec::new(),
+                    tools: Vec::new(),
+                    except_tools: Vec::new(),
+                    conditions: Vec::new(),
+                    max_argument_bytes: None,
+                    egress: None,
+                    sql: Some(SqlRule {
+                        guard: SqlGuard::new(dialect, max_rows),
+                        keys: SQL_KEYS.iter().map(|s| s.to_string()).collect(),
+                        checks: vec![Check::UnboundedRead, Check::Export, Check::Destructive],
+                        unparseable: Action::Block,
+                    }),
+                    action: Action::Block,
+                    mode: Mode::Enforce,
+                    reason: None,
+                    hint: None,
+                },
+            ],
             default_action: Action::Allow,
             default_mode: Mode::Enforce,
             breaker: crate::breaker::Config::defaults(),
@@ -490,13 +746,40 @@ impl Policy {
                 note(&|| format!("no match: {} does not hold", c.describe()));
                 continue;
             }
+            let mut size_detail = None;
+            if let Some(max) = rule.max_argument_bytes {
+                let size = call.arguments.map_or(0, json_size);
+                if size <= max {
+                    note(&|| format!("no match: arguments are {size} bytes, within {max}"));
+                    continue;
+                }
+                size_detail = Some(format!(
+                    "the arguments are {size} bytes, over this tool's limit of {max} bytes"
+                ));
+            }
             let pointer_at = rule
                 .conditions
                 .first()
                 .map(|c| c.location(call.arguments))
                 .unwrap_or_default();
-            let mut hit = match &rule.sql {
-                Some(sql) => {
+            let mut hit = match (&rule.sql, &rule.egress) {
+                (_, Some(eg)) => {
+                    let Some((f, at)) = call.arguments.and_then(|a| eg.finding(a)) else {
+                        note(&|| "no match: no destination or secret to report".into());
+                        continue;
+                    };
+                    Hit {
+                        rule: format!("{}.{}", rule.id, f.check.as_str()),
+                        action: rule.action,
+                        enforced: true,
+                        reason: f.check.title().to_owned(),
+                        detail: f.detail,
+                        hint: f.hint,
+                        pointer: at,
+                        retry_at: None,
+                    }
+                }
+                (Some(sql), None) => {
                     let Some((finding, at)) = call.arguments.and_then(|a| sql.finding(a)) else {
                         note(&|| "no match: no SQL problem found in the arguments".into());
                         continue;
@@ -517,7 +800,19 @@ impl Policy {
                         retry_at: None,
                     }
                 }
-                None => Hit {
+                (None, None) if size_detail.is_some() => Hit {
+                    rule: rule.id.clone(),
+                    action: rule.action,
+                    enforced: true,
+                    reason: "Argument Too Large".to_owned(),
+                    detail: size_detail.unwrap_or_default(),
+                    hint: "send less data in one call: split it, or pass a reference (a path, an \
+                           id) instead of the content"
+                        .into(),
+                    pointer: pointer_at,
+                    retry_at: None,
+                },
+                (None, None) => Hit {
                     rule: rule.id.clone(),
                     action: rule.action,
                     enforced: true,

@@ -5,10 +5,13 @@
 //! which loads to exactly [`Policy::builtin`].
 
 use crate::breaker;
+use crate::egress::DomainList;
 use crate::glob::Glob;
 use crate::policy::{
-    Action, Condition, JsonPointer, Mode, Policy, Rule, SqlRule, Target, Test, SQL_KEYS,
+    Action, Condition, EgressCheck, EgressRule, JsonPointer, Mode, Policy, Rule, SqlRule, Target,
+    Test, SQL_KEYS,
 };
+use crate::secrets;
 use crate::sql::{self, Check, SqlGuard};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -33,6 +36,15 @@ profiles:
     rules:
       # Rules are checked in order; the first that matches decides (monitor rules only
       # record and let evaluation go on).
+      - id: egress           # findings are reported as egress.private, egress.secret, ...
+        description: Report network destinations and secrets found in arguments.
+        egress:
+          allowed_domains: []    # host globs (*.corp.example), IPs or CIDRs (10.0.0.0/8)
+          denied_domains: []
+          checks: [denied, unlisted, private, metadata, secrets]
+          entropy_threshold: 4.5 # bits per character for unknown-format secrets (0 = off)
+          entropy_min_length: 32
+        action: monitor        # report only; block to enforce
       - id: sql              # findings are reported as sql.unbounded_read, sql.export, ...
         description: The SQL exfiltration guard on every string argument of every tool.
         sql:
@@ -242,7 +254,11 @@ struct RuleDoc {
     #[serde(default)]
     when: Option<Vec<Spanned<ConditionDoc>>>,
     #[serde(default)]
+    max_argument_bytes: Option<usize>,
+    #[serde(default)]
     sql: Option<SqlDoc>,
+    #[serde(default)]
+    egress: Option<EgressDoc>,
     #[serde(default)]
     action: Option<ActionDoc>,
     #[serde(default)]
@@ -266,6 +282,31 @@ struct SqlDoc {
     checks: Option<Vec<CheckDoc>>,
     #[serde(default)]
     unparseable: Option<ActionDoc>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+struct EgressDoc {
+    #[serde(default)]
+    allowed_domains: Option<Vec<String>>,
+    #[serde(default)]
+    denied_domains: Option<Vec<String>>,
+    #[serde(default)]
+    checks: Option<Vec<EgressCheckDoc>>,
+    #[serde(default)]
+    entropy_threshold: Option<f64>,
+    #[serde(default)]
+    entropy_min_length: Option<usize>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum EgressCheckDoc {
+    Denied,
+    Unlisted,
+    Private,
+    Metadata,
+    Secrets,
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -767,12 +808,61 @@ impl PolicyFile {
                 })
             }
         };
+        let egress = match &r.egress {
+            None => None,
+            Some(e) => {
+                if sql.is_some() {
+                    return fail("a rule has either sql: or egress:, not both".into());
+                }
+                if action == Action::Allow {
+                    return fail(
+                        "an egress rule finds problems; its action cannot be allow".into(),
+                    );
+                }
+                let list = |v: &Option<Vec<String>>, what: &str| {
+                    DomainList::new(v.as_deref().unwrap_or(&[]))
+                        .map_err(|m| self.error(at, format!("rule {:?}: {what}: {m}", r.id)))
+                };
+                let mut scanner = secrets::Scanner::default();
+                if let Some(t) = e.entropy_threshold {
+                    if !(0.0..=8.0).contains(&t) {
+                        return fail(format!(
+                            "entropy_threshold is in bits per character, 0 (off) to 8 (got {t})"
+                        ));
+                    }
+                    scanner.entropy_threshold = t;
+                }
+                if let Some(n) = e.entropy_min_length {
+                    scanner.min_length = n.max(8);
+                }
+                Some(EgressRule {
+                    allowed: list(&e.allowed_domains, "allowed_domains")?,
+                    denied: list(&e.denied_domains, "denied_domains")?,
+                    checks: match &e.checks {
+                        None => EgressCheck::ALL.to_vec(),
+                        Some(cs) => cs
+                            .iter()
+                            .map(|c| match c {
+                                EgressCheckDoc::Denied => EgressCheck::Denied,
+                                EgressCheckDoc::Unlisted => EgressCheck::Unlisted,
+                                EgressCheckDoc::Private => EgressCheck::Private,
+                                EgressCheckDoc::Metadata => EgressCheck::Metadata,
+                                EgressCheckDoc::Secrets => EgressCheck::Secrets,
+                            })
+                            .collect(),
+                    },
+                    secrets: scanner,
+                })
+            }
+        };
         Ok(Rule {
             id: r.id.clone(),
             servers: globs(&r.servers),
             tools: globs(&r.tools),
             except_tools: globs(&r.except_tools),
             conditions,
+            max_argument_bytes: r.max_argument_bytes,
+            egress,
             sql,
             action,
             mode: ModeDoc::compile(r.mode),
@@ -865,6 +955,8 @@ fn merge_rule(base: &mut RuleDoc, child: &RuleDoc) {
         tools,
         except_tools,
         when,
+        max_argument_bytes,
+        egress,
         action,
         mode,
         reason,

@@ -371,3 +371,23 @@ fn the_readme_policy_example_and_its_cases_work() {
     assert_eq!(code, Some(0), "README cases fail: {out}{err}");
     assert!(out.contains("2 passed, 0 failed"), "{out}");
 }
+
+/// The breaker and egress examples in README.md load (a typo in documentation is a bug too).
+#[test]
+fn the_readme_breaker_and_egress_examples_load() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-guards");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    for (name, marker) in [
+        ("breaker.yaml", "a profile's `breaker:` section tunes it."),
+        ("egress.yaml", "An egress policy that enforces:"),
+    ] {
+        let policy = dir.join(name);
+        std::fs::write(&policy, readme_yaml_after(marker)).unwrap();
+        let (code, out, err) = sentinel(&["policy", "check", policy.to_str().unwrap()]);
+        assert_eq!(
+            code,
+            Some(0),
+            "README {name} example fails policy check: {out}{err}"
+        );
+    }
+}

@@ -1,0 +1,1122 @@
+//! Secrets in text: finds credentials by their well-known shapes (cloud and SaaS API keys,
+//! private-key blocks, JWTs, bearer tokens) and, optionally, by randomness (high-entropy
+//! runs), and redacts them. This module owns the finding kinds (stable snake_case names used
+//! in rule ids and audit entries), the shapes and their boundaries, and redaction of plain text
+//! and of whole JSON-RPC messages. `Scanner::find` runs on every string argument of every tool
+//! call: one pass over the bytes, no allocation, linear time.
+
+#![allow(dead_code)]
+
+use crate::bytes::find_byte;
+use serde_json::Value;
+
+/// Every kind a finding can have, in the order the README lists them.
+pub const KINDS: &[&str] = &[
+    "aws_access_key_id",
+    "private_key",
+    "github_token",
+    "slack_token",
+    "stripe_key",
+    "anthropic_key",
+    "openai_key",
+    "google_api_key",
+    "google_oauth_token",
+    "npm_token",
+    "jwt",
+    "bearer_token",
+    "high_entropy",
+];
+
+/// Runs longer than this are not judged by the entropy detector: they are encoded files and
+/// images (`data:` URLs, attachments), not credentials. The shape detectors still apply.
+pub const MAX_ENTROPY_RUN: usize = 1024;
+
+/// One secret: its kind and its byte range in the scanned string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: &'static str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The detectors' settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scanner {
+    /// Shannon entropy, in bits per character, at or above which a run is a secret;
+    /// `0.0` disables the entropy detector.
+    pub entropy_threshold: f64,
+    /// Shortest run the entropy detector looks at.
+    pub min_length: usize,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner {
+            entropy_threshold: 4.5,
+            min_length: 32,
+        }
+    }
+}
+
+impl Scanner {
+    /// The first secret in `s`.
+    pub fn find(&self, s: &str) -> Option<Finding> {
+        let mut first = None;
+        self.scan(s.as_bytes(), &mut |f| {
+            first = Some(f);
+            false
+        });
+        first
+    }
+
+    /// Appends every secret in `s` to `out`: in order, never overlapping.
+    pub fn find_all(&self, s: &str, out: &mut Vec<Finding>) {
+        self.scan(s.as_bytes(), &mut |f| {
+            out.push(f);
+            true
+        });
+    }
+
+    /// `s` with each secret replaced by `[REDACTED <kind>]`; `None` when there is none.
+    pub fn redact(&self, s: &str) -> Option<String> {
+        let mut found = Vec::new();
+        self.find_all(s, &mut found);
+        (!found.is_empty()).then(|| splice(s, &found))
+    }
+
+    /// `raw` is one JSON text (a JSON-RPC message). Every string, and every object key, that
+    /// holds a secret is redacted, and the result re-serialized compactly (serde_json: object
+    /// keys come out sorted). `None` when there is nothing to redact. When `raw` is not valid
+    /// JSON, the text itself is redacted, secrets hidden by JSON escapes (`\n` inside a PEM
+    /// block, `\u0041KIA...`) included, leaving everything else as it was.
+    pub fn redact_json(&self, raw: &str) -> Option<String> {
+        match serde_json::from_str::<Value>(raw) {
+            Ok(mut v) => {
+                if self.redact_value(&mut v) {
+                    serde_json::to_string(&v).ok()
+                } else {
+                    None
+                }
+            }
+            Err(_) => self.redact_escaped(raw),
+        }
+    }
+
+    /// Redacts in place; whether anything changed.
+    fn redact_value(&self, v: &mut Value) -> bool {
+        match v {
+            Value::String(s) => match self.redact(s) {
+                Some(r) => {
+                    *s = r;
+                    true
+                }
+                None => false,
+            },
+            Value::Array(items) => items
+                .iter_mut()
+                .fold(false, |acc, item| self.redact_value(item) | acc),
+            Value::Object(map) => {
+                if map.keys().any(|k| self.find(k).is_some()) {
+                    let old = std::mem::take(map);
+                    for (k, mut item) in old {
+                        self.redact_value(&mut item);
+                        let k = self.redact(&k).unwrap_or(k);
+                        map.insert(k, item);
+                    }
+                    return true;
+                }
+                map.values_mut()
+                    .fold(false, |acc, item| self.redact_value(item) | acc)
+            }
+            _ => false,
+        }
+    }
+
+    /// Text that is not JSON: secrets found in the text as it is and in the text with JSON
+    /// string escapes undone (ranges mapped back onto the raw text) are both redacted.
+    fn redact_escaped(&self, raw: &str) -> Option<String> {
+        let mut spans = Vec::new();
+        self.find_all(raw, &mut spans);
+        if raw.contains('\\') {
+            let (text, map) = unescape(raw);
+            let before = spans.len();
+            self.find_all(&text, &mut spans);
+            for f in &mut spans[before..] {
+                f.start = map[f.start];
+                f.end = map[f.end];
+            }
+            spans.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+            let mut merged: Vec<Finding> = Vec::with_capacity(spans.len());
+            for f in spans {
+                match merged.last_mut() {
+                    Some(last) if f.start < last.end => last.end = last.end.max(f.end),
+                    _ => merged.push(f),
+                }
+            }
+            spans = merged;
+        }
+        (!spans.is_empty()).then(|| splice(raw, &spans))
+    }
+
+    fn entropy_on(&self) -> bool {
+        self.entropy_threshold > 0.0
+    }
+
+    /// The one pass: shape detectors at each boundary (and at each `-`, for private-key
+    /// blocks), the entropy detector at the start of each run; the rest of an alphanumeric
+    /// word is skipped, since nothing can start inside one. `emit` returns whether to go on.
+    fn scan(&self, b: &[u8], emit: &mut dyn FnMut(Finding) -> bool) {
+        let entropy = self.entropy_on();
+        let n = b.len();
+        let mut i = 0;
+        let mut resume = 0;
+        while i < n {
+            let c = b[i];
+            let word = c.is_ascii_alphanumeric();
+            let at_boundary = if word { boundary(b, i) } else { c == b'-' };
+            if at_boundary && FIRST[c as usize] {
+                if let Some(f) = named_at(b, i) {
+                    if !emit(f) {
+                        return;
+                    }
+                    i = f.end.max(i + 1);
+                    resume = i;
+                    continue;
+                }
+            }
+            if entropy && is_run(c) && (i == resume || !is_run(b[i - 1])) {
+                let e = run_end(b, i);
+                if e - i >= self.min_length && self.high_entropy(b, i, e) {
+                    if !emit(Finding {
+                        kind: "high_entropy",
+                        start: i,
+                        end: e,
+                    }) {
+                        return;
+                    }
+                    i = e;
+                    resume = e;
+                    continue;
+                }
+            }
+            if !word {
+                i += 1;
+                continue;
+            }
+            // Skip the rest of the word; only `\n`-style escapes put a boundary inside one.
+            let mut j = i + 1;
+            while j < n && b[j].is_ascii_alphanumeric() {
+                j += 1;
+            }
+            if j > i + 1 && boundary(b, i + 1) {
+                j = i + 1;
+            }
+            i = j;
+        }
+    }
+
+    /// Whether the run `b[i..e]` is random enough to be a secret.
+    fn high_entropy(&self, b: &[u8], i: usize, e: usize) -> bool {
+        let len = e - i;
+        if len < self.min_length.max(1) || len > MAX_ENTROPY_RUN {
+            return false;
+        }
+        let run = &b[i..e];
+        let (mut upper, mut lower, mut digit) = (false, false, false);
+        // Characters in word-like stretches (`[A-Z]?[a-z]{3,}`): paths, identifiers and prose
+        // are mostly words; random tokens rarely have even a third of their length in them.
+        let (mut wordy, mut lower_run, mut capital, mut prev_upper) = (0, 0, false, false);
+        for &c in run {
+            if c.is_ascii_lowercase() {
+                lower = true;
+                if lower_run == 0 {
+                    capital = prev_upper;
+                }
+                lower_run += 1;
+            } else {
+                if lower_run >= 3 {
+                    wordy += lower_run + usize::from(capital);
+                }
+                lower_run = 0;
+            }
+            prev_upper = c.is_ascii_uppercase();
+            upper |= prev_upper;
+            digit |= c.is_ascii_digit();
+        }
+        if lower_run >= 3 {
+            wordy += lower_run + usize::from(capital);
+        }
+        if !(upper && lower && digit) || wordy * 2 >= len {
+            return false;
+        }
+        // Subresource-integrity and lockfile hashes; base64 payloads of data URLs.
+        if [&b"sha1-"[..], b"sha256-", b"sha384-", b"sha512-"]
+            .iter()
+            .any(|p| run.starts_with(p))
+            || b[..i].ends_with(b"base64,")
+        {
+            return false;
+        }
+        if shannon(run) < self.entropy_threshold {
+            return false;
+        }
+        // A shape inside the run is reported as that shape, when the scan gets there.
+        !(i + 1..e).any(|j| FIRST[b[j] as usize] && named_at(b, j).is_some())
+    }
+}
+
+/// Bits per character of `run` (at most `MAX_ENTROPY_RUN` bytes).
+fn shannon(run: &[u8]) -> f64 {
+    let mut counts = [0u16; 256];
+    for &c in run {
+        counts[c as usize] += 1;
+    }
+    let n = run.len() as f64;
+    counts
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Characters of a high-entropy run: base64 and base64url, with `=` only as trailing padding
+/// (so `key=value` is two runs).
+fn is_run(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-')
+}
+
+fn run_end(b: &[u8], i: usize) -> usize {
+    let mut e = i + b[i..].iter().take_while(|&&c| is_run(c)).count();
+    while b.get(e) == Some(&b'=') {
+        e += 1;
+    }
+    e
+}
+
+/// `s` with `found` (ordered, not overlapping) replaced by `[REDACTED <kind>]`.
+fn splice(s: &str, found: &[Finding]) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for f in found {
+        out.push_str(s.get(at..f.start).unwrap_or(""));
+        out.push_str("[REDACTED ");
+        out.push_str(f.kind);
+        out.push(']');
+        at = f.end;
+    }
+    out.push_str(s.get(at..).unwrap_or(""));
+    out
+}
+
+// ---- shapes ----
+
+/// Bytes that can start a shape.
+static FIRST: [bool; 256] = {
+    let mut t = [false; 256];
+    let starts = b"-AgxsrynebB";
+    let mut i = 0;
+    while i < starts.len() {
+        t[starts[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// A prefix must start at a boundary: the start of the string, a non-alphanumeric byte, or
+/// a JSON/C escape such as `\n` (so `key\nAKIA...` in escaped text still counts). Inside a
+/// longer word (`xAKIA...`) a prefix is not one; such words are left to the entropy detector.
+fn boundary(b: &[u8], i: usize) -> bool {
+    i == 0
+        || !b[i - 1].is_ascii_alphanumeric()
+        || (i >= 2 && b[i - 2] == b'\\' && matches!(b[i - 1], b'n' | b't' | b'r' | b'f' | b'b'))
+}
+
+/// Whether the byte after a fixed-length token ends it.
+fn ends(b: &[u8], e: usize, body: fn(u8) -> bool) -> bool {
+    b.get(e).is_none_or(|&c| !body(c))
+}
+
+fn count(b: &[u8], from: usize, ok: fn(u8) -> bool) -> usize {
+    b.get(from..)
+        .map_or(0, |r| r.iter().take_while(|&&c| ok(c)).count())
+}
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn upper_digit(c: u8) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+
+fn url64(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+fn alnum_underscore(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+fn alnum_hyphen(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-'
+}
+
+fn url64_dot(c: u8) -> bool {
+    url64(c) || c == b'.'
+}
+
+fn bearer_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'~' | b'+' | b'/' | b'-')
+}
+
+fn hit(kind: &'static str, start: usize, end: usize) -> Option<Finding> {
+    Some(Finding { kind, start, end })
+}
+
+/// `prefix` + exactly `len` `body` characters, then not another one.
+fn fixed(
+    b: &[u8],
+    i: usize,
+    prefix: usize,
+    len: usize,
+    body: fn(u8) -> bool,
+    kind: &'static str,
+) -> Option<Finding> {
+    let e = i + prefix + len;
+    (count(b, i + prefix, body) >= len && ends(b, e, body)).then_some(Finding {
+        kind,
+        start: i,
+        end: e,
+    })
+}
+
+/// `prefix` + at least `min` `body` characters (all of them).
+fn at_least(
+    b: &[u8],
+    i: usize,
+    prefix: usize,
+    min: usize,
+    body: fn(u8) -> bool,
+    kind: &'static str,
+) -> Option<Finding> {
+    let n = count(b, i + prefix, body);
+    (n >= min).then_some(Finding {
+        kind,
+        start: i,
+        end: i + prefix + n,
+    })
+}
+
+/// The shape starting at `i`, if any.
+fn named_at(b: &[u8], i: usize) -> Option<Finding> {
+    if b[i] == b'-' {
+        return private_key(b, i);
+    }
+    specific_at(b, i).or_else(|| bearer(b, i))
+}
+
+/// Every shape except private-key blocks and bearer tokens.
+fn specific_at(b: &[u8], i: usize) -> Option<Finding> {
+    if !boundary(b, i) {
+        return None;
+    }
+    let r = &b[i..];
+    match r.first()? {
+        b'A' => {
+            if r.len() >= 4 && matches!(&r[..4], b"AKIA" | b"ASIA" | b"ABIA" | b"ACCA") {
+                return fixed(b, i, 4, 16, upper_digit, "aws_access_key_id");
+            }
+            if r.starts_with(b"AIza") {
+                return fixed(b, i, 4, 35, url64, "google_api_key");
+            }
+            None
+        }
+        b'g' => {
+            if r.len() >= 4
+                && r[1] == b'h'
+                && matches!(r[2], b'p' | b'o' | b'u' | b's' | b'r')
+                && r[3] == b'_'
+            {
+                return fixed(b, i, 4, 36, alnum, "github_token");
+            }
+            if r.starts_with(b"github_pat_") {
+                return at_least(b, i, 11, 22, alnum_underscore, "github_token");
+            }
+            None
+        }
+        b'x' => {
+            if r.len() >= 5
+                && r.starts_with(b"xox")
+                && matches!(r[3], b'a' | b'b' | b'p' | b'o' | b'r' | b's')
+                && r[4] == b'-'
+            {
+                let n = count(b, i + 5, alnum_hyphen);
+                let body = &b[i + 5..i + 5 + n];
+                if n >= 10 && body.iter().any(u8::is_ascii_digit) {
+                    return hit("slack_token", i, i + 5 + n);
+                }
+            }
+            None
+        }
+        b's' | b'r' => {
+            if r[1..].starts_with(b"k_live_") {
+                return at_least(b, i, 8, 24, alnum, "stripe_key");
+            }
+            if r[0] == b'r' || !r.starts_with(b"sk-") {
+                return None;
+            }
+            if r.starts_with(b"sk-ant-") {
+                return at_least(b, i, 7, 20, url64, "anthropic_key");
+            }
+            let n = count(b, i + 3, url64);
+            let body = &b[i + 3..i + 3 + n];
+            if n >= 20
+                && body.iter().any(u8::is_ascii_digit)
+                && body.iter().any(u8::is_ascii_alphabetic)
+            {
+                return hit("openai_key", i, i + 3 + n);
+            }
+            None
+        }
+        b'y' if r.starts_with(b"ya29.") => at_least(b, i, 5, 20, url64_dot, "google_oauth_token"),
+        b'n' if r.starts_with(b"npm_") => fixed(b, i, 4, 36, alnum, "npm_token"),
+        b'e' => jwt(b, i),
+        _ => None,
+    }
+}
+
+/// `eyJ...` `.` `eyJ...` `.` signature, each part at least 8 base64url characters.
+fn jwt(b: &[u8], i: usize) -> Option<Finding> {
+    let part = |s: usize, json: bool| -> Option<usize> {
+        if json && !b.get(s..)?.starts_with(b"eyJ") {
+            return None;
+        }
+        let n = count(b, s, url64);
+        (n >= 8).then_some(s + n)
+    };
+    let e1 = part(i, true)?;
+    if b.get(e1) != Some(&b'.') {
+        return None;
+    }
+    let e2 = part(e1 + 1, true)?;
+    if b.get(e2) != Some(&b'.') {
+        return None;
+    }
+    let e3 = part(e2 + 1, false)?;
+    hit("jwt", i, e3)
+}
+
+/// `Bearer` (any case), blanks, then a token of at least 20 characters (and `=` padding):
+/// the finding is the token. A token with a shape of its own is reported as that shape.
+fn bearer(b: &[u8], i: usize) -> Option<Finding> {
+    if !boundary(b, i) || !b.get(i..i + 6)?.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let mut t = i + 6;
+    if !matches!(b.get(t), Some(b' ' | b'\t')) {
+        return None;
+    }
+    while matches!(b.get(t), Some(b' ' | b'\t')) {
+        t += 1;
+    }
+    let n = count(b, t, bearer_char);
+    if n < 20 {
+        return None;
+    }
+    let mut e = t + n;
+    while b.get(e) == Some(&b'=') {
+        e += 1;
+    }
+    specific_at(b, t).or(hit("bearer_token", t, e))
+}
+
+const BEGIN: &[u8] = b"-----BEGIN ";
+const END: &[u8] = b"-----END ";
+const DASHES: &[u8] = b"-----";
+
+/// `-----BEGIN ... PRIVATE KEY-----` (PKCS#1/#8, EC, OpenSSH, encrypted, PGP `... BLOCK`)
+/// through the matching `-----END ...-----` line, or to the end of the string without one.
+fn private_key(b: &[u8], i: usize) -> Option<Finding> {
+    if !b[i..].starts_with(BEGIN) {
+        return None;
+    }
+    let ls = i + BEGIN.len();
+    let window = &b[ls..b.len().min(ls + 64)];
+    let k = find_sub(window, DASHES)?;
+    let label = &window[..k];
+    let private = label.ends_with(b"PRIVATE KEY") || label.ends_with(b"PRIVATE KEY BLOCK");
+    if !private
+        || !label
+            .iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ')
+    {
+        return None;
+    }
+    let after = ls + k + DASHES.len();
+    let end = match find_sub(&b[after..], END) {
+        Some(e) => {
+            let es = after + e + END.len();
+            match find_sub(&b[es..b.len().min(es + 64)], DASHES) {
+                Some(k) => es + k + DASHES.len(),
+                None => b.len(),
+            }
+        }
+        None => b.len(),
+    };
+    hit("private_key", i, end)
+}
+
+/// First occurrence of `needle` (non-empty) in `hay`.
+fn find_sub(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(k) = find_byte(needle[0], &hay[from..]) {
+        let p = from + k;
+        if hay[p..].starts_with(needle) {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
+}
+
+// ---- JSON escapes ----
+
+/// `raw` with JSON string escapes undone, and for each byte of the result (and its end) the
+/// offset in `raw` of the character or escape it came from. Unknown escapes stay as written.
+fn unescape(raw: &str) -> (String, Vec<usize>) {
+    let b = raw.as_bytes();
+    let mut text = String::with_capacity(b.len());
+    let mut map = Vec::with_capacity(b.len() + 1);
+    let mut push = |text: &mut String, c: char, at: usize| {
+        text.push(c);
+        map.extend(std::iter::repeat_n(at, c.len_utf8()));
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let simple = match b.get(i + 1) {
+                Some(b'n') => Some('\n'),
+                Some(b't') => Some('\t'),
+                Some(b'r') => Some('\r'),
+                Some(b'b') => Some('\u{8}'),
+                Some(b'f') => Some('\u{c}'),
+                Some(b'"') => Some('"'),
+                Some(b'\\') => Some('\\'),
+                Some(b'/') => Some('/'),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                push(&mut text, c, i);
+                i += 2;
+                continue;
+            }
+            if let Some(u) = hex4(b, i + 2).filter(|_| b.get(i + 1) == Some(&b'u')) {
+                let (mut cp, mut len) = (u, 6);
+                if (0xD800..0xDC00).contains(&u) && b.get(i + 6..i + 8) == Some(b"\\u") {
+                    if let Some(lo) = hex4(b, i + 8).filter(|lo| (0xDC00..0xE000).contains(lo)) {
+                        cp = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+                        len = 12;
+                    }
+                }
+                push(&mut text, char::from_u32(cp).unwrap_or('\u{FFFD}'), i);
+                i += len;
+                continue;
+            }
+        }
+        match raw.get(i..).and_then(|r| r.chars().next()) {
+            Some(c) => {
+                push(&mut text, c, i);
+                i += c.len_utf8();
+            }
+            None => break,
+        }
+    }
+    map.push(b.len());
+    (text, map)
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let h = b.get(at..at + 4)?;
+    let s = std::str::from_utf8(h).ok()?;
+    if !h.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Test secrets are assembled at run time so that secret scanners run on this repository
+    // do not fire on the source.
+    fn aws() -> String {
+        format!("AKIA{}", "IOSFODNN7EXAMPLE")
+    }
+    fn pem(body: &str) -> String {
+        let kind = "RSA PRIVATE";
+        format!("-----BEGIN {kind} KEY-----{body}-----END {kind} KEY-----")
+    }
+    fn ghp() -> String {
+        format!(
+            "ghp_{}",
+            "a1B2c3D4e5".repeat(4).get(..36).unwrap().to_owned()
+        )
+    }
+    fn jwt_token() -> String {
+        [
+            "eyJ",
+            "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+            ".eyJ",
+            "zdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ",
+            ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        ]
+        .concat()
+    }
+    /// A random-looking base64 token of 40 characters.
+    fn random40() -> String {
+        [
+            "q8Zr", "T1mX", "v9Lk", "P2wE", "a7Yc", "N4bH", "j6Gu", "D3sF", "o0Ri", "K5tM",
+        ]
+        .concat()
+    }
+
+    fn scanner() -> Scanner {
+        Scanner::default()
+    }
+
+    fn kinds(s: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        scanner().find_all(s, &mut out);
+        out.into_iter().map(|f| f.kind).collect()
+    }
+
+    fn first(s: &str) -> Option<(&'static str, &str)> {
+        scanner().find(s).map(|f| (f.kind, &s[f.start..f.end]))
+    }
+
+    /// `secret` inside some text is found as `kind`, exactly; redaction removes it.
+    fn assert_found(kind: &str, secret: &str) {
+        for s in [
+            secret.to_owned(),
+            format!("key: {secret}"),
+            format!("{{\"k\":\"{secret}\"}}"),
+            format!("export X={secret}\n"),
+        ] {
+            assert_eq!(first(&s), Some((kind_static(kind), secret)), "{s}");
+            let r = scanner().redact(&s).unwrap();
+            assert!(!r.contains(secret), "{r}");
+            assert!(r.contains(&format!("[REDACTED {kind}]")), "{r}");
+        }
+    }
+
+    fn kind_static(kind: &str) -> &'static str {
+        KINDS.iter().copied().find(|k| *k == kind).unwrap()
+    }
+
+    fn assert_clean(s: &str) {
+        assert_eq!(first(s), None, "{s}");
+        assert_eq!(scanner().redact(s), None, "{s}");
+    }
+
+    /// No shape in `s` (random-looking near misses may still be high-entropy runs).
+    fn assert_no_shape(s: &str) {
+        let shapes = Scanner {
+            entropy_threshold: 0.0,
+            ..Scanner::default()
+        };
+        assert_eq!(shapes.find(s), None, "{s}");
+    }
+
+    #[test]
+    fn aws_access_key_id() {
+        assert_found("aws_access_key_id", &aws());
+        for p in ["ASIA", "ABIA", "ACCA"] {
+            assert_found("aws_access_key_id", &format!("{p}{}", "Z2Y3X4W5V6U7T8S9"));
+        }
+        assert_no_shape(&format!("AKIA{}", "IOSFODNN7EXAMPL")); // 15
+        assert_no_shape(&format!("AKIA{}", "IOSFODNN7EXAMPLEX")); // 17
+        assert_no_shape(&format!("AKIA{}", "iosfodnn7example")); // lowercase
+        assert_no_shape(&format!("x{}", aws())); // inside a word
+        assert_no_shape("AKIAS are fine");
+    }
+
+    #[test]
+    fn private_key() {
+        let k = pem("\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n");
+        assert_found("private_key", &k);
+        for label in [
+            "EC PRIVATE",
+            "OPENSSH PRIVATE",
+            "ENCRYPTED PRIVATE",
+            "PRIVATE",
+            "PGP PRIVATE",
+        ] {
+            let block = if label == "PGP PRIVATE" { " BLOCK" } else { "" };
+            let s = format!(
+                "-----BEGIN {label} KEY{block}-----\nabc\n-----END {label} KEY{block}-----"
+            );
+            assert_found("private_key", &s);
+        }
+        // No END line: redacted to the end of the string.
+        let s = format!("key is {}", "-----BEGIN PRIVATE KEY-----\nMIIE...truncated");
+        let f = scanner().find(&s).unwrap();
+        assert_eq!((f.kind, f.end), ("private_key", s.len()));
+        assert_eq!(
+            scanner().redact(&s).unwrap(),
+            "key is [REDACTED private_key]"
+        );
+        // Text after the block survives.
+        let s = format!("{} and more", pem("\nx\n"));
+        assert_eq!(
+            scanner().redact(&s).unwrap(),
+            "[REDACTED private_key] and more"
+        );
+        assert_no_shape("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+        assert_no_shape("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----");
+        assert_no_shape("----- BEGIN PRIVATE KEY -----");
+    }
+
+    #[test]
+    fn github_token() {
+        assert_found("github_token", &ghp());
+        for p in ["gho_", "ghu_", "ghs_", "ghr_"] {
+            assert_found("github_token", &format!("{p}{}", &ghp()[4..]));
+        }
+        assert_found(
+            "github_token",
+            &format!("github_pat_{}", "11ABCDEFG0_abcdefghijklmnop"),
+        );
+        assert_no_shape(&format!("ghp_{}", &ghp()[5..])); // 35
+        assert_no_shape(&format!("ghx_{}", &ghp()[4..]));
+        assert_no_shape("github_pat_short");
+    }
+
+    #[test]
+    fn slack_token() {
+        assert_found(
+            "slack_token",
+            &format!("xoxb-{}", "123456789012-1234567890123-AbCdEfGh"),
+        );
+        assert_found("slack_token", &format!("xoxp-{}", "2222-3333-abc"));
+        assert_no_shape("xoxb-not-a-token");
+        assert_no_shape(&format!("xoxz-{}", "123456789012-1234567890123"));
+    }
+
+    #[test]
+    fn stripe_key() {
+        assert_found(
+            "stripe_key",
+            &format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dc"),
+        );
+        assert_found(
+            "stripe_key",
+            &format!("rk_live_{}", "4eC39HqLyjWDarjtT1zdp7dcXX"),
+        );
+        assert_no_shape(&format!("sk_live_{}", "4eC39HqLyjWDarjtT1zd")); // 20
+        assert_no_shape(&format!("sk_test_{}", "4eC39HqLyjWDarjtT1zdp7dc"));
+    }
+
+    #[test]
+    fn openai_and_anthropic_keys() {
+        assert_found(
+            "openai_key",
+            &format!("sk-{}", "abcDEF123456ghiJKL789012mnoPQR345678stuVWX"),
+        );
+        assert_found(
+            "openai_key",
+            &format!("sk-proj-{}", "Ab3_dE6-gH9jK2mN5pQ8rS1tU4"),
+        );
+        assert_found(
+            "anthropic_key",
+            &format!("sk-ant-{}", "api03-AbCdEf1234567890_xyz-QRS"),
+        );
+        assert_no_shape("sk-learn is a package");
+        assert_no_shape(&format!("sk-{}", "short123"));
+        assert_no_shape("task-management-and-scheduling-tool");
+        assert_no_shape(&format!("sk-{}", "this-is-only-words-and-hyphens"));
+    }
+
+    #[test]
+    fn google_keys() {
+        assert_found(
+            "google_api_key",
+            &format!("AIza{}", "SyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI"),
+        );
+        assert_no_shape(&format!("AIza{}", "SyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsH")); // 34
+        assert_found(
+            "google_oauth_token",
+            &format!("ya29.{}", "a0AfH6SMBx-abc_DEF.123456789"),
+        );
+        assert_no_shape(&format!("ya29.{}", "short"));
+    }
+
+    #[test]
+    fn npm_token() {
+        assert_found(
+            "npm_token",
+            &format!("npm_{}", "a1B2c3D4e5".repeat(4).get(..36).unwrap()),
+        );
+        assert_no_shape(&format!("npm_{}", "a1B2c3D4e5".repeat(3)));
+        assert_no_shape("npm_config_registry");
+    }
+
+    #[test]
+    fn jwt() {
+        assert_found("jwt", &jwt_token());
+        assert_no_shape("eyJhbGci.eyJzdWIi");
+        assert_no_shape("eyJ.eyJ.sig");
+        assert_no_shape(&format!("eyJ{}.abcdefghij.abcdefghij", "hbGciOiJIUzI1NiJ9"));
+    }
+
+    #[test]
+    fn bearer_token() {
+        let token = format!("{}{}", "abcDEF123456", "ghiJKL789012.mno~PQR+st/u==");
+        let s = format!("Authorization: Bearer {token}");
+        let f = scanner().find(&s).unwrap();
+        assert_eq!(
+            (f.kind, &s[f.start..f.end]),
+            ("bearer_token", token.as_str())
+        );
+        assert_eq!(
+            scanner().redact(&s).unwrap(),
+            "Authorization: Bearer [REDACTED bearer_token]"
+        );
+        assert_eq!(
+            first(&format!("bearer\t{token}")).unwrap().0,
+            "bearer_token"
+        );
+        // A bearer JWT is reported as a JWT.
+        let s = format!("Authorization: Bearer {}", jwt_token());
+        assert_eq!(first(&s), Some(("jwt", jwt_token().as_str())));
+        assert_no_shape("Bearer token");
+        assert_no_shape("the bearer of bad news");
+        assert_no_shape("Bearer short-token-123");
+        assert_no_shape(&format!("xBearer {token}"));
+    }
+
+    #[test]
+    fn high_entropy() {
+        let r = random40();
+        assert_found("high_entropy", &r);
+        assert_found("high_entropy", &format!("{r}=="));
+        // `key=value`: only the value.
+        let s = format!("aws_secret_access_key={r}");
+        assert_eq!(first(&s), Some(("high_entropy", r.as_str())));
+        // Shorter than min_length.
+        assert_clean(&r[..31]);
+        let custom = Scanner {
+            entropy_threshold: 4.0,
+            min_length: 20,
+        };
+        assert!(custom.find(&r[..24]).is_some());
+        let off = Scanner {
+            entropy_threshold: 0.0,
+            min_length: 32,
+        };
+        assert_eq!(off.find(&r), None);
+        assert!(off.find(&aws()).is_some());
+    }
+
+    #[test]
+    fn high_entropy_negatives() {
+        for s in [
+            "550e8400-e29b-41d4-a716-446655440000",
+            "550E8400-E29B-41D4-A716-446655440000",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "/home/user/projects/MyProject2/src/main/java/com/Example",
+            "usr/local/lib/python3/site-packages/Django4/contrib",
+            "https://github.com/org/repo/blob/main/src/SomeFile2.rs",
+            "https://example.com/api/v2/users/AbCdEf12345/settings?tab=profile",
+            "The quick brown fox jumps over the lazy dog, 42 times in 2024.",
+            "getUserProfileImageUrlForAccount123",
+            "MyVeryLongClassNameWithNumbers123AndMore",
+            "AbstractSingletonProxyFactoryBean2",
+            "SELECT_ALL_FROM_Users_WHERE_id_42_AND_name",
+            "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaA1",
+        ] {
+            assert_clean(s);
+        }
+        // Encoded files are not judged by entropy.
+        let blob = random40().repeat(30);
+        assert!(blob.len() > MAX_ENTROPY_RUN);
+        assert_clean(&blob);
+    }
+
+    #[test]
+    fn several_findings_in_order() {
+        let s = format!("a={} b={} c={}", aws(), ghp(), jwt_token());
+        assert_eq!(kinds(&s), ["aws_access_key_id", "github_token", "jwt"]);
+        let r = scanner().redact(&s).unwrap();
+        assert_eq!(
+            r,
+            "a=[REDACTED aws_access_key_id] b=[REDACTED github_token] c=[REDACTED jwt]"
+        );
+        // A shape inside a high-entropy run wins over the run.
+        let s = format!("{}_{}", random40(), ghp());
+        assert_eq!(kinds(&s), ["github_token"]);
+        let mut out = Vec::new();
+        scanner().find_all("", &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn redact_json_parsed() {
+        let scanner = scanner();
+        let key = pem("\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLI\n");
+        let msg = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 7,
+            "params": {"arguments": {"k": key, "list": ["ok", aws()], "n": 1.5}}
+        })
+        .to_string();
+        let out = scanner.redact_json(&msg).unwrap();
+        assert!(!out.contains("BEGIN") && !out.contains(&aws()), "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["params"]["arguments"]["k"], "[REDACTED private_key]");
+        assert_eq!(
+            v["params"]["arguments"]["list"][1],
+            "[REDACTED aws_access_key_id]"
+        );
+        assert_eq!(v["params"]["arguments"]["n"], 1.5);
+        assert_eq!(v["id"], 7);
+        // \u escapes hiding a prefix are decoded by the parser.
+        let hidden = format!(
+            r#"{{"params":{{"arguments":{{"k":"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----","a":"\u0041KIA{}"}}}}}}"#,
+            "IOSFODNN7EXAMPLE"
+        );
+        let out = scanner.redact_json(&hidden).unwrap();
+        assert!(
+            !out.contains("PRIVATE") && !out.contains("IOSFODNN7EXAMPLE"),
+            "{out}"
+        );
+        // Keys are redacted too.
+        let msg = format!(r#"{{"{}":1,"b":2}}"#, aws());
+        let out = scanner.redact_json(&msg).unwrap();
+        assert_eq!(out, r#"{"[REDACTED aws_access_key_id]":1,"b":2}"#);
+        assert_eq!(
+            scanner.redact_json(r#"{"a":"nothing here","b":[1,2]}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn redact_json_not_json() {
+        let scanner = scanner();
+        // Truncated message with escaped newlines and a \u-escaped prefix.
+        let raw = format!(
+            r#"{{"params":{{"k":"-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----","a":"\u0041KIA{}","b":"x\n{}","#,
+            "IOSFODNN7EXAMPLE",
+            ghp()
+        );
+        let out = scanner.redact_json(&raw).unwrap();
+        assert!(!out.contains("PRIVATE KEY"), "{out}");
+        assert!(!out.contains("IOSFODNN7EXAMPLE"), "{out}");
+        assert!(!out.contains(&ghp()), "{out}");
+        assert!(
+            out.starts_with(r#"{"params":{"k":"[REDACTED private_key]""#),
+            "{out}"
+        );
+        assert!(
+            out.contains(r#""a":"[REDACTED aws_access_key_id]""#),
+            "{out}"
+        );
+        assert!(out.contains(r#""b":"x\n[REDACTED github_token]""#), "{out}");
+        // Plain text.
+        assert_eq!(
+            scanner.redact_json(&format!("not json {}", aws())).unwrap(),
+            "not json [REDACTED aws_access_key_id]"
+        );
+        assert_eq!(scanner.redact_json("not json at all"), None);
+        // A surrogate pair and odd escapes do not confuse the mapping.
+        let raw = format!(r#"x\ud83d\ude00\q\u12 {} "#, aws());
+        assert_eq!(
+            scanner.redact_json(&raw).unwrap(),
+            r#"x\ud83d\ude00\q\u12 [REDACTED aws_access_key_id] "#
+        );
+    }
+
+    #[test]
+    fn unescape_maps_offsets() {
+        let (t, map) = unescape(r#"a\nb\u00e9c"#);
+        assert_eq!(t, "a\nbéc");
+        assert_eq!(map, [0, 1, 3, 4, 4, 10, 11]);
+    }
+
+    #[test]
+    fn never_panics() {
+        let samples = [
+            "-----BEGIN ",
+            "-----BEGIN PRIVATE KEY",
+            "-----BEGIN PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY----------END ",
+            "AKIA",
+            "AIza",
+            "gh",
+            "ghp_",
+            "xox",
+            "xoxb-",
+            "s",
+            "sk-",
+            "sk_live_",
+            "rk",
+            "ya29.",
+            "npm_",
+            "eyJ",
+            "eyJaaaaaaaa.",
+            "eyJaaaaaaaa.eyJaaaaaaaa.",
+            "Bearer",
+            "Bearer ",
+            "bearer\t",
+            "é\u{10ffff}\u{0}",
+            "\\",
+            "\\u",
+            "\\ud83d",
+            "\\ud83d\\u",
+        ];
+        let s = scanner();
+        for x in samples {
+            for cut in 0..=x.len() {
+                if let Some(p) = x.get(..cut) {
+                    let _ = s.find(p);
+                    let _ = s.redact(p);
+                    let _ = s.redact_json(p);
+                }
+            }
+        }
+        let alphabet: Vec<char> = "AKIgh_p-xoBer eyJ.sk=/+\\nu0é\"{}".chars().collect();
+        let mut seed = 0x9e37_79b9_u64;
+        for _ in 0..3000 {
+            let mut x = String::new();
+            for _ in 0..(seed % 60) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                x.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            let _ = s.redact(&x);
+            let _ = s.redact_json(&x);
+            seed = seed.wrapping_add(1);
+        }
+    }
+
+    #[test]
+    fn long_inputs_are_linear() {
+        let s = scanner();
+        let dashes = "-----BEGIN ".repeat(50_000);
+        let _ = s.find(&dashes);
+        let bearers = "Bearer ".repeat(50_000);
+        assert_eq!(s.find(&bearers), None);
+        let run = "aB3".repeat(300_000);
+        assert_eq!(s.find(&run), None);
+        let starts = "AKIA eyJ ghp_ sk- ".repeat(50_000);
+        assert_eq!(s.find(&starts), None);
+    }
+}
