@@ -379,7 +379,7 @@ fn the_readme_breaker_and_egress_examples_load() {
     std::fs::create_dir_all(&dir).expect("scratch dir");
     for (name, marker) in [
         ("breaker.yaml", "a profile's `breaker:` section tunes it."),
-        ("egress.yaml", "An egress policy that enforces:"),
+        ("egress.yaml", "policy that enforces:"),
     ] {
         let policy = dir.join(name);
         std::fs::write(&policy, readme_yaml_after(marker)).unwrap();
