@@ -467,6 +467,107 @@ async def run_policy_session(r: Results, sentinel: Path, server: Path, tmp: Path
     r.check("policy sqlite.yaml: audit log holds the block, the approval refusal and the monitored write", got == want, f"got {got}")
 
 
+GUARD_POLICY = """\
+version: 1
+profiles:
+  default:
+    rules:
+      - id: egress
+        egress:
+          allowed_domains: ["*.corp.example", example.test]
+          denied_domains: [pastebin.com]
+        action: block
+      - id: sql
+        sql: {}
+        action: block
+    breaker:
+      consecutive_errors: 3
+      cooldown: 1h
+"""
+
+
+async def run_guard_session(r: Results, sentinel: Path, server: Path, tmp: Path, state: dict) -> None:
+    """A third session: the circuit breaker and an enforcing egress guard in front of the real server."""
+    db = tmp / "guard.db"
+    make_db(db)
+    audit = tmp / "guard-audit.log"
+    policy = tmp / "guard.yaml"
+    policy.write_text(GUARD_POLICY)
+    # Built at run time so that no secret scanner flags this file.
+    secret = "AKIA" + "IOSFODNN7" + "EXAMPLE"
+    params = StdioServerParameters(
+        command=str(sentinel),
+        args=["--no-color", "--audit-log", str(audit), "--policy", str(policy), "--", str(server), "--db-path", str(db)],
+        cwd=str(tmp),
+    )
+
+    async def refused(session: ClientSession, tool: str, args: dict, rule: str, what: str) -> None:
+        state["step"] = f"guard: {what}"
+        label = f"guard: {what} is refused with {BLOCK_CODE} / {rule}"
+        try:
+            res = await session.call_tool(tool, args)
+        except McpError as e:
+            data = e.error.data if isinstance(e.error.data, dict) else {}
+            r.check(label, e.error.code == BLOCK_CODE and data.get("rule") == rule, f"code={e.error.code} data={data!r}")
+        else:
+            r.check(label, False, f"not refused: isError={res.isError} text={short(text_of(res))}")
+
+    stderr_path = tmp / "guard-sentinel.stderr"
+    with open(stderr_path, "w") as errlog:
+        async with stdio_client(params, errlog=errlog) as (read, write):
+            async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=REQUEST_TIMEOUT_S)) as session:
+                await session.initialize()
+                await refused(session, "read_query", {"query": "SELECT 'http://169.254.169.254/latest/meta-data/' AS u LIMIT 1"},
+                              "egress.metadata", "a metadata URL inside SQL")
+                await refused(session, "write_query", {"query": "INSERT INTO users (name, email, ssn) VALUES ('x', 'x@pastebin.com', 'SSN-P')"},
+                              "egress.denied", "an e-mail at a denied domain inside SQL")
+                await refused(session, "write_query", {"query": f"INSERT INTO users (name, email, ssn) VALUES ('{secret}', 'none', 'SSN-K')"},
+                              "egress.secret", "an AWS key inside SQL")
+                state["step"] = "guard: allowed destination"
+                res = await session.call_tool(
+                    "write_query", {"query": "INSERT INTO users (name, email, ssn) VALUES ('Ok', 'ok@example.test', 'SSN-O')"})
+                r.check("guard: an INSERT naming only an allow-listed domain is forwarded", not res.isError, short(text_of(res)))
+                # Loop detection: the 5th identical call within 5 s is refused.
+                for i in range(4):
+                    state["step"] = f"guard: loop call {i + 1}"
+                    res = await session.call_tool("read_query", {"query": "SELECT count(*) AS n FROM users"})
+                    r.check(f"guard: identical read_query #{i + 1} of 4 is forwarded", not res.isError, short(text_of(res)))
+                await refused(session, "read_query", {"query": "SELECT count(*) AS n FROM users"},
+                              "breaker.loop", "the 5th identical read_query within 5 s")
+                await refused(session, "read_query", {"query": "SELECT id FROM users LIMIT 1"}, "breaker.open",
+                              "another read_query while its circuit is open")
+                # Failures reported by the server (the SDK refuses calls that miss a required argument
+                # with isError) open the tool's circuit after 3 in a row.
+                for i in range(3):
+                    state["step"] = f"guard: failing describe_table {i + 1}"
+                    res = await session.call_tool("describe_table", {"table": f"t{i}"})
+                    r.check(f"guard: the server reports describe_table without table_name as an error (#{i + 1})",
+                            bool(res.isError), short(text_of(res)))
+                await refused(session, "describe_table", {"table_name": "users"}, "breaker.open",
+                              "describe_table after 3 failures in a row")
+                state["step"] = "guard: other tools still work"
+                res = await session.call_tool("list_tables", {})
+                r.check("guard: list_tables still works", not res.isError and "users" in text_of(res), short(text_of(res)))
+    r.check("guard: the denied and secret INSERTs never reached the database (51 rows)", db_count(db) == 51, f"count={db_count(db)}")
+    entries = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+    got = [(e.get("rule"), e.get("action"), e.get("tool")) for e in entries]
+    want = [
+        ("egress.metadata", "blocked", "read_query"),
+        ("egress.denied", "blocked", "write_query"),
+        ("egress.secret", "blocked", "write_query"),
+        ("breaker.state", "breaker_open", "read_query"),
+        ("breaker.loop", "blocked", "read_query"),
+        ("breaker.open", "blocked", "read_query"),
+        ("breaker.state", "breaker_open", "describe_table"),
+        ("breaker.open", "blocked", "describe_table"),
+    ]
+    r.check("guard: the audit log holds each refusal and each circuit opening, in order", got == want, f"got {got}")
+    leaks = [p.name for p in (audit, stderr_path) if p.exists() and secret in p.read_text(errors="replace")]
+    r.check("guard: the AWS key is in neither the audit log nor sentinel's stderr", not leaks, leaks)
+    r.check("guard: the audit entry of the secret shows it redacted",
+            any("[REDACTED aws_access_key_id]" in json.dumps(e.get("details")) for e in entries), "no redacted entry")
+
+
 def main() -> int:
     venv_bin = Path(sys.executable).parent
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -492,6 +593,7 @@ def main() -> int:
         with anyio.fail_after(OVERALL_TIMEOUT_S):
             await run_session(r, sentinel, server, tmp, traffic, state)
             await run_policy_session(r, sentinel, server, tmp, state)
+            await run_guard_session(r, sentinel, server, tmp, state)
 
     try:
         anyio.run(go)

@@ -644,6 +644,10 @@ impl PolicyFile {
                 }
             }
         }
+        if b.max_cooldown.is_none() {
+            // Only the cooldown was set: the cap is at least the cooldown itself.
+            cfg.max_cooldown_ms = cfg.max_cooldown_ms.max(cfg.cooldown_ms);
+        }
         if cfg.max_cooldown_ms < cfg.cooldown_ms {
             return fail(
                 &doc.referenced,
