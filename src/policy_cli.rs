@@ -222,6 +222,10 @@ pub fn explain(opts: &Options, message: Option<&str>) -> u8 {
     let text = text.trim();
     let server = opts.server_name.as_deref().unwrap_or("");
     println!("policy: {}", policy.summary());
+    println!(
+        "breaker: {} (not applied here: it needs a session's history)",
+        policy.breaker.summary()
+    );
     if !server.is_empty() {
         println!("server: {server}");
     }

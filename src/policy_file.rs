@@ -1086,6 +1086,96 @@ mod tests {
     }
 
     #[test]
+    fn durations_and_rates_are_read_with_their_units() {
+        assert_eq!(parse_duration("500ms"), Ok(500));
+        assert_eq!(parse_duration("5s"), Ok(5000));
+        assert_eq!(parse_duration("1.5 s"), Ok(1500));
+        assert_eq!(parse_duration("2m"), Ok(120_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000));
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_rate("60/minute"), Ok((60.0, 0.001)));
+        assert_eq!(parse_rate("5/s"), Ok((5.0, 0.005)));
+        assert!(parse_rate("60 per minute").is_err());
+        assert!(parse_rate("0/second").is_err());
+        assert!(parse_rate("10/day").is_err());
+    }
+
+    fn breaker_of(text: &str, profile: Option<&str>) -> Result<breaker::Config, PolicyError> {
+        PolicyFile::parse("p.yaml", text, false)?
+            .compile(profile)
+            .map(|p| p.breaker)
+    }
+
+    #[test]
+    fn breaker_sections_override_the_defaults_field_by_field() {
+        let none = "version: 1\nprofiles:\n  a:\n    rules: []\n";
+        assert_eq!(breaker_of(none, None).unwrap(), breaker::Config::defaults());
+        let text = "version: 1
+profiles:
+  base:
+    breaker:
+      rate_limits: [{tools: [search], rate: 60/minute, burst: 5}]
+      loop: {repeats: 3}
+      budget: 2.5
+      tools: [{tools: [\"paid_*\"], cost: 0.5, max_calls: 4}]
+  child:
+    extends: base
+    mode: monitor
+    breaker:
+      loop: {window: 1m}
+      consecutive_errors: 0
+  off:
+    breaker: {mode: off}
+";
+        let base = breaker_of(text, Some("base")).unwrap();
+        assert_eq!(base.mode, Some(Mode::Enforce));
+        assert_eq!(base.rate_limits.len(), 1);
+        assert_eq!(base.rate_limits[0].burst, 5.0);
+        let l = base.loop_rule.clone().unwrap();
+        assert_eq!((l.repeats, l.window_ms), (3, 5000));
+        assert_eq!(base.budget, Some(2.5));
+        assert_eq!(base.tools[0].max_calls, Some(4));
+        assert_eq!(base.error_threshold, Some(5));
+        let child = breaker_of(text, Some("child")).unwrap();
+        // The child's loop section replaces the parent's whole (repeats back to the default).
+        let l = child.loop_rule.clone().unwrap();
+        assert_eq!((l.repeats, l.window_ms), (5, 60_000));
+        assert_eq!(
+            child.mode,
+            Some(Mode::Monitor),
+            "follows the profile's mode"
+        );
+        assert_eq!(child.error_threshold, None);
+        assert_eq!(child.budget, Some(2.5), "inherited");
+        assert_eq!(breaker_of(text, Some("off")).unwrap().mode, None);
+    }
+
+    #[test]
+    fn bad_breaker_settings_are_errors_with_their_place() {
+        let bad = |section: &str| {
+            let text = format!("version: 1\nprofiles:\n  a:\n    breaker:\n{section}");
+            breaker_of(&text, None).unwrap_err()
+        };
+        let e = bad("      cooldown: 30\n");
+        assert_eq!((e.line, e.message.contains("no unit")), (5, true), "{e}");
+        let e = bad("      rate_limits:\n        - rate: lots\n");
+        assert!(e.message.contains("is not a rate"), "{e}");
+        let e = bad("      loop: {repeats: 1}\n");
+        assert!(e.message.contains("at least 2"), "{e}");
+        let e = bad("      cooldown: 1m\n      max_cooldown: 30s\n");
+        assert!(e.message.contains("shorter than cooldown"), "{e}");
+        let e = bad("      budget: -1\n");
+        assert!(e.message.contains(">= 0"), "{e}");
+        let e = bad("      loops: {}\n");
+        assert!(e.message.contains("loops"), "{e}");
+        // A cooldown alone longer than the default cap raises the cap.
+        let text = "version: 1\nprofiles:\n  a:\n    breaker: {cooldown: 1h}\n";
+        assert_eq!(breaker_of(text, None).unwrap().max_cooldown_ms, 3_600_000);
+    }
+
+    #[test]
     fn unknown_fields_are_errors_with_line_and_column() {
         let text =
             "version: 1\nprofiles:\n  default:\n    rules:\n      - id: x\n        acton: block\n";
