@@ -21,6 +21,7 @@ const DOCUMENTED: &[&str] = &[
     "filesystem.yaml",
     "github.yaml",
     "readonly-db.yaml",
+    "web-fetch.yaml",
 ];
 
 fn library() -> PathBuf {
@@ -250,9 +251,12 @@ fn every_rule_tells_the_agent_why_and_what_to_do() {
             let inherited = inherited_ids(profiles, name);
             for rule in profile["rules"].as_array().into_iter().flatten() {
                 let id = rule["id"].as_str().unwrap_or("?");
-                // Overrides of an inherited rule change a field or two; SQL guard rules keep
-                // the guard's reason and hint, which are specific to each finding.
-                if inherited.contains(id) || rule.get("sql").is_some() {
+                // Overrides of an inherited rule change a field or two; SQL and egress guard
+                // rules keep the guard's reason and hint, which are specific to each finding.
+                if inherited.contains(id)
+                    || rule.get("sql").is_some()
+                    || rule.get("egress").is_some()
+                {
                     continue;
                 }
                 for field in ["reason", "hint"] {
