@@ -10,7 +10,6 @@ use crate::breaker::{self, CallFacts, Store, Transition};
 use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
-use crate::secrets;
 use crate::term::Term;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -79,8 +78,6 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     /// The circuit breaker's state for this session.
     store: Box<dyn Store>,
-    /// Finds secrets in what is written to the audit log and stderr, to redact them.
-    redactor: secrets::Scanner,
 }
 
 /// A decision about one parsed message.
@@ -112,7 +109,6 @@ impl Gateway {
             session: Mutex::new(Session::default()),
             clock,
             store: Box::new(breaker::MemoryStore::default()),
-            redactor: secrets::Scanner::default(),
         }
     }
 
@@ -274,7 +270,7 @@ impl Gateway {
             }
         }
         if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
-            self.term.allowed(&headline(msg));
+            self.term.allowed(&self.headline(msg));
         }
         if msg.kind == Kind::Request && self.track_pending {
             if let Some(id) = &msg.id {
@@ -412,10 +408,20 @@ impl Gateway {
             && hit.action != policy::Action::Monitor)
             .then(|| hit.action.as_str());
         let details = self.redacted(raw);
+        let redactor = self.policy().redactor();
+        // The id and the tool name are the message's too: a secret there is redacted as well.
+        let message_id = msg
+            .id
+            .as_ref()
+            .map(|id| match redactor.redact(id.as_json()) {
+                Some(r) => Cow::Owned(RawId::new(&r)),
+                None => Cow::Borrowed(id),
+            });
+        let tool = msg.tool_name().map(|t| self.clean(t));
         self.audit.record(&Entry {
-            message_id: msg.id.as_ref(),
+            message_id: message_id.as_deref(),
             method: msg.method.as_deref(),
-            tool: msg.tool_name(),
+            tool: tool.as_deref(),
             rule: &hit.rule,
             reason: &hit.reason,
             explanation: &self.clean(&hit.detail),
@@ -429,7 +435,7 @@ impl Gateway {
         if action == AuditAction::Monitored {
             self.term.monitored(&format!(
                 "{} rule={}{}",
-                headline(msg),
+                self.headline(msg),
                 hit.rule,
                 would_have.map_or(String::new(), |w| format!(" (would {w})"))
             ));
@@ -440,20 +446,33 @@ impl Gateway {
     /// holds a detected secret in clear. Redacted messages are re-serialized (compact, keys
     /// sorted); the others are kept byte for byte.
     fn redacted(&self, raw: &[u8]) -> Option<String> {
+        let redactor = self.policy().redactor();
         let text = String::from_utf8_lossy(raw);
         // Without escapes, every string of the message is in the raw text verbatim: a secret
         // the raw text does not show is in no string either (the common, cheap case).
-        if !text.contains('\\') && self.redactor.find(&text).is_none() {
+        let in_clear = redactor.find(&text).is_some();
+        if !text.contains('\\') && !in_clear {
             return None;
         }
-        self.redactor.redact_json(&text)
+        // A line JSON cannot represent faithfully (a duplicated key keeps only its last
+        // value) may show a secret the parsed form has lost: redact the text itself then.
+        redactor
+            .redact_json(&text)
+            .or_else(|| in_clear.then(|| redactor.redact(&text)).flatten())
     }
 
-    /// Text derived from a message (an explanation quoting it) with any secret redacted.
+    /// Text derived from a message (an explanation quoting it, its id, its tool name) with
+    /// any secret redacted.
     fn clean<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        self.redactor
+        self.policy()
+            .redactor()
             .redact(text)
             .map_or(Cow::Borrowed(text), Cow::Owned)
+    }
+
+    /// `method id=.. tool=..` for stderr, with any secret in the id or tool name redacted.
+    fn headline(&self, msg: &Message) -> String {
+        self.clean(&headline(msg)).into_owned()
     }
 
     fn block(&self, msg: &Message, raw: &[u8], hit: &Hit, reply: &mut Vec<u8>) {
@@ -468,7 +487,7 @@ impl Gateway {
         let detail = self.clean(&hit.detail);
         self.term.alert(|| {
             (
-                format!("{} rule={rule}", headline(msg)),
+                format!("{} rule={rule}", self.headline(msg)),
                 vec![
                     format!("{}: {detail}", hit.reason),
                     format!("hint: {}", hit.hint),

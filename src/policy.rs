@@ -371,28 +371,22 @@ impl EgressRule {
         let (mut any, mut all_allowed) = (false, true);
         let mut hit = None;
         let mut path = Vec::new();
-        find_string(
-            args,
-            false,
-            &mut path,
-            &mut |s, _| {
-                found.clear();
-                egress::destinations(s, &known, &mut found);
-                for d in &found {
-                    any = true;
-                    match self.judge(d) {
-                        Some(c) if self.on(c) => {
-                            hit = Some(self.report(c, d));
-                            return true;
-                        }
-                        None if self.allowed.matches(d) => {}
-                        _ => all_allowed = false,
+        find_text(args, &mut path, &mut |s| {
+            found.clear();
+            egress::destinations(s, &known, &mut found);
+            for d in &found {
+                any = true;
+                match self.judge(d) {
+                    Some(c) if self.on(c) => {
+                        hit = Some(self.report(c, d, s));
+                        return true;
                     }
+                    None if self.allowed.matches(d) => {}
+                    _ => all_allowed = false,
                 }
-                false
-            },
-            &|_| false,
-        );
+            }
+            false
+        });
         if let Some(h) = hit {
             return Some((h, pointer(&path)));
         }
@@ -401,19 +395,13 @@ impl EgressRule {
         }
         let mut kind = "";
         let mut path = Vec::new();
-        find_string(
-            args,
-            false,
-            &mut path,
-            &mut |s, _| match self.secrets.find(s) {
-                Some(f) => {
-                    kind = f.kind;
-                    true
-                }
-                None => false,
-            },
-            &|_| false,
-        )
+        find_text(args, &mut path, &mut |s| match self.secrets.find(s) {
+            Some(f) => {
+                kind = f.kind;
+                true
+            }
+            None => false,
+        })
         .then(|| {
             let where_ = if any {
                 "the call's destinations are not all allow-listed"
@@ -437,12 +425,20 @@ impl EgressRule {
         })
     }
 
-    fn report(&self, check: EgressCheck, d: &Destination) -> EgressFinding {
+    /// The finding for destination `d`, found in string `s`.
+    fn report(&self, check: EgressCheck, d: &Destination, s: &str) -> EgressFinding {
+        // A string that also holds a secret may hold it in the host name itself (normalised to
+        // lower case, where the redactor would no longer recognise it): do not quote the host.
+        let host = if self.secrets.find(s).is_some() {
+            "a host (not shown: the argument holds a secret)"
+        } else {
+            d.host.as_str()
+        };
         let what = match d.kind {
-            egress::Kind::Url => format!("a URL to {}", d.host),
-            egress::Kind::Email => format!("an e-mail address at {}", d.host),
-            egress::Kind::Host => format!("the host name {}", d.host),
-            egress::Kind::Ip => format!("the address {}", d.host),
+            egress::Kind::Url => format!("a URL to {host}"),
+            egress::Kind::Email => format!("an e-mail address at {host}"),
+            egress::Kind::Host => format!("the host name {host}"),
+            egress::Kind::Ip => format!("the address {host}"),
         };
         let (why, hint) = match check {
             EgressCheck::Denied => (
@@ -529,6 +525,37 @@ fn find_string<'j>(
         Json::Obj(members) => members.iter().any(|(k, item)| {
             path.push(Segment::Key(k));
             let hit = find_string(item, marks(k), path, f, marks);
+            if !hit {
+                path.pop();
+            }
+            hit
+        }),
+        _ => false,
+    }
+}
+
+/// Calls `f` on every object key and every string in `v` (document order; a key before its
+/// value) until it returns true; `path` then holds the way to that string, or to the member
+/// whose key it was. The egress guard looks at keys too: `{"https://x.example/": 1}` sends a
+/// URL as surely as a value does.
+fn find_text<'j>(
+    v: &'j Json,
+    path: &mut Vec<Segment<'j>>,
+    f: &mut dyn FnMut(&str) -> bool,
+) -> bool {
+    match v {
+        Json::Str(s) => f(s),
+        Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(Segment::Index(i));
+            let hit = find_text(item, path, f);
+            if !hit {
+                path.pop();
+            }
+            hit
+        }),
+        Json::Obj(members) => members.iter().any(|(k, item)| {
+            path.push(Segment::Key(k));
+            let hit = f(k) || find_text(item, path, f);
             if !hit {
                 path.pop();
             }
@@ -889,6 +916,23 @@ impl Policy {
             });
         }
         decision
+    }
+
+    /// The secret detectors used to redact what is written about a message: the built-in
+    /// settings, made stricter by any egress rule's own (a secret one rule found must never
+    /// be written in clear because the redactor's thresholds were looser).
+    pub fn redactor(&self) -> secrets::Scanner {
+        let mut r = secrets::Scanner::default();
+        for eg in self.rules.iter().filter_map(|rule| rule.egress.as_ref()) {
+            let t = eg.secrets.entropy_threshold;
+            if t > 0.0 && t < r.entropy_threshold {
+                r.entropy_threshold = t;
+            }
+            if t > 0.0 {
+                r.min_length = r.min_length.min(eg.secrets.min_length);
+            }
+        }
+        r
     }
 
     /// A one-paragraph description for `explain`.
