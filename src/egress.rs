@@ -4,10 +4,9 @@
 //! parsers accept decoded) and classifies it as public, private or cloud metadata. Also owns
 //! the allow/deny lists (`DomainList`) that egress rules match destinations against. Pure
 //! functions of their input: no DNS, no I/O. `destinations` runs on every string argument of
-//! every tool call, so it rejects strings that cannot hold a destination with one byte pass,
-//! allocates only for what it finds, and is linear in the length of its input.
-
-#![allow(dead_code)]
+//! every tool call, so it looks only at the words around the bytes a destination needs (`.`
+//! `:` `@`, found a machine word at a time), allocates only for what it finds, and is linear in
+//! the length of its input.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -24,17 +23,6 @@ pub enum Kind {
     Ip,
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Url => "url",
-            Kind::Email => "email",
-            Kind::Host => "host",
-            Kind::Ip => "ip",
-        }
-    }
-}
-
 /// What a destination is, whatever the policy says about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Class {
@@ -45,16 +33,6 @@ pub enum Class {
     Private,
     /// Cloud instance-metadata endpoints (AWS, GCP, Azure, Alibaba) by address or by name.
     Metadata,
-}
-
-impl Class {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Public => "public",
-            Class::Private => "private",
-            Class::Metadata => "metadata",
-        }
-    }
 }
 
 /// One destination found in a string.
@@ -80,11 +58,7 @@ const MAX_LABEL: usize = 63;
 /// policy's lists); it is called with the normalized name or, for ASCII names, the name as
 /// written (so it must compare case-insensitively).
 pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destination>) {
-    let b = s.as_bytes();
-    if !b.iter().any(|&c| CLASS[c as usize] & TRIGGER != 0) && !has_localhost(b) {
-        return;
-    }
-    if has_percent_escape(b) {
+    if has_percent_escape(s.as_bytes()) {
         // `%2e`, `%3a`, `%40`, `%2f` can hide every delimiter: scan the decoded text instead
         // (decoding twice more undoes double and triple encoding).
         let mut decoded = percent_decode(s);
@@ -104,13 +78,17 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
 
 /// Bytes that can be part of a word (a run that may hold a bare destination).
 const WORD: u8 = 1;
-/// Bytes without which a string holds no destination except the bare word `localhost`:
-/// `.` `:` `@` `%`, and the lead bytes of the ideographic and fullwidth dots.
+/// `.` `:` `@`: a word without one (or a Unicode dot) holds no destination, except the bare
+/// word `localhost`.
 const TRIGGER: u8 = 2;
 /// Bytes of a URL scheme.
 const SCHEME: u8 = 4;
 /// Bytes that end a URL's authority (userinfo, host and port).
 const AUTH_END: u8 = 8;
+/// `:`, `@` and `+`: a word without them is a plain dotted candidate.
+const SPLIT: u8 = 16;
+/// `-` and `_`, which may glue addresses together (`10.0.0.1-10.0.0.9`).
+const DASH: u8 = 32;
 
 static CLASS: [u8; 256] = byte_classes();
 
@@ -124,11 +102,17 @@ const fn byte_classes() -> [u8; 256] {
         if alnum || matches!(c, b'-' | b'_' | b'.' | b':' | b'@' | b'+') {
             f |= WORD;
         }
-        if matches!(c, b'.' | b':' | b'@' | b'%' | 0xE3 | 0xEF) {
+        if matches!(c, b'.' | b':' | b'@') {
             f |= TRIGGER;
         }
         if alnum || matches!(c, b'+' | b'.' | b'-') {
             f |= SCHEME;
+        }
+        if matches!(c, b':' | b'@' | b'+') {
+            f |= SPLIT;
+        }
+        if matches!(c, b'-' | b'_') {
+            f |= DASH;
         }
         if c <= b' '
             || matches!(
@@ -198,12 +182,18 @@ fn url_label_char(c: char) -> bool {
     c.is_alphanumeric() || combining(c) || fullwidth(c).is_some() || is_dot(c)
 }
 
-fn has_localhost(b: &[u8]) -> bool {
-    b.iter().enumerate().any(|(i, &c)| {
-        c | 0x20 == b'l'
-            && b.get(i..i + 9)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"localhost"))
-    })
+/// Next `localhost` (any case) at or after `from`.
+fn find_localhost(b: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(k) = crate::bytes::find_any3(b'l', b'L', b'L', &b[from..]) {
+        let p = from + k;
+        if b.get(p..p + 9)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"localhost"))
+        {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
 }
 
 // ---- percent-decoding ----
@@ -286,73 +276,143 @@ impl<'a> Scan<'a> {
         (dot, len)
     }
 
+    /// Visits only the words that hold a trigger (`.`, `:`, `@`, a Unicode dot) or the text
+    /// `localhost`: the next of each is found a machine word at a time, then the word around
+    /// it is taken. Each searcher only moves forward, so the whole is linear.
     fn run(&mut self) {
         let n = self.b.len();
-        let mut i = 0;
-        while i < n {
-            let c = self.b[i];
+        let ascii = self.b.is_ascii();
+        let find_ascii = |b: &[u8], from: usize| {
+            crate::bytes::find_any3(b'.', b':', b'@', &b[from..]).map(|k| from + k)
+        };
+        // The Unicode dots by their last byte (rarer in CJK text than their lead bytes).
+        let find_wide = |b: &[u8], mut from: usize| {
+            while let Some(k) = crate::bytes::find_any3(0x82, 0x8E, 0xA1, &b[from..]) {
+                let p = from + k;
+                if p >= 2
+                    && matches!(
+                        &b[p - 2..=p],
+                        [0xE3, 0x80, 0x82] | [0xEF, 0xBC, 0x8E] | [0xEF, 0xBD, 0xA1]
+                    )
+                {
+                    return Some(p - 2);
+                }
+                from = p + 1;
+            }
+            None
+        };
+        let mut next_ascii = find_ascii(self.b, 0);
+        let mut next_wide = if ascii { None } else { find_wide(self.b, 0) };
+        let mut next_local = find_localhost(self.b, 0);
+        let mut pos = 0;
+        while pos < n {
+            if next_ascii.is_some_and(|k| k < pos) {
+                next_ascii = find_ascii(self.b, pos);
+            }
+            if next_wide.is_some_and(|k| k < pos) {
+                next_wide = find_wide(self.b, pos);
+            }
+            if next_local.is_some_and(|k| k < pos) {
+                next_local = find_localhost(self.b, pos);
+            }
+            let k = match min3(next_ascii, next_wide, next_local) {
+                Some(k) => k,
+                None => break,
+            };
+            let (word, _, len) = self.char_at(k);
+            if !word {
+                pos = k + len;
+                continue;
+            }
+            let start = self.word_start(k, pos);
+            pos = self.visit(start);
+        }
+    }
+
+    /// Start of the word holding byte `k`, not before `floor`.
+    #[inline]
+    fn word_start(&self, k: usize, floor: usize) -> usize {
+        let mut s = k;
+        while s > floor {
+            let c = self.b[s - 1];
             if c < 0x80 {
                 if CLASS[c as usize] & WORD == 0 {
-                    i += 1;
-                    continue;
+                    break;
                 }
+                s -= 1;
             } else {
-                let (word, _, len) = self.char_at(i);
-                if !word {
-                    i += len;
-                    continue;
+                let mut cs = s - 1;
+                while cs > floor && self.b[cs] & 0xC0 == 0x80 {
+                    cs -= 1;
                 }
+                if !self.char_at(cs).0 {
+                    break;
+                }
+                s = cs;
             }
-            let start = i;
-            let mut trigger = false;
-            let mut j = i;
-            while j < n {
-                let c = self.b[j];
-                if c < 0x80 {
-                    let f = CLASS[c as usize];
-                    if f & WORD == 0 {
-                        break;
-                    }
-                    trigger |= f & TRIGGER != 0;
-                    j += 1;
-                } else {
-                    let (word, dot, len) = self.char_at(j);
-                    if !word {
-                        break;
-                    }
-                    trigger |= dot;
-                    j += len;
-                }
-            }
-            let end = j;
-            if self.b[end - 1] == b':'
-                && end + 1 < n
-                && is_slash(self.b[end])
-                && is_slash(self.b[end + 1])
-            {
-                let colon = end - 1;
-                let mut s0 = colon;
-                while s0 > start && CLASS[self.b[s0 - 1] as usize] & SCHEME != 0 {
-                    s0 -= 1;
-                }
-                while s0 < colon && !self.b[s0].is_ascii_alphabetic() {
-                    s0 += 1;
-                }
-                if s0 < colon {
-                    if s0 > start {
-                        self.word(start, s0);
-                    }
-                    i = self.url(end + 2);
-                    continue;
-                }
-            }
-            if trigger {
-                self.word(start, end);
-            } else if end - start == 9 && self.b[start..end].eq_ignore_ascii_case(b"localhost") {
-                self.push("localhost".to_owned(), None, Kind::Host);
-            }
-            i = end;
         }
+        s
+    }
+
+    /// The word starting at `start`; returns where to go on scanning.
+    fn visit(&mut self, start: usize) -> usize {
+        let n = self.b.len();
+        let (mut flags, mut wide) = (0, false);
+        let mut j = start;
+        while j < n {
+            let c = self.b[j];
+            if c < 0x80 {
+                let f = CLASS[c as usize];
+                if f & WORD == 0 {
+                    break;
+                }
+                flags |= f;
+                j += 1;
+            } else {
+                let (word, dot, len) = self.char_at(j);
+                if !word {
+                    break;
+                }
+                wide = true;
+                if dot {
+                    flags |= TRIGGER;
+                }
+                j += len;
+            }
+        }
+        let end = j;
+        if end == start {
+            return start + 1;
+        }
+        if self.b[end - 1] == b':'
+            && end + 1 < n
+            && is_slash(self.b[end])
+            && is_slash(self.b[end + 1])
+        {
+            let colon = end - 1;
+            let mut s0 = colon;
+            while s0 > start && CLASS[self.b[s0 - 1] as usize] & SCHEME != 0 {
+                s0 -= 1;
+            }
+            while s0 < colon && !self.b[s0].is_ascii_alphabetic() {
+                s0 += 1;
+            }
+            if s0 < colon {
+                if s0 > start {
+                    let f = self.b[start..s0]
+                        .iter()
+                        .fold(0, |f, &c| f | CLASS[c as usize]);
+                    self.word(start, s0, f, !self.b[start..s0].is_ascii());
+                }
+                return self.url(end + 2);
+            }
+        }
+        if flags & TRIGGER != 0 {
+            self.word(start, end, flags, wide);
+        } else if self.b[start..end].eq_ignore_ascii_case(b"localhost") {
+            self.push("localhost".to_owned(), None, Kind::Host);
+        }
+        end
     }
 
     /// The authority of a URL starting at `p` (just after `//`); returns where to go on
@@ -414,14 +474,20 @@ impl<'a> Scan<'a> {
     /// A URL host: numeric forms decoded as WHATWG URL parsers do (`2852039166`,
     /// `0xA9FEA9FE`, `0251.0376.0251.0376`, `127.1`), names normalized.
     fn url_host(&mut self, s: usize, e: usize) {
+        let raw = &self.t[s..e];
         let mut norm = String::with_capacity(e - s);
-        for c in self.t[s..e].chars() {
-            if is_dot(c) {
-                norm.push('.');
-            } else if let Some(a) = fullwidth(c) {
-                norm.push(a.to_ascii_lowercase());
-            } else {
-                norm.extend(c.to_lowercase());
+        if raw.is_ascii() {
+            norm.push_str(raw);
+            norm.make_ascii_lowercase();
+        } else {
+            for c in raw.chars() {
+                if is_dot(c) {
+                    norm.push('.');
+                } else if let Some(a) = fullwidth(c) {
+                    norm.push(a.to_ascii_lowercase());
+                } else {
+                    norm.extend(c.to_lowercase());
+                }
             }
         }
         while norm.ends_with('.') {
@@ -447,17 +513,16 @@ impl<'a> Scan<'a> {
     }
 
     /// A run of word characters that is not the scheme of a URL.
-    fn word(&mut self, ws: usize, we: usize) {
+    fn word(&mut self, ws: usize, we: usize, flags: u8, wide: bool) {
         self.word_end = we;
-        let (mut colons, mut ats, mut pluses) = (0, 0, 0);
-        for &c in &self.b[ws..we] {
-            colons += usize::from(c == b':');
-            ats += usize::from(c == b'@');
-            pluses += usize::from(c == b'+');
+        if flags & SPLIT == 0 {
+            return if wide {
+                self.piece(ws, we)
+            } else {
+                self.simple(ws, we, flags & DASH != 0)
+            };
         }
-        if colons + ats + pluses == 0 {
-            return self.piece(ws, we);
-        }
+        let colons = self.b[ws..we].iter().filter(|&&c| c == b':').count();
         if colons >= 2 && self.bare_ipv6(ws, we) {
             return;
         }
@@ -469,6 +534,47 @@ impl<'a> Scan<'a> {
                 }
                 ps = k + 1;
             }
+        }
+    }
+
+    /// The common case, an ASCII word of letters, digits, `-`, `_` and dots: one pass, and
+    /// `known` is asked directly unless the last label needs `judge` (a number, a listed
+    /// TLD, a special name). Unusual shapes (leading or doubled dots, overlong labels) take
+    /// the general path.
+    fn simple(&mut self, ws: usize, we: usize, dashes: bool) {
+        let b = &self.b[ws..we];
+        let trail = b.iter().rev().take_while(|&&c| c == b'.').count();
+        let body = &b[..b.len() - trail];
+        let (mut dots, mut last_dot, mut label, mut odd) = (0, 0, 0, b.first() == Some(&b'.'));
+        for (k, &c) in body.iter().enumerate() {
+            if c == b'.' {
+                odd |= label == 0;
+                dots += 1;
+                last_dot = k;
+                label = 0;
+            } else {
+                label += 1;
+                odd |= label > MAX_LABEL;
+            }
+        }
+        if odd || body.len() > MAX_NAME {
+            return self.ascii_piece(ws, we);
+        }
+        if dots == 0 {
+            if body.eq_ignore_ascii_case(b"localhost") {
+                self.push("localhost".to_owned(), None, Kind::Host);
+            }
+            return;
+        }
+        let he = ws + body.len();
+        let last = &body[last_dot + 1..];
+        if is_number_label(last) || (dashes && dots >= 3) || tld_listed(last) || special_tld(last) {
+            let t = self.t;
+            return self.judge(&t[ws..he], ws, he);
+        }
+        let name = &self.t[ws..he];
+        if (self.known)(name) {
+            self.push(name.to_ascii_lowercase(), None, Kind::Host);
         }
     }
 
@@ -577,11 +683,11 @@ impl<'a> Scan<'a> {
             lead += 1;
             hs += len;
         }
-        let p = &self.t[hs..pe];
+        let p = self.t[hs..pe].trim_end_matches(is_dot);
         if lead == 1 || !p.contains(is_dot) {
             return;
         }
-        let he = hs + p.trim_end_matches(is_dot).len();
+        let he = hs + p.len();
         let (mut seg, mut k) = (hs, hs);
         while k < he {
             let (dot, len) = self.dot_at(k);
@@ -707,7 +813,7 @@ impl<'a> Scan<'a> {
         if labels >= 2 && valid {
             let first = &name[..first_end];
             let meta = METADATA_NAMES.iter().any(|m| name.eq_ignore_ascii_case(m));
-            let listed = meta || tld_listed(last) || private_suffix(name);
+            let listed = meta || tld_listed(last.as_bytes()) || private_suffix(name);
             let hit = (listed
                 && (meta || !self.looks_like_code_or_file(hs, he, first, last, labels == 2)))
                 || (self.known)(name);
@@ -772,8 +878,7 @@ impl<'a> Scan<'a> {
 // ---- names ----
 
 /// Public TLDs common enough that `name.tld` in text is taken for a host.
-fn tld_listed(label: &str) -> bool {
-    let b = label.as_bytes();
+fn tld_listed(b: &[u8]) -> bool {
     if b.len() < 2 || b.len() > 7 {
         return false;
     }
@@ -838,6 +943,22 @@ fn tld_listed(label: &str) -> bool {
             | b"website"
             | b"onion"
     )
+}
+
+/// Last labels of the special names (`*.localhost`, `*.internal`, `*.local`, `*.home.arpa`,
+/// `metadata.goog`).
+fn special_tld(label: &[u8]) -> bool {
+    [&b"localhost"[..], b"internal", b"local", b"arpa", b"goog"]
+        .iter()
+        .any(|s| label.eq_ignore_ascii_case(s))
+}
+
+fn min3(a: Option<usize>, b: Option<usize>, c: Option<usize>) -> Option<usize> {
+    let m = a
+        .unwrap_or(usize::MAX)
+        .min(b.unwrap_or(usize::MAX))
+        .min(c.unwrap_or(usize::MAX));
+    (m != usize::MAX).then_some(m)
 }
 
 /// Names of cloud metadata services.

@@ -5,12 +5,11 @@
 //! and of whole JSON-RPC messages. `Scanner::find` runs on every string argument of every tool
 //! call: one pass over the bytes, no allocation, linear time.
 
-#![allow(dead_code)]
-
 use crate::bytes::find_byte;
 use serde_json::Value;
 
 /// Every kind a finding can have, in the order the README lists them.
+#[cfg(test)]
 pub const KINDS: &[&str] = &[
     "aws_access_key_id",
     "private_key",
@@ -158,64 +157,80 @@ impl Scanner {
         (!spans.is_empty()).then(|| splice(raw, &spans))
     }
 
-    fn entropy_on(&self) -> bool {
-        self.entropy_threshold > 0.0
-    }
-
-    /// The one pass: shape detectors at each boundary (and at each `-`, for private-key
-    /// blocks), the entropy detector at the start of each run; the rest of an alphanumeric
-    /// word is skipped, since nothing can start inside one. `emit` returns whether to go on.
+    /// The one pass, run by run (a run is a maximal stretch of base64 characters; nothing
+    /// starts outside one): shape detectors at each boundary and each `-` inside the run,
+    /// then, if none matched, the entropy detector on the whole run. `emit` returns whether
+    /// to go on.
     fn scan(&self, b: &[u8], emit: &mut dyn FnMut(Finding) -> bool) {
-        let entropy = self.entropy_on();
         let n = b.len();
         let mut i = 0;
-        let mut resume = 0;
-        while i < n {
+        // Inside a URL (from `://` to the next blank, quote or bracket), where host names,
+        // paths and fragments are opaque ids, not credentials.
+        let mut in_url = false;
+        'runs: while i < n {
             let c = b[i];
-            let word = c.is_ascii_alphanumeric();
-            let at_boundary = if word { boundary(b, i) } else { c == b'-' };
-            if at_boundary && FIRST[c as usize] {
-                if let Some(f) = named_at(b, i) {
-                    if !emit(f) {
-                        return;
-                    }
-                    i = f.end.max(i + 1);
-                    resume = i;
-                    continue;
+            if BYTE[c as usize] & RUN == 0 {
+                if c == b':' && b.get(i + 1..i + 3) == Some(b"//") {
+                    in_url = true;
+                } else if BYTE[c as usize] & URL_END != 0 {
+                    in_url = false;
                 }
-            }
-            if entropy && is_run(c) && (i == resume || !is_run(b[i - 1])) {
-                let e = run_end(b, i);
-                if e - i >= self.min_length && self.high_entropy(b, i, e) {
-                    if !emit(Finding {
-                        kind: "high_entropy",
-                        start: i,
-                        end: e,
-                    }) {
-                        return;
-                    }
-                    i = e;
-                    resume = e;
-                    continue;
-                }
-            }
-            if !word {
                 i += 1;
                 continue;
             }
-            // Skip the rest of the word; only `\n`-style escapes put a boundary inside one.
-            let mut j = i + 1;
-            while j < n && b[j].is_ascii_alphanumeric() {
-                j += 1;
+            let start = i;
+            // Flags of the byte before `i`: a shape starts after a non-alphanumeric byte, or
+            // after an escape like `\n` in escaped text (see `boundary`).
+            let mut prev = if i == 0 { 0 } else { BYTE[b[i - 1] as usize] };
+            let escaped =
+                if prev == 0 && i > 0 && b[i - 1] == b'\\' && BYTE[b[i] as usize] & ESCAPE != 0 {
+                    i + 1
+                } else {
+                    usize::MAX
+                };
+            while i < n {
+                let c = b[i];
+                let f = BYTE[c as usize];
+                if f & RUN == 0 {
+                    break;
+                }
+                if f & FIRST != 0
+                    && (prev & ALNUM == 0 || c == b'-' || i == escaped)
+                    && second_fits(c, b.get(i + 1).copied().unwrap_or(0))
+                {
+                    if let Some(found) = named_at(b, i) {
+                        if !emit(found) {
+                            return;
+                        }
+                        // Go on after it, as if a run started there.
+                        i = found.end.max(i + 1);
+                        continue 'runs;
+                    }
+                }
+                prev = f;
+                i += 1;
             }
-            if j > i + 1 && boundary(b, i + 1) {
-                j = i + 1;
+            while i < n && b[i] == b'=' {
+                i += 1;
             }
-            i = j;
+            // In a URL only parameter values (`?key=...`) are judged.
+            let opaque = in_url && start > 0 && b[start - 1] != b'=';
+            if i - start >= self.min_length
+                && !opaque
+                && self.entropy_threshold > 0.0
+                && self.high_entropy(b, start, i)
+                && !emit(Finding {
+                    kind: "high_entropy",
+                    start,
+                    end: i,
+                })
+            {
+                return;
+            }
         }
     }
 
-    /// Whether the run `b[i..e]` is random enough to be a secret.
+    /// Whether the run `b[i..e]`, which holds no shape, is random enough to be a secret.
     fn high_entropy(&self, b: &[u8], i: usize, e: usize) -> bool {
         let len = e - i;
         if len < self.min_length.max(1) || len > MAX_ENTROPY_RUN {
@@ -224,7 +239,7 @@ impl Scanner {
         let run = &b[i..e];
         let (mut upper, mut lower, mut digit) = (false, false, false);
         // Characters in word-like stretches (`[A-Z]?[a-z]{3,}`): paths, identifiers and prose
-        // are mostly words; random tokens rarely have even a third of their length in them.
+        // are mostly words; random tokens rarely have half their length in them.
         let (mut wordy, mut lower_run, mut capital, mut prev_upper) = (0, 0, false, false);
         for &c in run {
             if c.is_ascii_lowercase() {
@@ -257,11 +272,7 @@ impl Scanner {
         {
             return false;
         }
-        if shannon(run) < self.entropy_threshold {
-            return false;
-        }
-        // A shape inside the run is reported as that shape, when the scan gets there.
-        !(i + 1..e).any(|j| FIRST[b[j] as usize] && named_at(b, j).is_some())
+        shannon(run) >= self.entropy_threshold
     }
 }
 
@@ -282,20 +293,6 @@ fn shannon(run: &[u8]) -> f64 {
         .sum()
 }
 
-/// Characters of a high-entropy run: base64 and base64url, with `=` only as trailing padding
-/// (so `key=value` is two runs).
-fn is_run(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-')
-}
-
-fn run_end(b: &[u8], i: usize) -> usize {
-    let mut e = i + b[i..].iter().take_while(|&&c| is_run(c)).count();
-    while b.get(e) == Some(&b'=') {
-        e += 1;
-    }
-    e
-}
-
 /// `s` with `found` (ordered, not overlapping) replaced by `[REDACTED <kind>]`.
 fn splice(s: &str, found: &[Finding]) -> String {
     let mut out = String::with_capacity(s.len());
@@ -313,17 +310,78 @@ fn splice(s: &str, found: &[Finding]) -> String {
 
 // ---- shapes ----
 
+/// Base64 and base64url characters (`=` padding aside): high-entropy runs are made of them.
+const RUN: u8 = 1;
 /// Bytes that can start a shape.
-static FIRST: [bool; 256] = {
-    let mut t = [false; 256];
-    let starts = b"-AgxsrynebB";
+const FIRST: u8 = 2;
+const ALNUM: u8 = 4;
+/// Letters of the escapes that end a word in escaped text: `\n` `\t` `\r` `\f` `\b`.
+const ESCAPE: u8 = 8;
+/// Bytes that end a URL in text: blanks, quotes, brackets, `|` and `\\`.
+const URL_END: u8 = 16;
+
+static BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut i = 0;
-    while i < starts.len() {
-        t[starts[i] as usize] = true;
+    while i < 256 {
+        let c = i as u8;
+        let mut f = 0;
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-') {
+            f |= RUN;
+        }
+        if matches!(
+            c,
+            b'-' | b'A' | b'g' | b'x' | b's' | b'r' | b'y' | b'n' | b'e' | b'b' | b'B'
+        ) {
+            f |= FIRST;
+        }
+        if c.is_ascii_alphanumeric() {
+            f |= ALNUM;
+        }
+        if matches!(c, b'n' | b't' | b'r' | b'f' | b'b') {
+            f |= ESCAPE;
+        }
+        if c <= b' '
+            || matches!(
+                c,
+                b'"' | b'\''
+                    | b'`'
+                    | b'<'
+                    | b'>'
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'|'
+                    | b'\\'
+            )
+        {
+            f |= URL_END;
+        }
+        t[i] = f;
         i += 1;
     }
     t
 };
+
+/// Whether `second` can follow `first` in some shape: keeps most words that merely start
+/// with a shape's first letter (`summary`, `report`, `the`) away from `named_at`.
+fn second_fits(first: u8, second: u8) -> bool {
+    match first {
+        b'-' => second == b'-',
+        b'A' => matches!(second, b'K' | b'S' | b'B' | b'C' | b'I'),
+        b'g' => matches!(second, b'h' | b'i'),
+        b'x' => second == b'o',
+        b's' | b'r' => second == b'k',
+        b'y' => second == b'a',
+        b'n' => second == b'p',
+        b'e' => second == b'y',
+        b'b' | b'B' => second | 0x20 == b'e',
+        _ => false,
+    }
+}
 
 /// A prefix must start at a boundary: the start of the string, a non-alphanumeric byte, or
 /// a JSON/C escape such as `\n` (so `key\nAKIA...` in escaped text still counts). Inside a
@@ -410,7 +468,8 @@ fn at_least(
     })
 }
 
-/// The shape starting at `i`, if any.
+/// The shape starting at `i`, if any. Kept out of line: it is the scan's cold path.
+#[inline(never)]
 fn named_at(b: &[u8], i: usize) -> Option<Finding> {
     if b[i] == b'-' {
         return private_key(b, i);
@@ -906,6 +965,12 @@ mod tests {
         // `key=value`: only the value.
         let s = format!("aws_secret_access_key={r}");
         assert_eq!(first(&s), Some(("high_entropy", r.as_str())));
+        // In a URL, a parameter value is judged; after the URL, text is judged again.
+        let s = format!("https://api.example.com/v1?api_key={r}&x=1");
+        assert_eq!(first(&s), Some(("high_entropy", r.as_str())));
+        let s = format!("https://example.com/{r} {r}");
+        let f = scanner().find(&s).unwrap();
+        assert_eq!(f.start, s.len() - r.len());
         // Shorter than min_length.
         assert_clean(&r[..31]);
         let custom = Scanner {
@@ -933,6 +998,8 @@ mod tests {
             "usr/local/lib/python3/site-packages/Django4/contrib",
             "https://github.com/org/repo/blob/main/src/SomeFile2.rs",
             "https://example.com/api/v2/users/AbCdEf12345/settings?tab=profile",
+            "https://docs.google.com/document/d/1aBcD3fGhIjKlMnOpQrStUvWxYz0123456789AbCd/edit",
+            "see <https://x.example/#q8ZrT1mXv9LkP2wEa7YcN4bHj6GuD3sFo0RiK5tM>",
             "The quick brown fox jumps over the lazy dog, 42 times in 2024.",
             "getUserProfileImageUrlForAccount123",
             "MyVeryLongClassNameWithNumbers123AndMore",
