@@ -7,8 +7,13 @@
 //! column for a proxy that only copies bytes (this binary in `--relay-mode`), the floor any
 //! stdio proxy pays. The result is a markdown table on stdout; progress goes to stderr.
 //!
-//! Sentinel is started as `SENTINEL --audit-log TMP/audit-*.log -- ECHO` with stderr sent to
-//! /dev/null (its alerts for blocked calls are still formatted and written). Latency, 8 MiB
+//! Sentinel is started as `SENTINEL --policy TMP/baseline-LABEL.yaml --audit-log
+//! TMP/audit-*.log -- ECHO` with stderr sent to /dev/null (its alerts for blocked calls are
+//! still formatted and written). The baseline policy is the binary's own built-in default
+//! (`sentinel policy show-default`) with the circuit breaker switched off: the benchmark sends
+//! the same call thousands of times a second, which the breaker's defaults (loop detection,
+//! 600 calls a minute) would refuse. The `guard` section measures what the breaker and an
+//! enforcing egress guard add over that baseline. Latency, 8 MiB
 //! and startup figures are taken twice: with the processes placed freely, and with all of them
 //! pinned to one CPU (on a VM, waking an idle virtual CPU can cost more than everything
 //! Sentinel does).
@@ -28,6 +33,7 @@ usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...
                     [--relay] [--quick] [--only LIST] [--tmp DIR]
        bench_driver --relay-mode -- SERVER_CMD [ARGS...]
        bench_driver --print-policy
+       bench_driver --print-baseline SENTINEL | --print-guard SENTINEL
 
   --echo PATH         the bench_echo server binary
   --sentinel L=PATH   a sentinel binary to measure, shown in column `sentinel L`
@@ -36,10 +42,15 @@ usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...
   --relay-mode        be that relay: spawn SERVER_CMD and copy stdin/stdout to and from it
   --quick             smaller N everywhere (a rough figure in a few seconds)
   --only LIST         comma-separated subset of:
-                      latency,throughput,blocked,big,startup,sql,policy
-                      (policy: every sentinel with the built-in default policy vs a 50-rule
-                      policy file: round-trip latency, pinned and not, and pipelined throughput)
+                      latency,throughput,blocked,big,startup,sql,policy,guard
+                      (policy: every sentinel with the baseline policy vs a 50-rule policy
+                      file; guard: the baseline vs the circuit breaker and the egress guard
+                      on and enforcing; both: round-trip latency, pinned and not, and
+                      pipelined throughput)
   --print-policy      print the 50-rule policy file of the `policy` section and exit
+  --print-baseline S  print the baseline policy every sentinel session runs with, generated
+                      from sentinel binary S (its built-in default, circuit breaker off)
+  --print-guard S     print the `guard` section's policy, generated from sentinel binary S
   --tmp DIR           scratch directory (default: a new directory under $TMPDIR)
 ";
 
@@ -90,11 +101,13 @@ const PROSE: &str = "Lorem ipsum dolor sit amet consectetur adipiscing elit sed 
 /// The 50-rule policy of the `policy` section: what a real deployment might load. The
 /// benchmark call (`echo` with `{"text":"hello world"}`) matches none of the rules, so every
 /// message is checked against all 50 and then allowed: the most work an allowed call costs.
-/// - 20 tool rules (globs, `except_tools`, `servers`) scoped to other tools and servers;
+/// - 19 tool rules (globs, `except_tools`, `servers`) scoped to other tools and servers;
 /// - 21 argument-condition rules on every tool: regex, prefix, one_of, equals, min, max,
 ///   min_length, `not`, `any_string`, on `/text` (which the call has) and on paths it lacks;
 /// - 8 SQL rules scoped to other tools (per-dialect database servers);
-/// - a final SQL rule on every tool, the same as the built-in default policy's one rule.
+/// - last, the built-in default policy's two rules (the egress guard reporting, the SQL rule
+///   on every tool), so the file does everything the baseline does, and more;
+/// - like the baseline, the circuit breaker off (`breaker: {mode: off}`).
 const POLICY_50: &str = r#"# bench_driver: a realistic 50-rule policy (benches/driver.rs, POLICY_50).
 version: 1
 profiles:
@@ -102,7 +115,7 @@ profiles:
     mode: enforce
     default_action: allow
     rules:
-      # -- 20 tool rules: none matches the benchmark's `echo` --
+      # -- 19 tool rules: none matches the benchmark's `echo` --
       - {id: t01-shell, tools: ["shell*", "*exec*", "run_command", "bash"], action: block}
       - {id: t02-delete, tools: ["*delete*", "*remove*", "*drop*"], action: block}
       - {id: t03-fs-write, tools: ["fs.write*", "write_file", "edit_file", "move_file"], action: approve}
@@ -122,7 +135,6 @@ profiles:
       - {id: t17-git, tools: ["git_reset", "git_clean", "git_checkout_force"], action: block}
       - {id: t18-slack, tools: ["slack_*"], action: monitor}
       - {id: t19-docker, tools: ["docker_*", "container_*"], except_tools: ["docker_ps", "docker_logs"], action: block}
-      - {id: t20-time, tools: ["get_current_time", "convert_time"], action: allow}
       # -- 21 argument conditions on every tool: none holds for {"text":"hello world"} --
       - id: a01-rm-rf
         when: [{any_string: true, regex: 'rm\s+-[a-z]*r[a-z]*f?\s+/'}]
@@ -196,7 +208,15 @@ profiles:
       - {id: s06-duckdb, tools: ["duckdb_*"], sql: {dialect: duckdb, checks: [destructive]}, action: approve}
       - {id: s07-mssql, tools: ["mssql_*", "sqlserver_*"], sql: {dialect: mssql, max_rows: 200}, action: block}
       - {id: s08-clickhouse, tools: ["clickhouse_*"], sql: {dialect: clickhouse, max_rows: 100000, unparseable: monitor}, action: block}
-      # -- the built-in default's rule, last --
+      # -- the built-in default's two rules, last --
+      - id: egress
+        egress:
+          allowed_domains: []
+          denied_domains: []
+          checks: [denied, unlisted, private, metadata, secrets]
+          entropy_threshold: 4.5
+          entropy_min_length: 32
+        action: monitor
       - id: sql
         sql:
           dialect: generic
@@ -205,7 +225,155 @@ profiles:
           checks: [unbounded_read, export, destructive]
           unparseable: block
         action: block
+    # The same calls thousands of times a second: the circuit breaker is off, as in the
+    # baseline (the `guard` section measures it).
+    breaker: {mode: off}
 "#;
+
+/// What replaces the `breaker:` block of `sentinel policy show-default` in the baseline
+/// policy every sentinel session runs with (see [`baseline_policy`]).
+const BREAKER_OFF: &str = "    breaker: {mode: off}\n";
+
+/// The `guard` section's egress rule, in place of the default's reporting one: enforcing, with
+/// 20 allowed and 10 denied domains, all five checks and the entropy detector on. The
+/// benchmark's URL host (`api.corp.example`) matches the 19th allowed entry.
+const GUARD_EGRESS: &str = r#"      - id: egress
+        description: The exfiltration guard, enforcing (bench_driver, guard section).
+        egress:
+          allowed_domains: [github.com, "*.github.com", "*.githubusercontent.com",
+            api.openai.com, api.anthropic.com, "*.amazonaws.com", "*.googleapis.com",
+            "*.slack.com", "*.atlassian.net", "*.stripe.com", pypi.org,
+            files.pythonhosted.org, registry.npmjs.org, crates.io, "*.crates.io",
+            "10.20.0.0/16", "192.168.50.0/24", corp.example, "*.corp.example",
+            "*.corp.internal"]
+          denied_domains: [pastebin.com, "*.pastebin.com", "*.ngrok.io", "*.ngrok-free.app",
+            transfer.sh, webhook.site, "*.requestbin.net", "*.pipedream.net", "*.oast.fun",
+            "*.interact.sh"]
+          checks: [denied, unlisted, private, metadata, secrets]
+          entropy_threshold: 4.5
+          entropy_min_length: 32
+        action: block
+"#;
+
+/// The `guard` section's circuit breaker: every check on and enforcing, with limits the
+/// benchmark never reaches (so every call is judged by all of them and none is refused).
+/// Three rate limits cover the benchmark's `echo` tool: the overall one and two per-tool ones.
+const GUARD_BREAKER: &str = r#"    breaker:
+      mode: enforce
+      rate_limits:
+        - tools: ["*"]
+          rate: 100000000/second
+          burst: 100000000
+        - tools: [echo]
+          rate: 100000000/second
+          burst: 100000000
+        - tools: ["echo*", "fetch_*"]
+          rate: 100000000/second
+          burst: 100000000
+      loop:
+        repeats: 5
+        window: 5s
+        ignore_fields: [timestamp, nonce, request_id]
+      max_calls: 1000000000
+      budget: 1000000000000
+      tools:
+        - tools: [echo]
+          max_calls: 1000000000
+          cost: 0.001
+      consecutive_errors: 5
+      cooldown: 30s
+      max_cooldown: 10m
+"#;
+
+/// The `guard` section's calls (the `arguments` object of a `tools/call` of `echo`; `{n}` is
+/// a 6-digit number, different on every call so that loop detection never trips): (label,
+/// arguments). Each passes every check of both policies: the URL's host is allow-listed, the
+/// prose names no host, the SQL is bounded.
+/// - With SQL, sqlparser runs on every call, in both policies, and twice: on the query, and on
+///   the prose, because its first word (`check`) is a SQL keyword, which is all the SQL
+///   guard's pre-filter looks at (the parse fails, and the prose passes: it is not under a SQL
+///   key). Its cost (about 20 us a call with glibc, several times more with musl) dwarfs and
+///   blurs what the guard adds.
+/// - Without SQL, the prose starts with a word that is no SQL keyword, so sqlparser never
+///   runs: the figure shows the guard's own cost best.
+const GUARD_CALLS: &[(&str, &str)] = &[
+    (
+        "URL + prose + SQL",
+        r#"{"url":"https://api.corp.example/items/{n}","note":"check the status of order {n} for the customer","query":"SELECT id, status FROM orders WHERE id = {n} LIMIT 1"}"#,
+    ),
+    (
+        "URL + prose, no SQL",
+        r#"{"url":"https://api.corp.example/items/{n}","note":"please check the status of order {n} for the customer"}"#,
+    ),
+];
+
+/// `text` with the block that starts at the line `header` (ignoring a trailing comment)
+/// replaced by `with`: the header line and every following line indented deeper than it (a
+/// YAML block, or a list item's fields).
+fn replace_block(text: &str, header: &str, with: &str) -> Res<String> {
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines
+        .iter()
+        .position(|l| l.split(" #").next().unwrap_or("").trim_end() == header)
+        .ok_or_else(|| format!("no line {:?} in `policy show-default`", header.trim()))?;
+    let depth = indent(header);
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| !l.trim().is_empty() && indent(l) <= depth)
+        .map_or(lines.len(), |k| start + 1 + k);
+    let mut out: String = lines[..start].concat();
+    out.push_str(with);
+    out.push_str(&lines[end..].concat());
+    Ok(out)
+}
+
+/// `SENTINEL policy show-default`.
+fn show_default(bin: &Path) -> Res<String> {
+    let out = Command::new(bin)
+        .args(["policy", "show-default"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(err("cannot run policy show-default"))?;
+    if !out.status.success() {
+        return Err(format!("policy show-default: {}", out.status));
+    }
+    String::from_utf8(out.stdout).map_err(err("policy show-default"))
+}
+
+/// The baseline: the binary's built-in default policy with its `breaker:` block replaced by
+/// `breaker: {mode: off}`; every other rule as built in.
+fn baseline_policy(bin: &Path) -> Res<String> {
+    let text = replace_block(&show_default(bin)?, "    breaker:", BREAKER_OFF)?;
+    Ok(format!(
+        "# bench_driver: the baseline (benches/driver.rs, baseline_policy): `{} policy \
+         show-default`\n# with the circuit breaker off.\n{text}",
+        bin.display()
+    ))
+}
+
+/// The `guard` policy: the built-in default with its reporting egress rule replaced by
+/// [`GUARD_EGRESS`] and its `breaker:` block by [`GUARD_BREAKER`].
+fn guard_policy(bin: &Path) -> Res<String> {
+    let text = show_default(bin)?;
+    let text = replace_block(&text, "      - id: egress", GUARD_EGRESS)?;
+    let text = replace_block(&text, "    breaker:", GUARD_BREAKER)?;
+    Ok(format!(
+        "# bench_driver: the guard section's policy (benches/driver.rs, guard_policy): `{} \
+         policy show-default`\n# with the egress guard enforcing an allow list and the circuit \
+         breaker on, enforcing.\n{text}",
+        bin.display()
+    ))
+}
+
+/// Writes `text` to `path` and checks it with `bin policy check`.
+fn write_policy(bin: &Path, path: &Path, text: &Res<String>) -> Res<PathBuf> {
+    let text = text.clone()?;
+    fs::write(path, text).map_err(err("write the policy"))?;
+    check_policy(bin, path)?;
+    Ok(path.to_owned())
+}
 
 const MIB: usize = 1024 * 1024;
 const BIG: usize = 8 * MIB;
@@ -229,6 +397,9 @@ struct Sizes {
     sql: usize,
     /// Runs of each SQL and prose input for the other shapes (the fastest counts).
     sql_reps: usize,
+    /// Pipelined messages per target and call kind in the `guard` section (over all rounds;
+    /// fewer than `pipelined`: with SQL, every message is parsed).
+    guard_pipelined: usize,
     timeout: Duration,
 }
 
@@ -244,6 +415,7 @@ impl Sizes {
             startup: 30,
             sql: 100_000,
             sql_reps: 2,
+            guard_pipelined: 300_000,
             timeout: Duration::from_secs(120),
         }
     }
@@ -258,6 +430,7 @@ impl Sizes {
             startup: 8,
             sql: 10_000,
             sql_reps: 1,
+            guard_pipelined: 30_000,
             timeout: Duration::from_secs(60),
         }
     }
@@ -273,8 +446,9 @@ impl Sizes {
 struct Target {
     label: String,
     kind: TargetKind,
-    /// For sentinels: `--policy FILE` (else the built-in default policy).
-    policy: Option<PathBuf>,
+    /// For sentinels: `--policy FILE` (the baseline unless a section says otherwise), or why
+    /// that file could not be made; `None` for the others.
+    policy: Option<Res<PathBuf>>,
 }
 
 #[derive(Clone)]
@@ -379,7 +553,7 @@ impl Proc {
                 let _ = fs::remove_file(&path);
                 let mut c = Command::new(bin);
                 if let Some(policy) = &target.policy {
-                    c.arg("--policy").arg(policy);
+                    c.arg("--policy").arg(policy.clone()?);
                 }
                 c.arg("--audit-log").arg(&path).arg("--").arg(&ctx.echo);
                 audit = Some(path);
@@ -481,6 +655,27 @@ fn vm_hwm(pid: u32) -> Res<f64> {
     Ok(kib * 1024.0)
 }
 
+/// CPU time used so far by all the threads of a live process, in seconds: the sum of the
+/// first field (time on a CPU, ns) of `/proc/PID/task/*/schedstat`. Unlike wall time, it does
+/// not grow while the process waits for a CPU that other load holds.
+fn cpu_secs(pid: u32) -> Res<f64> {
+    let mut ns: u64 = 0;
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).map_err(err("read /proc tasks"))?;
+    for task in tasks {
+        let task = task.map_err(err("read /proc tasks"))?;
+        // A thread that has just ended has no schedstat any more.
+        let Ok(stat) = fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or("unreadable /proc schedstat")?;
+    }
+    Ok(ns as f64 * 1e-9)
+}
+
 fn count_lines(path: &Path) -> Res<usize> {
     let data = fs::read(path).map_err(err("read audit log"))?;
     Ok(data.iter().filter(|&&b| b == b'\n').count())
@@ -514,6 +709,18 @@ fn tools_call(out: &mut Vec<u8>, id: u64, tool: &str, key: &str, value: &str) {
     out.extend_from_slice(b"\"}}}\n");
 }
 
+/// `{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":TOOL,"arguments":ARGS}}\n`
+/// (ARGS: a JSON object).
+fn args_call(out: &mut Vec<u8>, id: u64, tool: &str, args: &str) {
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    push_u64(out, id);
+    out.extend_from_slice(b",\"method\":\"tools/call\",\"params\":{\"name\":\"");
+    out.extend_from_slice(tool.as_bytes());
+    out.extend_from_slice(b"\",\"arguments\":");
+    out.extend_from_slice(args.as_bytes());
+    out.extend_from_slice(b"}}\n");
+}
+
 fn small_call(out: &mut Vec<u8>, id: u64) {
     tools_call(out, id, "echo", "text", "hello world");
 }
@@ -526,7 +733,7 @@ fn blocked_distinct_call(out: &mut Vec<u8>, id: u64) {
     tools_call(out, id, "query", "query", &fill(BLOCKED_DISTINCT, id));
 }
 
-/// What a pipelined session sends.
+/// What a session sends.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Load {
     /// Small allowed calls.
@@ -535,6 +742,56 @@ enum Load {
     Blocked,
     /// A different blocked query every time.
     BlockedDistinct,
+    /// Allowed calls of `echo` with these arguments, `{n}` filled with the id (so each call
+    /// is different).
+    Args(&'static str),
+}
+
+impl Load {
+    fn blocked(self) -> bool {
+        matches!(self, Load::Blocked | Load::BlockedDistinct)
+    }
+
+    /// Appends message number `id`.
+    fn message(self, out: &mut Vec<u8>, id: u64) {
+        match self {
+            Load::Small => small_call(out, id),
+            Load::Blocked => blocked_call(out, id),
+            Load::BlockedDistinct => blocked_distinct_call(out, id),
+            Load::Args(template) => args_call(out, id, "echo", &fill(template, id)),
+        }
+    }
+}
+
+/// Whether `line` is the echo server's answer to request `id`, passed on unchanged: a
+/// forwarded call, not a refusal.
+fn is_echo_answer(line: &[u8], id: u64) -> bool {
+    let mut want = Vec::with_capacity(64);
+    want.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    push_u64(&mut want, id);
+    want.extend_from_slice(ECHO_RESULT);
+    line.starts_with(&want)
+}
+
+/// What follows the id in every answer of the echo server to a small `tools/call`.
+const ECHO_RESULT: &[u8] = b",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}}\n";
+
+/// An empty audit log: nothing was refused, and nothing was recorded as monitored.
+fn audit_empty(audit: Option<&Path>) -> Res<()> {
+    let Some(path) = audit else {
+        return Ok(());
+    };
+    match count_lines(path)? {
+        0 => Ok(()),
+        n => {
+            let data = fs::read(path).unwrap_or_default();
+            let first = data.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            Err(format!(
+                "{n} audit entries for calls that should all pass (first: {})",
+                snippet(first)
+            ))
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -560,11 +817,11 @@ fn max_rss<'a>(rss: impl Iterator<Item = &'a Option<Res<f64>>>) -> Res<Option<f6
 // ---------------------------------------------------------------------------------------------
 // Measurements. Each returns named figures (seconds, bytes, counts) for one target.
 
-type Figures = BTreeMap<&'static str, Res<f64>>;
+type Figures = BTreeMap<String, Res<f64>>;
 
-fn put<T>(f: &mut Figures, key: &'static str, r: &Res<T>, value: impl FnOnce(&T) -> f64) {
+fn put<T>(f: &mut Figures, key: &str, r: &Res<T>, value: impl FnOnce(&T) -> f64) {
     f.insert(
-        key,
+        key.to_owned(),
         match r {
             Ok(v) => Ok(value(v)),
             Err(e) => Err(e.clone()),
@@ -610,7 +867,9 @@ impl Drop for Pinned {
 /// One session of `calls` round trips with one request in flight (after a 10% warm-up): the
 /// round-trip times in seconds. With `pin`, the driver, the sentinel and the server all run on
 /// one CPU (no cross-CPU wake-ups).
-fn latency(ctx: &Ctx, t: &Target, pin: bool, calls: usize) -> Res<Vec<f64>> {
+/// Every answer must be the echo server's, forwarded (checked after the clock stops), and the
+/// audit log must stay empty.
+fn latency(ctx: &Ctx, t: &Target, pin: bool, calls: usize, load: Load) -> Res<Vec<f64>> {
     let _pinned = if pin {
         Some(Pinned::to_first_cpu()?)
     } else {
@@ -618,53 +877,183 @@ fn latency(ctx: &Ctx, t: &Target, pin: bool, calls: usize) -> Res<Vec<f64>> {
     };
     let mut p = Proc::start(ctx, t, "latency")?;
     p.ping()?;
-    let mut req = Vec::with_capacity(256);
+    let mut req = Vec::with_capacity(512);
     let mut resp = Vec::with_capacity(256);
     let warmup = calls / 10;
     let mut samples = Vec::with_capacity(calls);
     for i in 0..warmup + calls {
         req.clear();
-        small_call(&mut req, i as u64);
+        load.message(&mut req, i as u64);
         let t0 = Instant::now();
         p.stdin().write_all(&req).map_err(err("write"))?;
         p.read_line(&mut resp)?;
         let dt = t0.elapsed().as_secs_f64();
+        if !is_echo_answer(&resp, i as u64) {
+            return Err(format!(
+                "call {i} was not forwarded: {}",
+                snippet(&resp).trim_end()
+            ));
+        }
         if i >= warmup {
             samples.push(dt);
         }
     }
-    if !contains(&resp, b"\"result\"") {
-        return Err(format!("unexpected answer: {}", snippet(&resp)));
-    }
+    let audit = p.audit.clone();
     p.finish()?;
+    audit_empty(audit.as_deref())?;
     Ok(samples)
+}
+
+/// Round trips, one request in flight, to two sessions at once (`a` and `b`, typically the
+/// same binary with two policies), alternating between them call by call (and which goes
+/// first), so that both see the same state of the machine: for each, the round-trip times in
+/// seconds (after a 10% warm-up) and the sentinel's CPU time over the timed calls. Every answer
+/// must be the echo server's, forwarded; the audit logs must stay empty. With `pin`, all the
+/// processes run on one CPU.
+fn latency_pair(
+    ctx: &Ctx,
+    a: &Target,
+    b: &Target,
+    pin: bool,
+    calls: usize,
+    load: Load,
+) -> Res<[(Vec<f64>, f64); 2]> {
+    let _pinned = if pin {
+        Some(Pinned::to_first_cpu()?)
+    } else {
+        None
+    };
+    let start = |t: &Target| -> Res<Proc> {
+        let mut p = Proc::start(ctx, t, "latency-pair").map_err(|e| format!("{}: {e}", t.label))?;
+        p.ping().map_err(|e| format!("{}: {e}", t.label))?;
+        Ok(p)
+    };
+    let mut procs = [start(a)?, start(b)?];
+    let labels = [&a.label, &b.label];
+    let mut req = Vec::with_capacity(512);
+    let mut resp = Vec::with_capacity(256);
+    let warmup = calls / 10;
+    let mut samples = [Vec::with_capacity(calls), Vec::with_capacity(calls)];
+    let mut cpu0 = [0.0; 2];
+    for i in 0..warmup + calls {
+        if i == warmup {
+            for (c, p) in cpu0.iter_mut().zip(&procs) {
+                *c = cpu_secs(p.pid())?;
+            }
+        }
+        req.clear();
+        load.message(&mut req, i as u64);
+        for j in 0..2 {
+            let s = (i + j) % 2;
+            let p = &mut procs[s];
+            let t0 = Instant::now();
+            p.stdin().write_all(&req).map_err(err("write"))?;
+            p.read_line(&mut resp)
+                .map_err(|e| format!("{}: {e}", labels[s]))?;
+            let dt = t0.elapsed().as_secs_f64();
+            if !is_echo_answer(&resp, i as u64) {
+                return Err(format!(
+                    "{}: call {i} was not forwarded: {}",
+                    labels[s],
+                    snippet(&resp).trim_end()
+                ));
+            }
+            if i >= warmup {
+                samples[s].push(dt);
+            }
+        }
+    }
+    let mut cpu = [0.0; 2];
+    for ((c, c0), p) in cpu.iter_mut().zip(cpu0).zip(&procs) {
+        *c = cpu_secs(p.pid())? - c0;
+    }
+    let [pa, pb] = procs;
+    for (p, label) in [(pa, labels[0]), (pb, labels[1])] {
+        let audit = p.audit.clone();
+        p.finish().map_err(|e| format!("{label}: {e}"))?;
+        audit_empty(audit.as_deref()).map_err(|e| format!("{label}: {e}"))?;
+    }
+    let [sa, sb] = samples;
+    Ok([(sa, cpu[0]), (sb, cpu[1])])
 }
 
 struct Pipelined {
     secs: f64,
     rss: Option<Res<f64>>,
     audit_lines: Option<Res<usize>>,
+    /// Sentinel's CPU time (all its threads) from the first message to the last answer.
+    cpu: Option<Res<f64>>,
+}
+
+/// Checks, line by line as the chunks come, that every answer is the echo server's to the
+/// request of the same number (answers come in request order).
+#[derive(Default)]
+struct EchoCheck {
+    partial: Vec<u8>,
+    next: u64,
+    bad: usize,
+    first_bad: Option<String>,
+}
+
+impl EchoCheck {
+    fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(at) = chunk.iter().position(|&b| b == b'\n') {
+            let (line, rest) = chunk.split_at(at + 1);
+            chunk = rest;
+            let ok = if self.partial.is_empty() {
+                is_echo_answer(line, self.next)
+            } else {
+                self.partial.extend_from_slice(line);
+                let ok = is_echo_answer(&self.partial, self.next);
+                if !ok && self.first_bad.is_none() {
+                    self.first_bad = Some(snippet(&self.partial));
+                }
+                self.partial.clear();
+                ok
+            };
+            if !ok {
+                self.bad += 1;
+                if self.first_bad.is_none() {
+                    self.first_bad = Some(snippet(line));
+                }
+            }
+            self.next += 1;
+        }
+        self.partial.extend_from_slice(chunk);
+    }
+
+    fn verdict(&self) -> Res<()> {
+        if self.bad == 0 {
+            return Ok(());
+        }
+        Err(format!(
+            "{} of {} answers were not forwarded echoes (first: {})",
+            self.bad,
+            self.next,
+            self.first_bad.as_deref().unwrap_or("").trim_end()
+        ))
+    }
 }
 
 /// One session: `n` messages written by one thread while this one counts the answers. With
-/// blocked loads, the answers must be Sentinel's errors.
+/// blocked loads, the answers must be Sentinel's errors; otherwise the audit log must stay
+/// empty (nothing refused or recorded), and with `Load::Args` every answer is checked to be
+/// the echo server's.
 fn pipelined(ctx: &Ctx, t: &Target, n: usize, load: Load, round: usize) -> Res<Pipelined> {
-    let blocked = load != Load::Small;
+    let blocked = load.blocked();
     let tag = format!("{}-{round}", if blocked { "blocked" } else { "pipelined" });
     let mut p = Proc::start(ctx, t, &tag)?;
     p.ping()?;
     let stdin = p.stdin.take().expect("stdin");
+    let sentinel = t.sentinel().is_some();
+    let cpu0 = sentinel.then(|| cpu_secs(p.pid()));
     let t0 = Instant::now();
     let writer = thread::spawn(move || -> io::Result<ChildStdin> {
         let mut w = BufWriter::with_capacity(64 * 1024, stdin);
-        let mut msg = Vec::with_capacity(256);
+        let mut msg = Vec::with_capacity(512);
         for i in 0..n as u64 {
             msg.clear();
-            match load {
-                Load::Small => small_call(&mut msg, i),
-                Load::Blocked => blocked_call(&mut msg, i),
-                Load::BlockedDistinct => blocked_distinct_call(&mut msg, i),
-            }
+            load.message(&mut msg, i);
             w.write_all(&msg)?;
         }
         w.flush()?;
@@ -673,6 +1062,7 @@ fn pipelined(ctx: &Ctx, t: &Target, n: usize, load: Load, round: usize) -> Res<P
     let mut buf = vec![0u8; 256 * 1024];
     let mut first = Vec::new();
     let mut lines = 0usize;
+    let mut check = matches!(load, Load::Args(_)).then(EchoCheck::default);
     while lines < n {
         let k = match p.out.read(&mut buf) {
             Ok(0) => return Err(format!("{} after {lines} of {n} answers", p.eof_error())),
@@ -683,13 +1073,20 @@ fn pipelined(ctx: &Ctx, t: &Target, n: usize, load: Load, round: usize) -> Res<P
         if first.len() < 512 {
             first.extend_from_slice(&buf[..k.min(512)]);
         }
+        if let Some(c) = &mut check {
+            c.feed(&buf[..k]);
+        }
         lines += buf[..k].iter().filter(|&&b| b == b'\n').count();
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu0.map(|c0| Ok(cpu_secs(p.pid())? - c0?));
     let stdin = writer
         .join()
         .map_err(|_| "writer panicked".to_string())?
         .map_err(err("write"))?;
+    if let Some(c) = &check {
+        c.verdict()?;
+    }
     let expect: &[u8] = if blocked { b"-32010" } else { b"\"result\"" };
     let first_line = first.split(|&b| b == b'\n').next().unwrap_or(&[]);
     if !contains(first_line, expect) {
@@ -700,11 +1097,15 @@ fn pipelined(ctx: &Ctx, t: &Target, n: usize, load: Load, round: usize) -> Res<P
     p.stdin = Some(stdin);
     let audit = p.audit.clone();
     p.finish()?;
+    if !blocked {
+        audit_empty(audit.as_deref())?;
+    }
     let audit_lines = audit.map(|a| count_lines(&a));
     Ok(Pipelined {
         secs,
         rss,
         audit_lines,
+        cpu,
     })
 }
 
@@ -820,6 +1221,23 @@ fn policy_key(mode: &str, which: &str, stat: &str) -> &'static str {
     }
 }
 
+/// The p50 and p99 of all the round trips of all rounds.
+fn p50_p99(r: &Res<Vec<Vec<f64>>>) -> Res<(f64, f64)> {
+    let mut all: Vec<f64> = r.clone()?.into_iter().flatten().collect();
+    if all.is_empty() {
+        return Err("no samples".into());
+    }
+    all.sort_by(f64::total_cmp);
+    Ok((percentile(&all, 0.5), percentile(&all, 0.99)))
+}
+
+/// The figure key of a `guard` section measurement: call kind `v` (index into
+/// [`GUARD_CALLS`]), `mode` lat, pin or pipe, `which` base, guard, add (or ratio, cost),
+/// `stat` p50 or p99 (empty for pipe).
+fn guard_key(v: usize, mode: &str, which: &str, stat: &str) -> String {
+    format!("guard{v}_{mode}_{which}_{stat}")
+}
+
 /// `SENTINEL policy check FILE`: the file must load in this binary.
 fn check_policy(bin: &Path, file: &Path) -> Res<()> {
     let out = Command::new(bin)
@@ -878,11 +1296,21 @@ fn write_demo_input(path: &Path, n: usize, template: &str, distinct: bool) -> Re
     w.flush().map_err(err("write demo input"))
 }
 
-/// Wall time of `sentinel` in demo mode over `input` (n lines, all of which must come out).
-fn demo_run(ctx: &Ctx, bin: &Path, input: &Path, audit: &Path, n: usize) -> Res<f64> {
+/// Wall time of `sentinel --policy POLICY` in demo mode over `input` (n lines, all of which
+/// must come out).
+fn demo_run(
+    ctx: &Ctx,
+    bin: &Path,
+    policy: &Path,
+    input: &Path,
+    audit: &Path,
+    n: usize,
+) -> Res<f64> {
     let stdin = File::open(input).map_err(err("open demo input"))?;
     let t0 = Instant::now();
     let mut child = Command::new(bin)
+        .arg("--policy")
+        .arg(policy)
         .arg("--audit-log")
         .arg(audit)
         .stdin(stdin)
@@ -931,6 +1359,10 @@ fn sql_inspection(ctx: &Ctx, t: &Target, inputs: &[DemoInput]) -> Vec<Res<f64>> 
     let Some(bin) = t.sentinel() else {
         return Vec::new();
     };
+    let policy = match t.policy.clone().unwrap_or_else(|| Err("no policy".into())) {
+        Ok(p) => p,
+        Err(e) => return vec![Err(e); inputs.len()],
+    };
     let audit = ctx.tmp.join(format!("audit-{}-demo.log", t.label));
     let _ = fs::remove_file(&audit);
     let mut out = Vec::new();
@@ -940,8 +1372,8 @@ fn sql_inspection(ctx: &Ctx, t: &Target, inputs: &[DemoInput]) -> Vec<Res<f64>> 
         let mut failure = None;
         for _ in 0..input.reps {
             match (
-                demo_run(ctx, bin, &input.prose, &audit, input.n),
-                demo_run(ctx, bin, &input.sql, &audit, input.n),
+                demo_run(ctx, bin, &policy, &input.prose, &audit, input.n),
+                demo_run(ctx, bin, &policy, &input.sql, &audit, input.n),
             ) {
                 (Ok(a), Ok(b)) => {
                     best_prose = best_prose.min(a);
@@ -1189,6 +1621,28 @@ fn main() {
         print!("{POLICY_50}");
         return;
     }
+    let print: Option<fn(&Path) -> Res<String>> = match argv.first().and_then(|a| a.to_str()) {
+        Some("--print-baseline") => Some(baseline_policy),
+        Some("--print-guard") => Some(guard_policy),
+        _ => None,
+    };
+    if let Some(make) = print {
+        let Some(bin) = argv.get(1) else {
+            eprintln!(
+                "bench_driver: {} needs a sentinel binary",
+                argv[0].to_string_lossy()
+            );
+            std::process::exit(2);
+        };
+        match make(Path::new(bin)) {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("bench_driver: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if argv.first().is_some_and(|a| a == "--relay-mode") {
         let rest = match argv.get(1) {
             Some(a) if a == "--" => &argv[2..],
@@ -1235,10 +1689,18 @@ fn main() {
         }
     }
     let s0 = targets.len();
-    targets.extend(args.sentinels.iter().map(|(l, p)| Target {
-        label: l.clone(),
-        kind: TargetKind::Sentinel(p.clone()),
-        policy: None,
+    // Every sentinel session runs with the baseline policy, made from the binary itself.
+    targets.extend(args.sentinels.iter().map(|(l, p)| {
+        let file = tmp.join(format!("baseline-{l}.yaml"));
+        let policy = write_policy(p, &file, &baseline_policy(p));
+        if let Err(e) = &policy {
+            eprintln!("bench_driver: sentinel {l}: no baseline policy: {e}");
+        }
+        Target {
+            label: l.clone(),
+            kind: TargetKind::Sentinel(p.clone()),
+            policy: Some(policy),
+        }
     }));
     let wanted = |m: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == m));
     let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::new()).collect();
@@ -1255,20 +1717,20 @@ fn main() {
         for (pin, p50, p99) in [(false, "lat_p50", "lat_p99"), (true, "pin_p50", "pin_p99")] {
             let what = if pin { "latency, one CPU" } else { "latency" };
             let runs = in_rounds(&targets, rounds, &progress, what, |_, t| {
-                latency(&ctx, t, pin, calls)
+                latency(&ctx, t, pin, calls, Load::Small)
             });
             for (f, r) in figures.iter_mut().zip(runs) {
                 let mut all: Vec<f64> = match r {
                     Ok(v) => v.into_iter().flatten().collect(),
                     Err(e) => {
-                        f.insert(p50, Err(e.clone()));
-                        f.insert(p99, Err(e));
+                        f.insert(p50.into(), Err(e.clone()));
+                        f.insert(p99.into(), Err(e));
                         continue;
                     }
                 };
                 all.sort_by(f64::total_cmp);
-                f.insert(p50, Ok(percentile(&all, 0.5)));
-                f.insert(p99, Ok(percentile(&all, 0.99)));
+                f.insert(p50.into(), Ok(percentile(&all, 0.5)));
+                f.insert(p99.into(), Ok(percentile(&all, 0.99)));
             }
         }
     }
@@ -1424,7 +1886,7 @@ fn main() {
         for (t, f) in sentinels.iter().zip(&mut figures[s0..]) {
             progress(&format!("SQL inspection (demo mode): {}", t.label));
             for (key, r) in sql_keys.iter().zip(sql_inspection(&ctx, t, &inputs)) {
-                f.insert(key, r);
+                f.insert((*key).into(), r);
             }
         }
         for input in &inputs {
@@ -1432,7 +1894,7 @@ fn main() {
             let _ = fs::remove_file(&input.prose);
         }
     }
-    // The policy's cost: each sentinel with the built-in default policy and with the 50-rule
+    // The policy's cost: each sentinel with the baseline policy and with the 50-rule
     // file, as two sessions of the same binary in the same rounds.
     let policy_file = tmp.join("policy-50.yaml");
     if wanted("policy") {
@@ -1441,7 +1903,7 @@ fn main() {
             .flat_map(|t| {
                 let mut with = t.clone();
                 with.label = format!("{}-policy50", t.label);
-                with.policy = Some(policy_file.clone());
+                with.policy = Some(Ok(policy_file.clone()));
                 [t.clone(), with]
             })
             .collect();
@@ -1472,7 +1934,7 @@ fn main() {
                 "policy: latency"
             };
             let runs = in_rounds(&pairs, rounds, &progress, what, |_, t| {
-                latency(&ctx, t, pin, calls)
+                latency(&ctx, t, pin, calls, Load::Small)
             });
             let stats = |r: &Res<Vec<Vec<f64>>>| -> Res<(f64, f64)> {
                 let mut all: Vec<f64> = r.clone()?.into_iter().flatten().collect();
@@ -1511,6 +1973,148 @@ fn main() {
             put(f, "pol_pipe_cost", &both, |(w, b)| 1.0 / w - 1.0 / b);
         }
         let _ = fs::remove_file(&policy_file);
+    }
+    // The guard's cost: each sentinel with the baseline and with the guard policy (circuit
+    // breaker on, egress guard enforcing an allow list), as two sessions of the same binary in
+    // the same rounds, for each kind of call. Every answer must be a forwarded echo.
+    let mut guard_failures: Vec<String> = Vec::new();
+    if wanted("guard") {
+        let pairs: Vec<Target> = sentinels
+            .iter()
+            .flat_map(|t| {
+                let bin = t.sentinel().expect("a sentinel");
+                let file = tmp.join(format!("guard-{}.yaml", t.label));
+                let mut with = t.clone();
+                with.label = format!("{}-guard", t.label);
+                with.policy = Some(write_policy(bin, &file, &guard_policy(bin)));
+                [t.clone(), with]
+            })
+            .collect();
+        let mut failed = |r: &Res<(f64, f64)>| {
+            if let Err(e) = r {
+                if !guard_failures.contains(e) {
+                    eprintln!("bench_driver: guard section FAILED: {e}");
+                    guard_failures.push(e.clone());
+                }
+            }
+        };
+        for (v, (label, args)) in GUARD_CALLS.iter().enumerate() {
+            let load = Load::Args(args);
+            let calls = n.per_round(n.latency);
+            // Per sentinel: the round trips of the baseline and the guard session and their
+            // CPU time, over both placements.
+            let mut cpu_calls: Vec<Res<[(f64, usize); 2]>> =
+                sentinels.iter().map(|_| Ok([(0.0, 0); 2])).collect();
+            for (pin, mode) in [(false, "lat"), (true, "pin")] {
+                // A pair that failed unpinned is not run again pinned: its error stands.
+                let mut runs: Vec<Res<[Vec<f64>; 2]>> = cpu_calls
+                    .iter()
+                    .map(|c| {
+                        c.as_ref()
+                            .map(|_| [Vec::new(), Vec::new()])
+                            .map_err(Clone::clone)
+                    })
+                    .collect();
+                for round in 0..rounds {
+                    progress(&format!(
+                        "guard, {label}: latency, baseline and guard alternating{}, round {}/{rounds}",
+                        if pin { ", one CPU" } else { "" },
+                        round + 1
+                    ));
+                    for j in 0..sentinels.len() {
+                        let k = (j + round) % sentinels.len();
+                        let (base, guard) = (&pairs[2 * k], &pairs[2 * k + 1]);
+                        // Which session starts each call alternates; so does which starts first.
+                        let (a, b) = if round % 2 == 0 {
+                            (base, guard)
+                        } else {
+                            (guard, base)
+                        };
+                        let (Ok(done), Ok(cpu)) = (&mut runs[k], &mut cpu_calls[k]) else {
+                            continue;
+                        };
+                        match latency_pair(&ctx, a, b, pin, calls, load) {
+                            Ok(mut r) => {
+                                if round % 2 == 1 {
+                                    r.swap(0, 1);
+                                }
+                                for (s, (times, secs)) in r.into_iter().enumerate() {
+                                    cpu[s].0 += secs;
+                                    cpu[s].1 += times.len();
+                                    done[s].extend(times);
+                                }
+                            }
+                            Err(e) => {
+                                runs[k] = Err(e.clone());
+                                cpu_calls[k] = Err(e);
+                            }
+                        }
+                    }
+                }
+                for (k, f) in figures[s0..].iter_mut().enumerate() {
+                    let stats = |s: usize| -> Res<(f64, f64)> {
+                        let r = runs[k].as_ref().map_err(Clone::clone)?;
+                        p50_p99(&Ok(vec![r[s].clone()]))
+                    };
+                    let base = stats(0);
+                    let with = stats(1);
+                    failed(&base);
+                    failed(&with);
+                    let added = with
+                        .clone()
+                        .and_then(|w| base.clone().map(|b| (w.0 - b.0, w.1 - b.1)));
+                    for (stat, pick) in [("p50", 0), ("p99", 1)] {
+                        let get = |v: &(f64, f64)| if pick == 0 { v.0 } else { v.1 };
+                        put(f, &guard_key(v, mode, "base", stat), &base, get);
+                        put(f, &guard_key(v, mode, "guard", stat), &with, get);
+                        put(f, &guard_key(v, mode, "add", stat), &added, get);
+                    }
+                }
+            }
+            for (k, f) in figures[s0..].iter_mut().enumerate() {
+                let per_call = cpu_calls[k]
+                    .clone()
+                    .map(|c| (c[0].0 / c[0].1 as f64, c[1].0 / c[1].1 as f64));
+                put(f, &guard_key(v, "cpu1", "base", ""), &per_call, |c| c.0);
+                put(f, &guard_key(v, "cpu1", "guard", ""), &per_call, |c| c.1);
+                put(f, &guard_key(v, "cpu1", "add", ""), &per_call, |c| {
+                    c.1 - c.0
+                });
+            }
+            let per = n.per_round(n.guard_pipelined);
+            let what = format!("guard, {label}: pipelined");
+            let runs = in_rounds(&pairs, rounds, &progress, &what, |r, t| {
+                pipelined(&ctx, t, per, load, r)
+            });
+            let rate_of = |r: &Res<Vec<Pipelined>>| -> Res<(f64, f64)> {
+                let v = r.as_ref().map_err(Clone::clone)?;
+                let msgs = (per * v.len()) as f64;
+                let mut cpu = 0.0;
+                for p in v {
+                    cpu += p.cpu.clone().ok_or("no CPU time")??;
+                }
+                Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
+            };
+            for (k, f) in figures[s0..].iter_mut().enumerate() {
+                let base = rate_of(&runs[2 * k]);
+                let with = rate_of(&runs[2 * k + 1]);
+                let both = with.clone().and_then(|w| base.clone().map(|b| (w, b)));
+                failed(&both.clone().map(|(w, b)| (w.0, b.0)));
+                put(f, &guard_key(v, "pipe", "base", ""), &base, |v| v.0);
+                put(f, &guard_key(v, "pipe", "guard", ""), &with, |v| v.0);
+                put(f, &guard_key(v, "pipe", "ratio", ""), &both, |(w, b)| {
+                    w.0 / b.0
+                });
+                put(f, &guard_key(v, "pipe", "cost", ""), &both, |(w, b)| {
+                    1.0 / w.0 - 1.0 / b.0
+                });
+                put(f, &guard_key(v, "cpu", "base", ""), &base, |v| v.1);
+                put(f, &guard_key(v, "cpu", "guard", ""), &with, |v| v.1);
+                put(f, &guard_key(v, "cpu", "add", ""), &both, |(w, b)| {
+                    w.1 - b.1
+                });
+            }
+        }
     }
     eprintln!("[{:6.1}s] done", started.elapsed().as_secs_f64());
 
@@ -1706,7 +2310,7 @@ fn main() {
         for stat in ["p50", "p99"] {
             let what = format!("{name} ({} calls), {stat}", n.latency);
             table.row(
-                &format!("{what}, built-in default policy"),
+                &format!("{what}, baseline policy"),
                 policy_key(key, "def", stat),
                 Kind::Plain,
                 us,
@@ -1727,7 +2331,7 @@ fn main() {
                 ("", None)
             };
             table.row(
-                &format!("added by the 50-rule policy over the default, {stat}, {mode}"),
+                &format!("added by the 50-rule policy over the baseline, {stat}, {mode}"),
                 policy_key(key, "add", stat),
                 Kind::Plain,
                 us,
@@ -1738,7 +2342,7 @@ fn main() {
     }
     table.row(
         &format!(
-            "pipelined small tools/call ({} msgs), built-in default policy",
+            "pipelined small tools/call ({} msgs), baseline policy",
             n.pipelined
         ),
         "pol_pipe_def",
@@ -1759,7 +2363,7 @@ fn main() {
         None,
     );
     table.row(
-        "pipelined throughput, 50-rule policy vs default",
+        "pipelined throughput, 50-rule policy vs baseline",
         "pol_pipe_ratio",
         Kind::Plain,
         pct,
@@ -1774,6 +2378,111 @@ fn main() {
         "",
         None,
     );
+
+    for (v, (label, _)) in GUARD_CALLS.iter().enumerate() {
+        for (mode, key) in [("unpinned", "lat"), ("all on one CPU", "pin")] {
+            let rt = format!(
+                "guard, {label}: round trip p50, {mode} ({} calls)",
+                n.latency
+            );
+            table.row(
+                &format!("{rt}, baseline policy"),
+                &guard_key(v, key, "base", "p50"),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+            table.row(
+                &format!("{rt}, guard policy"),
+                &guard_key(v, key, "guard", "p50"),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+            table.row(
+                &format!("**added by breaker + egress guard**, {label}, p50, {mode}"),
+                &guard_key(v, key, "add", "p50"),
+                Kind::Plain,
+                us,
+                "< 10 us",
+                Some(&lt(10e-6)),
+            );
+            table.row(
+                &format!("added by breaker + egress guard, {label}, p99, {mode}"),
+                &guard_key(v, key, "add", "p99"),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+        }
+        for (which, what) in [
+            ("base", "baseline policy"),
+            ("guard", "guard policy"),
+            ("add", "added by breaker + egress guard"),
+        ] {
+            table.row(
+                &format!("guard, {label}: sentinel CPU time per call, 1 in flight, {what}"),
+                &guard_key(v, "cpu1", which, ""),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+        }
+        let pipe = format!(
+            "guard, {label}: pipelined tools/call ({} msgs)",
+            n.guard_pipelined
+        );
+        table.row(
+            &format!("{pipe}, baseline policy"),
+            &guard_key(v, "pipe", "base", ""),
+            Kind::Plain,
+            rate,
+            "",
+            None,
+        );
+        table.row(
+            &format!("{pipe}, guard policy"),
+            &guard_key(v, "pipe", "guard", ""),
+            Kind::Plain,
+            rate,
+            "",
+            None,
+        );
+        table.row(
+            &format!("guard, {label}: pipelined throughput, guard vs baseline"),
+            &guard_key(v, "pipe", "ratio", ""),
+            Kind::Plain,
+            pct,
+            "",
+            None,
+        );
+        table.row(
+            &format!("guard, {label}: added time per pipelined message (1/rate difference)"),
+            &guard_key(v, "pipe", "cost", ""),
+            Kind::Plain,
+            us,
+            "",
+            None,
+        );
+        for (which, what) in [
+            ("base", "baseline policy"),
+            ("guard", "guard policy"),
+            ("add", "added by breaker + egress guard"),
+        ] {
+            table.row(
+                &format!("guard, {label}: sentinel CPU time per pipelined message, {what}"),
+                &guard_key(v, "cpu", which, ""),
+                Kind::Plain,
+                us,
+                "",
+                None,
+            );
+        }
+    }
 
     let mut header = String::from("| metric | direct |");
     let mut rule = String::from("|---|---:|");
@@ -1803,19 +2512,74 @@ fn main() {
             println!("- {label}: `{q}`");
         }
     }
+    if s0 < table.targets.len() {
+        println!();
+        println!(
+            "Baseline: every sentinel session above (latency, throughput, blocked, 8 MiB, \
+             startup, SQL demo mode, and the reference rows of the policy and guard sections) \
+             runs with `--policy TMP/baseline-LABEL.yaml`: that binary's own `sentinel policy \
+             show-default` (the built-in rules: the egress guard reporting, the SQL guard \
+             blocking) with its `breaker:` block replaced by `breaker: {{mode: off}}`, checked \
+             with `sentinel policy check` (`bench_driver --print-baseline SENTINEL` prints it). \
+             The circuit breaker is on by default (the 5th identical call within 5 s is \
+             refused; 600 calls a minute, burst 200), and these rows send the same call \
+             thousands of times a second: with it they would measure refusals, not forwarding. \
+             The blocked rows use the same baseline, so they stay comparable. Startup and peak RSS \
+             therefore include loading that file (and the policy reload thread). Allowed calls \
+             are checked: every latency answer is the echo server's, and no session's audit \
+             log gets an entry."
+        );
+    }
     if wanted("policy") {
         println!();
         println!(
-            "Policy cost: every sentinel twice in the same rounds, with the built-in default \
-             policy (no --policy) and with `--policy TMP/policy-50.yaml`, a 50-rule file \
-             (`bench_driver --print-policy` prints it): 20 tool rules (globs, except_tools, \
-             servers) scoped to other tools, 21 argument conditions on every tool (regex, \
-             prefix, one_of, equals, min, max, min_length, not, any_string; on /text, which the \
-             call has, and on paths it lacks), 8 SQL rules scoped to other tools, and last the \
-             built-in SQL rule. The call (`echo`, `{{\"text\":\"hello world\"}}`) matches no \
-             rule, so each message is checked against all 50 and allowed. \"added\" is the \
-             50-rule figure minus the default one, same binary, same placement."
+            "Policy cost: every sentinel twice in the same rounds, with the baseline and with \
+             `--policy TMP/policy-50.yaml`, a 50-rule file (`bench_driver --print-policy` \
+             prints it): 19 tool rules (globs, except_tools, servers) scoped to other tools, 21 \
+             argument conditions on every tool (regex, prefix, one_of, equals, min, max, \
+             min_length, not, any_string; on /text, which the call has, and on paths it \
+             lacks), 8 SQL rules scoped to other tools, and last the built-in default's two \
+             rules (egress reporting, SQL); the circuit breaker off, as in the baseline. The \
+             call (`echo`, `{{\"text\":\"hello world\"}}`) matches no rule, so each message \
+             is checked against all 50 and allowed. \"added\" is the 50-rule figure minus the \
+             baseline one, same binary, same placement."
         );
+    }
+    if wanted("guard") {
+        println!();
+        println!(
+            "Guard cost: every sentinel twice in the same rounds, with the baseline and with \
+             `--policy TMP/guard-LABEL.yaml` (`bench_driver --print-guard SENTINEL` prints \
+             it): the built-in default with its egress rule enforcing (`action: block`; 20 \
+             allowed domains, `*.corp.example` among them, 10 denied, all five checks, entropy \
+             detector on) and the circuit breaker on and enforcing: loop detection (5 repeats \
+             in 5 s), three rate limits covering the called tool (overall, `[echo]`, \
+             `[\"echo*\", \"fetch_*\"]`; 100000000/second, burst 100000000), max_calls \
+             1000000000 (session and tool), cost 0.001 per call against a budget of 1e12, 5 \
+             consecutive errors. The limits are never reached: every call passes every check, \
+             and every answer is verified to be the forwarded echo (a refusal fails the \
+             section). Each call is different (`{{n}}`: a 6-digit number, the request's), so \
+             loop detection never trips. With SQL, sqlparser runs on every call in both \
+             policies, twice: on the query, and on the prose, whose first word (`check`) is a \
+             SQL keyword, all the SQL guard's pre-filter looks at; without SQL, the prose starts \
+             with `please` and nothing is parsed, which shows the guard's own cost best. \"added\" is the guard figure minus the baseline one, same binary, \
+             same placement. Latency: the baseline and the guard session of a binary run side by side \
+             and take turns call by call (alternating which goes first), so both see the same \
+             state of the machine. \"sentinel CPU time\": the CPU time of all of the \
+             sentinel's threads (`/proc/PID/task/*/schedstat`) over the timed calls, divided by \
+             their number; unlike wall time it does not grow while the sentinel waits for a CPU \
+             held by other load. The calls (tool `echo`):"
+        );
+        for (label, args) in GUARD_CALLS {
+            println!("- {label}: `{args}`");
+        }
+        if !guard_failures.is_empty() {
+            println!();
+            println!("**The guard section FAILED** (a call was refused or a session broke):");
+            for e in &guard_failures {
+                println!("- {e}");
+            }
+        }
     }
     println!();
     println!("Sessions (driver on the other end of stdin/stdout):");
@@ -1829,9 +2593,12 @@ fn main() {
                 ctx.echo.display()
             ),
             TargetKind::Sentinel(bin) => println!(
-                "- sentinel {}: `{} --audit-log {}/audit-*.log -- {}` (stderr to /dev/null)",
+                "- sentinel {}: `{} --policy {}/baseline-{}.yaml --audit-log {}/audit-*.log -- \
+                 {}` (stderr to /dev/null)",
                 t.label,
                 bin.display(),
+                tmp.display(),
+                t.label,
                 tmp.display(),
                 ctx.echo.display()
             ),

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build a statically linked x86_64-unknown-linux-musl release binary of
-# `sentinel` at target/x86_64-unknown-linux-musl/release/sentinel, check that
-# it really is static, and enforce the size budget (< 6 MiB).
+# `sentinel` at target/x86_64-unknown-linux-musl/release/sentinel (under
+# $CARGO_TARGET_DIR instead of target/ when it is set), check that it really is
+# static, and enforce the size budget (< 6 MiB).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TARGET=x86_64-unknown-linux-musl
-BIN="target/${TARGET}/release/sentinel"
+BIN="${CARGO_TARGET_DIR:-target}/${TARGET}/release/sentinel"
 MAX_BYTES=$((6 * 1024 * 1024))
 
 die() {

@@ -28,13 +28,21 @@ pub struct RateLimit {
     pub per_ms: f64,
     /// The rate as written, for messages (`60/minute`).
     pub rate: String,
+    /// The key its bucket is kept under: the same limit keeps its state across a reload.
+    key: String,
 }
 
 impl RateLimit {
-    /// The key its bucket is kept under: the same limit keeps its state across a reload.
-    fn key(&self) -> String {
-        let tools: Vec<&str> = self.tools.iter().map(Glob::as_str).collect();
-        format!("{}|{}|{}", tools.join(","), self.rate, self.burst)
+    pub fn new(tools: Vec<Glob>, burst: f64, per_ms: f64, rate: String) -> RateLimit {
+        let names: Vec<&str> = tools.iter().map(Glob::as_str).collect();
+        let key = format!("{}|{rate}|{burst}", names.join(","));
+        RateLimit {
+            tools,
+            burst,
+            per_ms,
+            rate,
+            key,
+        }
     }
 
     fn covers(&self, tool: &str) -> bool {
@@ -87,12 +95,12 @@ impl Config {
     pub fn defaults() -> Config {
         Config {
             mode: Some(Mode::Enforce),
-            rate_limits: vec![RateLimit {
-                tools: vec![Glob::new("*")],
-                burst: 200.0,
-                per_ms: 600.0 / 60_000.0,
-                rate: "600/minute".into(),
-            }],
+            rate_limits: vec![RateLimit::new(
+                vec![Glob::new("*")],
+                200.0,
+                600.0 / 60_000.0,
+                "600/minute".into(),
+            )],
             loop_rule: Some(LoopRule {
                 repeats: 5,
                 window_ms: 5_000,
@@ -451,7 +459,7 @@ fn check(
     }
     // 3. Rate limits: every bucket covering the tool needs a token.
     for limit in cfg.rate_limits.iter().filter(|r| r.covers(tool)) {
-        let bucket = refill(st, limit, now);
+        let bucket = *refill(st, limit, now);
         if bucket.tokens < 1.0 {
             let wait = ((1.0 - bucket.tokens) / limit.per_ms).ceil().max(1.0) as u64;
             let tools: Vec<&str> = limit.tools.iter().map(Glob::as_str).collect();
@@ -518,14 +526,16 @@ fn budget_refusal(rule: &'static str, detail: String) -> Refusal {
 /// Records a forwarded call: tokens, counts, spend, fingerprint.
 fn count(cfg: &Config, st: &mut SessionState, tool: &str, fingerprint: Option<u64>, now: u64) {
     for limit in cfg.rate_limits.iter().filter(|r| r.covers(tool)) {
-        let key = limit.key();
-        refill(st, limit, now);
-        if let Some(b) = st.buckets.get_mut(&key) {
-            b.tokens = (b.tokens - 1.0).max(0.0);
-        }
+        let b = refill(st, limit, now);
+        b.tokens = (b.tokens - 1.0).max(0.0);
     }
     st.calls += 1;
-    *st.tool_calls.entry(tool.to_owned()).or_insert(0) += 1;
+    match st.tool_calls.get_mut(tool) {
+        Some(n) => *n += 1,
+        None => {
+            st.tool_calls.insert(tool.to_owned(), 1);
+        }
+    }
     st.spent += cfg.budget_for(tool).map_or(0.0, |b| b.cost);
     if let Some(fp) = fingerprint {
         st.recent.push_back((fp, now));
@@ -537,16 +547,25 @@ fn count(cfg: &Config, st: &mut SessionState, tool: &str, fingerprint: Option<u6
 }
 
 /// Brings `limit`'s bucket up to `now` (a clock going backwards adds nothing).
-fn refill(st: &mut SessionState, limit: &RateLimit, now: u64) -> Bucket {
-    let b = st.buckets.entry(limit.key()).or_insert(Bucket {
-        tokens: limit.burst,
-        at_ms: now,
-    });
+fn refill<'s>(st: &'s mut SessionState, limit: &RateLimit, now: u64) -> &'s mut Bucket {
+    if !st.buckets.contains_key(&limit.key) {
+        st.buckets.insert(
+            limit.key.clone(),
+            Bucket {
+                tokens: limit.burst,
+                at_ms: now,
+            },
+        );
+    }
+    let b = st
+        .buckets
+        .get_mut(&limit.key)
+        .unwrap_or_else(|| unreachable!("inserted above"));
     if now > b.at_ms {
         b.tokens = (b.tokens + (now - b.at_ms) as f64 * limit.per_ms).min(limit.burst);
         b.at_ms = now;
     }
-    *b
+    b
 }
 
 fn prune(st: &mut SessionState, now: u64, window: u64) {
@@ -617,8 +636,8 @@ pub fn observe(
     now: u64,
     changes: &mut Vec<Transition>,
 ) {
-    if cfg.mode.is_none() {
-        return;
+    if cfg.mode.is_none() || (!failed && !st.breakers.contains_key(tool)) {
+        return; // a success of a tool that never failed changes nothing
     }
     let b = st.breakers.entry(tool.to_owned()).or_default();
     let reopen = match &b.state {
@@ -905,12 +924,12 @@ mod tests {
     fn rate_limits_refill_over_time() {
         let mut cfg = Config::defaults();
         cfg.loop_rule = None;
-        cfg.rate_limits = vec![RateLimit {
-            tools: vec![Glob::new("search*")],
-            burst: 2.0,
-            per_ms: 1.0 / 1000.0,
-            rate: "60/minute".into(),
-        }];
+        cfg.rate_limits = vec![RateLimit::new(
+            vec![Glob::new("search*")],
+            2.0,
+            1.0 / 1000.0,
+            "60/minute".into(),
+        )];
         let a = args("{}");
         let mut st = SessionState::default();
         let mut ch = Vec::new();

@@ -564,12 +564,12 @@ impl PolicyFile {
                         format!("burst must be at least 1 (got {burst})"),
                     );
                 }
-                cfg.rate_limits.push(breaker::RateLimit {
-                    tools: globs_or_all(&r.value.tools),
+                cfg.rate_limits.push(breaker::RateLimit::new(
+                    globs_or_all(&r.value.tools),
                     burst,
                     per_ms,
-                    rate: r.value.rate.value.trim().to_owned(),
-                });
+                    r.value.rate.value.trim().to_owned(),
+                ));
             }
         }
         if let Some(l) = &b.loop_rule {
