@@ -187,7 +187,7 @@ impl Condition {
             let v = Json::Str(s.into());
             self.tests.iter().all(|t| t.holds(&v))
         };
-        find_string(args, false, &mut path, &mut test, &|_| false).then(|| pointer(&path))
+        find_string(args, false, &mut path, &mut test, &|_| false, false).then(|| pointer(&path))
     }
 
     fn describe(&self) -> String {
@@ -275,6 +275,7 @@ impl SqlRule {
                 on
             },
             &|key| self.keys.iter().any(|k| key.eq_ignore_ascii_case(k)),
+            false,
         );
         found.map(|f| (f, pointer(&path)))
     }
@@ -504,19 +505,21 @@ fn string_size(s: &str) -> usize {
 
 /// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
 /// the way to that string. `f` also learns whether the string sits under a key `marks` (the
-/// nearest object key above it, through arrays).
+/// nearest object key above it, through arrays). With `keys`, object keys are strings too
+/// (each before its value; the path of a key is its member's).
 fn find_string<'j>(
     v: &'j Json,
     marked: bool,
     path: &mut Vec<Segment<'j>>,
     f: &mut dyn FnMut(&str, bool) -> bool,
     marks: &dyn Fn(&str) -> bool,
+    keys: bool,
 ) -> bool {
     match v {
         Json::Str(s) => f(s, marked),
         Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
             path.push(Segment::Index(i));
-            let hit = find_string(item, marked, path, f, marks);
+            let hit = find_string(item, marked, path, f, marks, keys);
             if !hit {
                 path.pop();
             }
@@ -524,7 +527,7 @@ fn find_string<'j>(
         }),
         Json::Obj(members) => members.iter().any(|(k, item)| {
             path.push(Segment::Key(k));
-            let hit = find_string(item, marks(k), path, f, marks);
+            let hit = (keys && f(k, marked)) || find_string(item, marks(k), path, f, marks, keys);
             if !hit {
                 path.pop();
             }
@@ -534,35 +537,14 @@ fn find_string<'j>(
     }
 }
 
-/// Calls `f` on every object key and every string in `v` (document order; a key before its
-/// value) until it returns true; `path` then holds the way to that string, or to the member
-/// whose key it was. The egress guard looks at keys too: `{"https://x.example/": 1}` sends a
-/// URL as surely as a value does.
+/// [`find_string`] over every object key and every string: the egress guard looks at keys
+/// too, since `{"https://x.example/": 1}` sends a URL as surely as a value does.
 fn find_text<'j>(
     v: &'j Json,
     path: &mut Vec<Segment<'j>>,
     f: &mut dyn FnMut(&str) -> bool,
 ) -> bool {
-    match v {
-        Json::Str(s) => f(s),
-        Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
-            path.push(Segment::Index(i));
-            let hit = find_text(item, path, f);
-            if !hit {
-                path.pop();
-            }
-            hit
-        }),
-        Json::Obj(members) => members.iter().any(|(k, item)| {
-            path.push(Segment::Key(k));
-            let hit = f(k) || find_text(item, path, f);
-            if !hit {
-                path.pop();
-            }
-            hit
-        }),
-        _ => false,
-    }
+    find_string(v, false, path, &mut |s, _| f(s), &|_| false, true)
 }
 
 /// One step of a JSON Pointer.
