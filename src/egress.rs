@@ -8,6 +8,7 @@
 //! `:` `@`, found a machine word at a time), allocates only for what it finds, and is linear in
 //! the length of its input.
 
+use crate::glob;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How a destination was written.
@@ -1325,7 +1326,7 @@ impl DomainList {
     pub fn matches(&self, d: &Destination) -> bool {
         self.globs
             .iter()
-            .any(|g| glob_match(g.as_bytes(), d.host.as_bytes()))
+            .any(|g| glob::matches_ascii_nocase(g, &d.host))
             || d.ip
                 .is_some_and(|ip| self.nets.iter().any(|n| n.contains(ip)))
     }
@@ -1335,19 +1336,11 @@ impl DomainList {
     pub fn matches_name(&self, host: &str) -> bool {
         let h = host.trim_end_matches('.');
         if h.is_ascii() {
-            if self
-                .globs
-                .iter()
-                .any(|g| glob_match(g.as_bytes(), h.as_bytes()))
-            {
+            if self.globs.iter().any(|g| glob::matches_ascii_nocase(g, h)) {
                 return true;
             }
         } else if let Some(n) = to_ascii_host(h) {
-            if self
-                .globs
-                .iter()
-                .any(|g| glob_match(g.as_bytes(), n.as_bytes()))
-            {
+            if self.globs.iter().any(|g| glob::matches_ascii_nocase(g, &n)) {
                 return true;
             }
         }
@@ -1409,32 +1402,6 @@ fn parse_glob(entry: &str) -> Result<String, String> {
         }
     }
     Ok(out)
-}
-
-/// `*` matching (any run, including dots), ASCII case-insensitive; `pattern` is lowercase.
-/// Iterative with one backtrack point: linear in practice, never exponential.
-fn glob_match(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && p[pi] != b'*' && p[pi] == s[si].to_ascii_lowercase() {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == b'*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

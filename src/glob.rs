@@ -26,20 +26,29 @@ impl Glob {
     pub fn matches(&self, name: &str) -> bool {
         if name.is_ascii() && self.text.is_ascii() {
             // The common case, without allocating: bytes are characters.
-            return wildcard(self.text.as_bytes(), name.as_bytes());
+            return wildcard(self.text.as_bytes(), name.as_bytes(), |a, b| a == b);
         }
         let s: Vec<char> = name.chars().collect();
-        wildcard(&self.pattern, &s)
+        wildcard(&self.pattern, &s, |a, b| a == b)
     }
 }
 
-/// `*`/`?` matching over any sequence of symbols (iterative, one backtrack point).
-fn wildcard<T: Copy + PartialEq + From<u8>>(p: &[T], s: &[T]) -> bool {
+/// Whether the whole of `name` matches `pattern` (`*`, `?`), comparing ASCII letters without
+/// regard to case: for host names (`*.Corp.example` matches `api.corp.EXAMPLE`).
+pub fn matches_ascii_nocase(pattern: &str, name: &str) -> bool {
+    wildcard(pattern.as_bytes(), name.as_bytes(), |a, b| {
+        a.eq_ignore_ascii_case(&b)
+    })
+}
+
+/// `*`/`?` matching over any sequence of symbols, `eq` comparing a pattern symbol with a name
+/// symbol (iterative, one backtrack point).
+fn wildcard<T: Copy + PartialEq + From<u8>>(p: &[T], s: &[T], eq: impl Fn(T, T) -> bool) -> bool {
     let (star_sym, any_sym) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {
-        if pi < p.len() && (p[pi] == any_sym || (p[pi] != star_sym && p[pi] == s[si])) {
+        if pi < p.len() && (p[pi] == any_sym || (p[pi] != star_sym && eq(p[pi], s[si]))) {
             pi += 1;
             si += 1;
         } else if pi < p.len() && p[pi] == star_sym {
@@ -81,5 +90,10 @@ mod tests {
         assert!(!m("*a*b", "xaxxbc"));
         assert!(m("delete_repo", "delete_repo"));
         assert!(!m("Delete_repo", "delete_repo"));
+        let h = super::matches_ascii_nocase;
+        assert!(h("*.corp.example", "API.Corp.EXAMPLE"));
+        assert!(h("*.corp.example", "a.b.corp.example"));
+        assert!(!h("*.corp.example", "corp.example"));
+        assert!(!h("*.corp.example", "evilcorp.example"));
     }
 }
