@@ -1,4 +1,5 @@
-//! The audit log: JSON Lines, one object per decision worth keeping (every block), appended and
+//! The audit log: JSON Lines, one object per decision worth keeping (every block, every
+//! monitored call) and per gateway event (policy reloads, circuits changing state), appended and
 //! flushed entry by entry so a crash loses nothing already decided. This module owns where the
 //! log lives (the default `security_audit.log` in the working directory, or a per-user state
 //! directory when that is not writable), the entry format documented in README, and the rule
