@@ -283,13 +283,24 @@ fn client_pump(
             Ok(Line::Complete { .. }) => gateway.client_line(&line),
         };
         let Outcome { forward, reply } = outcome;
+        replies.extend_from_slice(&reply);
+        // The order Sentinel promises: its own answers to a line reach the client before that
+        // line (what of it is forwarded) or any later one can reach the server, so a fast
+        // server's answer never overtakes them. Answers are otherwise batched until the input
+        // runs dry.
+        let idle = input.buffer().is_empty();
+        if !replies.is_empty() && (forward != Forward::Nothing || idle || replies.len() >= BUF) {
+            if lock(stdout).write_all(&replies).is_err() {
+                let _ = tx.send(Event::ClientGone);
+            }
+            replies.clear();
+        }
         if let Some(w) = to_server.as_mut() {
             let written = match &forward {
                 Forward::Nothing => Ok(()),
                 Forward::Original => w.write_all(&line).and_then(|()| w.write_all(b"\n")),
                 Forward::Rewritten(b) => w.write_all(b).and_then(|()| w.write_all(b"\n")),
             };
-            let idle = input.buffer().is_empty();
             if written
                 .and_then(|()| if idle { w.flush() } else { Ok(()) })
                 .is_err()
@@ -299,13 +310,6 @@ fn client_pump(
                 to_server = None;
                 let _ = tx.send(Event::ServerInputClosed);
             }
-        }
-        replies.extend_from_slice(&reply);
-        if !replies.is_empty() && (input.buffer().is_empty() || replies.len() >= BUF) {
-            if lock(stdout).write_all(&replies).is_err() {
-                let _ = tx.send(Event::ClientGone);
-            }
-            replies.clear();
         }
         if line.capacity() > BUF * 16 {
             line = Vec::new(); // do not keep a huge message's buffer around

@@ -607,6 +607,9 @@ fn cancellation_is_forwarded_only_for_requests_the_server_saw() {
     );
 }
 
+/// The ping's answer comes last: Sentinel's answers to the blocked calls are written before
+/// the ping (a later line) reaches the server, the order Sentinel promises (see
+/// `gateway_answers_are_never_overtaken_by_server_answers_to_later_requests`).
 #[test]
 fn cancellation_for_blocked_big_integer_and_decimal_ids_is_swallowed() {
     let dir = util::scratch("cancel-big");
@@ -1000,6 +1003,64 @@ fn mixed_blocked_and_allowed_calls_are_each_answered_once() {
         .map(|(_, l)| *l)
         .collect();
     assert_bytes(&server_log(&dir), &lines(&forwarded), "server log");
+}
+
+/// The order Sentinel promises (README, *Wire behaviour*): its own answers to a line reach the
+/// client before that line, or any later one, can reach the server. So a server's answer to a
+/// request never overtakes Sentinel's answers to the requests before it (Sentinel's answers
+/// may overtake the server's: a blocked call never waits for a slow server). The cases are
+/// pipelined in one write, the worst case for a gateway that batches its own answers and its
+/// writes to the server: a blocked call, then a ping (padded, so the writes to the server fill
+/// their buffer long before the answers do) that the fake server answers at once, many times.
+#[test]
+fn gateway_answers_are_never_overtaken_by_server_answers_to_later_requests() {
+    let dir = util::scratch("answer-order");
+    let mut s = start(&dir, &[], &[]);
+    let n = 1000;
+    let pad = format!(r#"{{"pad":"{}"}}"#, "x".repeat(4096));
+    let mut sent = Vec::new();
+    for i in 0..n {
+        sent.push(util::tool_call(&format!("\"b{i}\""), "query", UNBOUNDED));
+        sent.push(request(&format!("\"p{i}\""), "ping", &pad));
+        if i % 10 == 0 {
+            // A cancellation the gateway swallows: nothing to answer, nothing forwarded.
+            sent.push(cancel(&format!("\"b{i}\"")));
+        }
+    }
+    let refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+    s.send_raw(&lines(&refs));
+    // Where each answer came, by kind and number: blocks[i] and pings[i] are positions.
+    let (mut blocks, mut pings) = (Vec::new(), Vec::new());
+    for at in 0..2 * n {
+        let (id, v, _) = recv_one(&s);
+        let number = |prefix: &str| -> usize {
+            id.trim_matches('"')
+                .strip_prefix(prefix)
+                .and_then(|k| k.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected id {id}"))
+        };
+        if id.starts_with("\"b") {
+            assert_error(&v, BLOCKED, Some(UNBOUNDED_READ));
+            assert_eq!(number("b"), blocks.len(), "Sentinel's answers in order");
+            blocks.push(at);
+        } else {
+            assert_eq!(v["result"], json!({}), "the server's answer to a ping: {v}");
+            assert_eq!(number("p"), pings.len(), "the server's answers in order");
+            pings.push(at);
+        }
+    }
+    let (code, rest) = end(&mut s);
+    assert_eq!(code, 0);
+    assert_bytes(&rest, b"", "nothing more on stdout");
+    for i in 0..n {
+        assert!(
+            blocks[i] < pings[i],
+            "the server's answer to ping p{i} (the answer #{}) overtook Sentinel's answer to \
+             the call b{i} sent before it (the answer #{})",
+            pings[i],
+            blocks[i]
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
