@@ -131,7 +131,8 @@ pub fn run_demo(gateway: Arc<Gateway>) -> u8 {
 
 /// Proxy mode: spawn `argv` and run the session to its end. Returns the exit code.
 ///
-/// With `reload`, SIGHUP reloads the policy file instead of being passed on to the server.
+/// With `reload`, SIGHUP reloads the policy file instead of being passed on to the server;
+/// without it, SIGHUP is passed on unless Sentinel's caller ignored it (`nohup`).
 pub fn run_proxy(
     gateway: Arc<Gateway>,
     argv: &[OsString],
@@ -199,11 +200,21 @@ pub fn run_proxy(
     }
     {
         let tx = tx.clone();
+        // Started under `nohup`: hangups are not passed on (the server ignores them too).
+        let hup_ignored = server::ignored_by_caller(libc::SIGHUP);
+        let term = term.clone();
         spawn_named("signals", 0, move || loop {
             let sig = server::wait_signal();
             if sig == libc::SIGHUP {
                 if let Some(reload) = &reload {
                     let _ = reload.send(());
+                    continue;
+                }
+                if hup_ignored {
+                    term.notice(
+                        "SIGHUP not passed on to the server: Sentinel was started with SIGHUP \
+                         ignored (nohup)",
+                    );
                     continue;
                 }
             }

@@ -53,33 +53,62 @@ pub fn spawn(argv: &[OsString]) -> Result<Child, SpawnError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // Decided before fork: which forwarded signals the server starts with at their default
+    // action (all of them, unless the caller ignored SIGHUP on purpose: see [`reset_in_server`]).
+    let reset = reset_in_server();
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: getpid is async-signal-safe and called before fork.
-        let parent = unsafe { libc::getpid() };
-        // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
-        // functions (prctl, sigemptyset, sigprocmask, getppid, raise).
-        unsafe {
-            cmd.pre_exec(move || {
+    // SAFETY: getpid is async-signal-safe and called before fork.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
+    // functions (signal, sigemptyset, sigprocmask, prctl, getppid, raise).
+    unsafe {
+        cmd.pre_exec(move || {
+            // Forwarding a signal means something only if the server does not ignore it: a
+            // shell starts background jobs with SIGINT ignored, and that must not leak into
+            // the server (supervisors reset dispositions for the same reason).
+            for &sig in reset.iter().flatten() {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            // The server starts with no signals blocked, whatever Sentinel blocks.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            #[cfg(target_os = "linux")]
+            {
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                     return Err(io::Error::last_os_error());
                 }
-                // The server starts with no signals blocked, whatever Sentinel blocks.
-                let mut empty: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut empty);
-                libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
                 // Sentinel may already have died between fork and prctl.
                 if libc::getppid() != parent {
                     libc::raise(libc::SIGKILL);
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     cmd.spawn().map_err(|error| SpawnError {
         program: argv[0].clone(),
         error,
     })
+}
+
+/// Whether Sentinel's caller started it with `signal` ignored (SIG_IGN), as `nohup` does for
+/// SIGHUP and a non-interactive shell does for SIGINT in background jobs.
+pub fn ignored_by_caller(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// The forwarded signals the server gets at their default action: SIGINT and SIGTERM always;
+/// SIGHUP unless the caller ignored it (under `nohup` the whole tree stays immune to hangups,
+/// and Sentinel does not pass one on either).
+fn reset_in_server() -> [Option<i32>; 3] {
+    let hup = (!ignored_by_caller(libc::SIGHUP)).then_some(libc::SIGHUP);
+    [Some(libc::SIGINT), Some(libc::SIGTERM), hup]
 }
 
 /// Sends `signal` to every process in the group `pgid`; false when the group no longer exists.

@@ -112,11 +112,17 @@ struct Run {
 /// Starts `sentinel [test options] fake_server ARGS --pid-file F [--grandchild G]` and waits
 /// until the server is up (its pid file is written after its signal handlers are set).
 fn start(name: &str, args: &[&str], grandchild: bool) -> Run {
+    start_ignoring(name, args, grandchild, &[])
+}
+
+/// [`start`], with Sentinel started with `ignored` signals ignored by its caller.
+fn start_ignoring(name: &str, args: &[&str], grandchild: bool, ignored: &'static [i32]) -> Run {
     let mut cleanup = Cleanup::new();
     let dir = util::scratch(name);
     let pid_file = dir.join("server.pid");
     let gc_file = dir.join("grandchild.pid");
     let mut cmd = util::command(&dir);
+    util::with_ignored(&mut cmd, ignored);
     cmd.arg(util::fake_server()).args(args);
     if grandchild {
         cmd.arg("--grandchild").arg(&gc_file);
@@ -363,6 +369,76 @@ fn sigint_to_sentinel_is_passed_to_the_server() {
     );
     assert!(took < SDK_BUDGET, "took {took:?}");
     assert!(lines.is_empty(), "unexpected output: {lines:?}");
+    r.assert_server_gone();
+}
+
+/// A shell starts background jobs with SIGINT and SIGQUIT ignored, and a caller may ignore
+/// SIGTERM too: Sentinel resets the signals it forwards to their default action in the server,
+/// so that passing one on still ends it.
+#[test]
+fn signals_ignored_by_sentinels_caller_are_not_ignored_by_the_server() {
+    let mut r = start_ignoring(
+        "caller-ignores",
+        &[],
+        false,
+        &[libc::SIGINT, libc::SIGTERM, libc::SIGQUIT],
+    );
+    r.initialize();
+    let sentinel_ignores = util::ignored_signals(r.sentinel());
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT] {
+        assert!(
+            sentinel_ignores.contains(&sig),
+            "the test starts Sentinel with signal {sig} ignored: {sentinel_ignores:?}"
+        );
+    }
+    let server_ignores = util::ignored_signals(r.server);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        assert!(
+            !server_ignores.contains(&sig),
+            "the server ignores signal {sig}, which Sentinel forwards: {server_ignores:?}"
+        );
+    }
+    let t0 = Instant::now();
+    util::send_signal(r.sentinel(), libc::SIGINT);
+    let (status, took) = r.wait_since(t0);
+    let (lines, err) = r.output();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the server dies of the forwarded SIGINT: {}",
+        describe(status, &err)
+    );
+    assert!(took < SDK_BUDGET, "took {took:?}");
+    assert!(lines.is_empty(), "unexpected output: {lines:?}");
+    r.assert_server_gone();
+}
+
+/// Under `nohup` (SIGHUP ignored by the caller) the whole tree stays immune to hangups: the
+/// server keeps SIGHUP ignored and Sentinel does not pass one on.
+#[test]
+fn under_nohup_sighup_is_neither_passed_on_nor_reset() {
+    let mut r = start_ignoring("nohup", &[], false, &[libc::SIGHUP]);
+    r.initialize();
+    assert!(
+        util::ignored_signals(r.server).contains(&libc::SIGHUP),
+        "the server should keep SIGHUP ignored"
+    );
+    util::send_signal(r.sentinel(), libc::SIGHUP);
+    thread::sleep(Duration::from_millis(300));
+    assert!(util::alive(r.server), "SIGHUP ended the server under nohup");
+    // The session goes on, and ends normally.
+    r.s.send(r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#);
+    let v = r.s.recv(LONG);
+    assert_eq!(v["id"], 2, "{v}");
+    r.s.close_stdin();
+    let (status, took) = r.wait_since(Instant::now());
+    let (_, err) = r.output();
+    assert_eq!(status.code(), Some(0), "{}", describe(status, &err));
+    assert!(took < SDK_BUDGET, "took {took:?}");
+    assert!(
+        err.contains("SIGHUP not passed on"),
+        "Sentinel says why it did not pass SIGHUP on: {err}"
+    );
     r.assert_server_gone();
 }
 
