@@ -41,11 +41,8 @@ fn attack() -> Vec<u8> {
 /// `sentinel` with no options at all, run in `dir`, with a clean environment for the settings
 /// under test (the per-user state dir points into `dir`, so no test writes outside it).
 fn bare(dir: &Path) -> Command {
-    let mut c = Command::new(util::sentinel());
-    c.current_dir(dir)
-        .env_remove("SENTINEL_AUDIT_LOG")
-        .env_remove("NO_COLOR")
-        .env("XDG_STATE_HOME", dir.join("state"))
+    let mut c = util::bare(dir);
+    c.env("XDG_STATE_HOME", dir.join("state"))
         .env("HOME", dir.join("home"));
     c
 }

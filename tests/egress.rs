@@ -1413,13 +1413,8 @@ fn policy_check_refuses_bad_egress_rules_with_file_line_and_column() {
         ),
     ];
     let bare = |args: &[&str]| {
-        let mut c = Command::new(util::sentinel());
-        c.current_dir(&dir)
-            .env_remove("SENTINEL_POLICY")
-            .env_remove("SENTINEL_PROFILE")
-            .env_remove("SENTINEL_AUDIT_LOG")
-            .env("NO_COLOR", "1")
-            .args(args);
+        let mut c = util::bare(&dir);
+        c.env("NO_COLOR", "1").args(args);
         run_bytes(&mut c, b"")
     };
     for (i, (tail, place, words)) in cases.iter().enumerate() {

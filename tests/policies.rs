@@ -5,10 +5,11 @@
 //! hint on every rule the file writes (SQL guard rules keep the guard's per-finding text), and
 //! cases that exercise every verdict the policy can give.
 
+mod util;
+
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// How a cases file is named next to its policy: `sqlite.yaml` -> `sqlite.tests.yaml`.
 const CASES_SUFFIX: &str = ".tests.yaml";
@@ -66,11 +67,8 @@ fn cases_name(policy: &str) -> String {
 
 /// Runs `sentinel ARGS` in the repository root: (exit code, stdout, stderr).
 fn sentinel(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+    let out = util::bare(Path::new(env!("CARGO_MANIFEST_DIR")))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("SENTINEL_POLICY")
-        .env_remove("SENTINEL_PROFILE")
         .output()
         .expect("run sentinel");
     (

@@ -45,12 +45,8 @@ fn gateway(dir: &Path) -> Command {
 
 /// A bare `sentinel` (for subcommands, which must be the first word), hermetic as above.
 fn bare(dir: &Path) -> Command {
-    let mut c = Command::new(util::sentinel());
-    c.current_dir(dir)
-        .env_remove("SENTINEL_POLICY")
-        .env_remove("SENTINEL_PROFILE")
-        .env_remove("SENTINEL_AUDIT_LOG")
-        .env("NO_COLOR", "1");
+    let mut c = util::bare(dir);
+    c.env("NO_COLOR", "1");
     c
 }
 

@@ -7,11 +7,13 @@
 //! lines and audit entries are mapped back by id. A test reports every failing case by name,
 //! not just the first.
 
+mod util;
+
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -112,13 +114,11 @@ fn temp_dir(label: &str) -> PathBuf {
 fn sentinel(label: &str, opts: &[&str], input: Vec<u8>) -> Run {
     let dir = temp_dir(label);
     let audit_path = dir.join("audit.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sentinel"))
+    let mut child = util::bare(&dir)
         .arg("--no-color")
         .arg("--audit-log")
         .arg(&audit_path)
         .args(opts)
-        .current_dir(&dir)
-        .env_remove("SENTINEL_AUDIT_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -56,16 +56,80 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A `sentinel` command with no colour, run in `dir`, auditing to `dir/audit.log`.
-pub fn command(dir: &Path) -> Command {
+/// The signals whose disposition a caller can leave ignored or blocked (a non-interactive
+/// shell starts background jobs with SIGINT and SIGQUIT ignored) and that the tests rely on.
+pub const CALLER_SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+/// Makes `cmd` independent of whoever runs the tests: it runs in `dir`; none of Sentinel's
+/// settings (`SENTINEL_*`, `NO_COLOR`) leak in from the caller's environment; and it starts
+/// with [`CALLER_SIGNALS`] at their default action and no signal blocked, whatever the test
+/// process inherited. (Sentinel passes its caller's ignored SIGHUP on to its server on
+/// purpose, `nohup`; tests of that set it themselves with [`with_ignored`].)
+pub fn hermetic<'c>(cmd: &'c mut Command, dir: &Path) -> &'c mut Command {
+    use std::os::unix::process::CommandExt;
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SENTINEL_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.current_dir(dir).env_remove("NO_COLOR");
+    // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
+    // functions (signal, sigemptyset, sigprocmask).
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in CALLER_SIGNALS {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Starts `cmd` with `signals` ignored, as a shell's background job or `nohup` would (after
+/// [`hermetic`]'s reset, which runs first).
+pub fn with_ignored<'c>(cmd: &'c mut Command, signals: &'static [i32]) -> &'c mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: as in `hermetic`; signal is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &sig in signals {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// A `sentinel` command with no options, made [`hermetic`] in `dir`.
+pub fn bare(dir: &Path) -> Command {
     let mut c = Command::new(sentinel());
-    c.current_dir(dir)
-        .env_remove("SENTINEL_AUDIT_LOG")
-        .env_remove("NO_COLOR")
-        .arg("--no-color")
+    hermetic(&mut c, dir);
+    c
+}
+
+/// A `sentinel` command with no colour, [`hermetic`] in `dir`, auditing to `dir/audit.log`.
+pub fn command(dir: &Path) -> Command {
+    let mut c = bare(dir);
+    c.arg("--no-color")
         .arg("--audit-log")
         .arg(dir.join("audit.log"));
     c
+}
+
+/// The signals process `pid` ignores, from the `SigIgn` mask of `/proc/PID/status`.
+pub fn ignored_signals(pid: u32) -> Vec<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).expect("hex SigIgn"))
+        .expect("SigIgn line");
+    (1..=64).filter(|s| mask & (1u64 << (s - 1)) != 0).collect()
 }
 
 /// Runs `cmd` with `input` on stdin (written from another thread) and returns
