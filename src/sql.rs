@@ -173,7 +173,7 @@ impl SqlGuard {
         let first = first_word(text)?;
         // Every statement sqlparser understands begins with one of its keywords; anything else
         // (prose, paths, identifiers) is not SQL and is never parsed.
-        if ALL_KEYWORDS.binary_search(&first.as_str()).is_err() {
+        if !is_keyword(&first) {
             return None;
         }
         if text.len() > CACHE_MAX_TEXT {
@@ -522,9 +522,62 @@ pub fn is_dialect(name: &str) -> bool {
     DIALECTS.contains(&name.to_ascii_lowercase().as_str())
 }
 
+/// Longest first word looked up among sqlparser's keywords (longer words are never SQL).
+const MAX_WORD: usize = 16;
+
+/// A word of at most [`MAX_WORD`] ASCII letters and underscores, upper-cased, kept inline: the
+/// pre-filter runs on every string of every call and allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Word {
+    bytes: [u8; MAX_WORD],
+    len: u8,
+}
+
+impl Word {
+    fn new(word: &[u8]) -> Word {
+        let mut bytes = [0u8; MAX_WORD];
+        for (b, c) in bytes.iter_mut().zip(word) {
+            *b = c.to_ascii_uppercase();
+        }
+        Word {
+            bytes,
+            len: word.len() as u8,
+        }
+    }
+
+    /// The word as one number (big-endian bytes, zero-padded): one comparison per keyword.
+    fn packed(&self) -> u128 {
+        u128::from_be_bytes(self.bytes)
+    }
+}
+
+impl std::ops::Deref for Word {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII letters and underscores are ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// Whether `word` is one of sqlparser's keywords (every statement it parses starts with one).
+fn is_keyword(word: &Word) -> bool {
+    static KEYWORDS: std::sync::OnceLock<Vec<u128>> = std::sync::OnceLock::new();
+    let packed = KEYWORDS.get_or_init(|| {
+        let mut v: Vec<u128> = ALL_KEYWORDS
+            .iter()
+            .filter(|k| k.len() <= MAX_WORD)
+            .map(|k| Word::new(k.as_bytes()).packed())
+            .collect();
+        v.sort_unstable();
+        v
+    });
+    packed.binary_search(&word.packed()).is_ok()
+}
+
 /// The first word of `text` in upper case, skipping whitespace, SQL comments, opening
-/// parentheses and empty statements (`;`); `None` if it does not start with a word.
-pub fn first_word(text: &str) -> Option<String> {
+/// parentheses and empty statements (`;`); `None` if it does not start with a word (of at most
+/// 16 letters).
+pub fn first_word(text: &str) -> Option<Word> {
     let b = text.as_bytes();
     let mut i = 0;
     loop {
@@ -549,13 +602,13 @@ pub fn first_word(text: &str) -> Option<String> {
         .iter()
         .position(|c| !(c.is_ascii_alphabetic() || *c == b'_'))
         .map_or(b.len(), |n| i + n);
-    (end > i && end - i <= 16).then(|| text[i..end].to_ascii_uppercase())
+    (end > i && end - i <= MAX_WORD).then(|| Word::new(&b[i..end]))
 }
 
 /// `text` with MySQL's executable comments (`/*! ... */`, `/*!50000 ... */`) opened up, when it
 /// has any: MySQL executes their contents as SQL.
 fn mysql_unhide(text: &str) -> Option<String> {
-    if !text.contains("/*!") {
+    if crate::bytes::find_byte(b'!', text.as_bytes()).is_none() || !text.contains("/*!") {
         return None;
     }
     let mut out = String::with_capacity(text.len());
