@@ -59,6 +59,11 @@ const MAX_LABEL: usize = 63;
 /// policy's lists); it is called with the normalized name or, for ASCII names, the name as
 /// written (so it must compare case-insensitively).
 pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destination>) {
+    // Most strings are prose or identifiers: one pass over the bytes rules them out.
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| CLASS[c as usize] & MAY != 0) && find_localhost(b, 0).is_none() {
+        return;
+    }
     if has_percent_escape(s.as_bytes()) {
         // `%2e`, `%3a`, `%40`, `%2f` can hide every delimiter: scan the decoded text instead
         // (decoding twice more undoes double and triple encoding).
@@ -90,6 +95,9 @@ const AUTH_END: u8 = 8;
 const SPLIT: u8 = 16;
 /// `-` and `_`, which may glue addresses together (`10.0.0.1-10.0.0.9`).
 const DASH: u8 = 32;
+/// Bytes without which a string holds no destination but `localhost`: the triggers, `%`
+/// (an escape may hide one) and every non-ASCII byte (Unicode dots, international names).
+const MAY: u8 = 64;
 
 static CLASS: [u8; 256] = byte_classes();
 
@@ -105,6 +113,9 @@ const fn byte_classes() -> [u8; 256] {
         }
         if matches!(c, b'.' | b':' | b'@') {
             f |= TRIGGER;
+        }
+        if matches!(c, b'.' | b':' | b'@' | b'%') || c >= 0x80 {
+            f |= MAY;
         }
         if alnum || matches!(c, b'+' | b'.' | b'-') {
             f |= SCHEME;

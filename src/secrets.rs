@@ -30,6 +30,10 @@ pub const KINDS: &[&str] = &[
 /// images (`data:` URLs, attachments), not credentials. The shape detectors still apply.
 pub const MAX_ENTROPY_RUN: usize = 1024;
 
+/// The shortest text any shape detector reports: a Slack token (`xoxb-` and 10 characters).
+/// Every other shape is longer (an AWS key id 20, a JWT 26, a bearer token 27).
+const SHORTEST_SHAPE: usize = 15;
+
 /// One secret: its kind and its byte range in the scanned string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -163,6 +167,15 @@ impl Scanner {
     /// to go on.
     fn scan(&self, b: &[u8], emit: &mut dyn FnMut(Finding) -> bool) {
         let n = b.len();
+        // Shorter than every shape and than the entropy detector's runs: nothing to find.
+        let entropy_min = if self.entropy_threshold > 0.0 {
+            self.min_length.max(1)
+        } else {
+            usize::MAX
+        };
+        if n < SHORTEST_SHAPE.min(entropy_min) {
+            return;
+        }
         let mut i = 0;
         // Inside a URL (from `://` to the next blank, quote or bracket), where host names,
         // paths and fragments are opaque ids, not credentials.
@@ -863,6 +876,24 @@ mod tests {
         assert_found("slack_token", &format!("xoxp-{}", "2222-3333-abc"));
         assert_no_shape("xoxb-not-a-token");
         assert_no_shape(&format!("xoxz-{}", "123456789012-1234567890123"));
+    }
+
+    /// The length check at the start of the scan skips only what no detector could report.
+    #[test]
+    fn the_shortest_findings_are_still_found() {
+        let token = format!("xoxb-{}", "12345abcde");
+        assert_eq!(token.len(), SHORTEST_SHAPE);
+        assert_found("slack_token", &token);
+        assert_no_shape(&token[..SHORTEST_SHAPE - 1]);
+        let loose = Scanner {
+            entropy_threshold: 2.0,
+            min_length: 8,
+        };
+        assert_eq!(
+            loose.find("aB3xK9pQ").map(|f| f.kind),
+            Some("high_entropy"),
+            "a run as short as the configured minimum"
+        );
     }
 
     #[test]
