@@ -365,14 +365,20 @@ impl EgressRule {
         }
     }
 
-    /// The first enabled finding in the arguments, with the JSON Pointer of its string.
+    /// The first enabled finding in the arguments, with the JSON Pointer of its string: the
+    /// first destination finding in document order; else, when the call's destinations are not
+    /// all allow-listed, the first secret. One walk over the strings does both.
     fn finding(&self, args: &Json) -> Option<(EgressFinding, String)> {
         let known = |name: &str| self.allowed.matches_name(name) || self.denied.matches_name(name);
+        let secrets = self.on(EgressCheck::Secrets);
         let mut found: Vec<Destination> = Vec::new();
         let (mut any, mut all_allowed) = (false, true);
         let mut hit = None;
+        // The first string holding a secret: its number in walk order, and the secret's kind.
+        let (mut strings, mut secret) = (0usize, None);
         let mut path = Vec::new();
         find_text(args, &mut path, &mut |s| {
+            strings += 1;
             found.clear();
             egress::destinations(s, &known, &mut found);
             for d in &found {
@@ -386,44 +392,43 @@ impl EgressRule {
                     _ => all_allowed = false,
                 }
             }
+            if secrets && secret.is_none() {
+                secret = self.secrets.find(s).map(|f| (strings, f.kind));
+            }
             false
         });
         if let Some(h) = hit {
             return Some((h, pointer(&path)));
         }
-        if !self.on(EgressCheck::Secrets) || (any && all_allowed) {
+        if !secrets || (any && all_allowed) {
             return None;
         }
-        let mut kind = "";
-        let mut path = Vec::new();
-        find_text(args, &mut path, &mut |s| match self.secrets.find(s) {
-            Some(f) => {
-                kind = f.kind;
-                true
-            }
-            None => false,
-        })
-        .then(|| {
-            let where_ = if any {
-                "the call's destinations are not all allow-listed"
-            } else {
-                "the call names no allow-listed destination"
-            };
-            (
-                EgressFinding {
-                    check: EgressCheck::Secrets,
-                    detail: format!(
-                        "an argument contains what looks like a secret ({}) and {where_}; the \
-                         value is not logged",
-                        kind.replace('_', " ")
-                    ),
-                    hint: "never pass credentials or keys in tool arguments; remove the secret, \
-                           or ask the user to allow-list the destination"
-                        .into(),
-                },
-                pointer(&path),
-            )
-        })
+        let (at, kind) = secret?;
+        // The path to that string: walk again, to it.
+        let (mut path, mut n) = (Vec::new(), 0);
+        find_text(args, &mut path, &mut |_| {
+            n += 1;
+            n == at
+        });
+        let where_ = if any {
+            "the call's destinations are not all allow-listed"
+        } else {
+            "the call names no allow-listed destination"
+        };
+        Some((
+            EgressFinding {
+                check: EgressCheck::Secrets,
+                detail: format!(
+                    "an argument contains what looks like a secret ({}) and {where_}; the value \
+                     is not logged",
+                    kind.replace('_', " ")
+                ),
+                hint: "never pass credentials or keys in tool arguments; remove the secret, or \
+                       ask the user to allow-list the destination"
+                    .into(),
+            },
+            pointer(&path),
+        ))
     }
 
     /// The finding for destination `d`, found in string `s`.
@@ -504,9 +509,11 @@ fn string_size(s: &str) -> usize {
 }
 
 /// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
-/// the way to that string. `f` also learns whether the string sits under a key `marks` (the
-/// nearest object key above it, through arrays). With `keys`, object keys are strings too
-/// (each before its value; the path of a key is its member's).
+/// the way to that string, innermost step first (see [`pointer`]); it is only written on the
+/// way back from a hit, so a walk that finds nothing allocates nothing. `f` also learns
+/// whether the string sits under a key `marks` (the nearest object key above it, through
+/// arrays). With `keys`, object keys are strings too (each before its value; the path of a key
+/// is its member's).
 fn find_string<'j>(
     v: &'j Json,
     marked: bool,
@@ -517,22 +524,24 @@ fn find_string<'j>(
 ) -> bool {
     match v {
         Json::Str(s) => f(s, marked),
-        Json::Arr(items) => items.iter().enumerate().any(|(i, item)| {
-            path.push(Segment::Index(i));
-            let hit = find_string(item, marked, path, f, marks, keys);
-            if !hit {
-                path.pop();
+        Json::Arr(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if find_string(item, marked, path, f, marks, keys) {
+                    path.push(Segment::Index(i));
+                    return true;
+                }
             }
-            hit
-        }),
-        Json::Obj(members) => members.iter().any(|(k, item)| {
-            path.push(Segment::Key(k));
-            let hit = (keys && f(k, marked)) || find_string(item, marks(k), path, f, marks, keys);
-            if !hit {
-                path.pop();
+            false
+        }
+        Json::Obj(members) => {
+            for (k, item) in members {
+                if (keys && f(k, marked)) || find_string(item, marks(k), path, f, marks, keys) {
+                    path.push(Segment::Key(k));
+                    return true;
+                }
             }
-            hit
-        }),
+            false
+        }
         _ => false,
     }
 }
@@ -553,10 +562,10 @@ enum Segment<'j> {
     Index(usize),
 }
 
-/// RFC 6901 JSON Pointer text for `path`.
+/// RFC 6901 JSON Pointer text for `path` (innermost step first, as [`find_string`] leaves it).
 fn pointer(path: &[Segment]) -> String {
     let mut out = String::new();
-    for seg in path {
+    for seg in path.iter().rev() {
         out.push('/');
         match seg {
             Segment::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
