@@ -39,6 +39,31 @@ pub fn find_any3(a: u8, b: u8, c: u8, haystack: &[u8]) -> Option<usize> {
         .map(|i| offset + i)
 }
 
+/// Index of the first byte of `haystack` that ends a JSON string's plain run: `"`, `\\` or a
+/// control character (below 0x20); `haystack.len()` when there is none.
+pub fn find_string_stop(haystack: &[u8]) -> usize {
+    let (quote, backslash) = (LO * u64::from(b'"'), LO * u64::from(b'\\'));
+    let mut chunks = haystack.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8-byte chunk"));
+        // Bytes below 0x20: the has-less-than test, exact for the lowest such byte like the
+        // zero-byte test (bytes of 0x80 and above never flag: `!word` clears their high bit).
+        let control = word.wrapping_sub(LO * 0x20) & !word & HI;
+        let hits = zero_bytes(word ^ quote) | zero_bytes(word ^ backslash) | control;
+        if hits != 0 {
+            return offset + (hits.trailing_zeros() / 8) as usize;
+        }
+        offset += 8;
+    }
+    offset
+        + chunks
+            .remainder()
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(chunks.remainder().len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +83,24 @@ mod tests {
                 assert_eq!(find_any3(n, b'"', b'\\', h), want, "{n} from {start}");
             }
         }
+        for start in 0..40 {
+            let h = &hay[start..];
+            let want = h
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(h.len());
+            assert_eq!(find_string_stop(h), want, "from {start}");
+        }
+        let text: Vec<u8> = (0..=255u8).rev().collect();
+        for start in 0..256 {
+            let h = &text[start..];
+            let want = h
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(h.len());
+            assert_eq!(find_string_stop(h), want, "descending from {start}");
+        }
+        assert_eq!(find_string_stop(b"abcdefgh\x7f\x80\xff\x20ok"), 14);
         // A byte just above a match must not be reported first.
         assert_eq!(find_any3(b'"', b'\\', b'\n', b"ab\x01\"x\\"), Some(3));
     }

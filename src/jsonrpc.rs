@@ -5,47 +5,17 @@
 //! big integers included), and the error codes Sentinel answers with. It knows nothing about
 //! policy: it only says what a line *is*.
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use crate::json;
+use crate::small_str::SmallStr;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-/// A parsed JSON value that borrows its strings from the input line where it can (one
-/// allocation per array or object instead of one per string), with object members in document
-/// order. Duplicate keys never get this far.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json<'a> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-    Str(Cow<'a, str>),
-    Arr(Vec<Json<'a>>),
-    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
-}
+#[cfg(test)]
+#[path = "jsonrpc_reference.rs"]
+mod reference;
 
-impl<'a> Json<'a> {
-    /// The member `key` of an object.
-    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
-        match self {
-            Json::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-/// Deepest nesting of arrays and objects accepted in one message, the message itself counting
-/// as level 1. Deeper input is refused with a parse error (it is a classic parser-differential
-/// and stack-exhaustion vector, and no MCP message needs it).
-pub const MAX_DEPTH: usize = 100;
+pub use crate::json::{Json, MAX_DEPTH};
 
 /// JSON-RPC "Parse error": the line is not one unambiguous JSON value.
 pub const PARSE_ERROR: i64 = -32700;
@@ -61,22 +31,22 @@ pub const SERVER_GONE: i64 = -32011;
 /// The exact JSON text of a request id as the client wrote it (`1`, `"abc"`,
 /// `123456789012345678901234567890`), so responses carry it back unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RawId(String);
+pub struct RawId(SmallStr);
 
 impl RawId {
     /// Wraps JSON text that is already known to be a valid id value.
     pub fn new(text: &str) -> RawId {
-        RawId(text.trim().to_owned())
+        RawId(SmallStr::new(text.trim()))
     }
 
     /// The id as JSON text, ready to be written into a message.
     pub fn as_json(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// A key under which ids that mean the same thing compare equal: see [`id_key`].
     pub fn key(&self) -> String {
-        id_key(&self.0).into_owned()
+        id_key(self.0.as_str()).into_owned()
     }
 }
 
@@ -194,30 +164,113 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Parsed<'_>>, Refusal> {
         return Ok(None);
     }
     if trimmed.starts_with('[') {
-        let elements: Vec<&RawValue> = serde_json::from_str(text)
-            .map_err(|e| Refusal::parse(Problem::Syntax(short(&e)), None))?;
+        // The whole batch must be JSON before any element is judged (a syntax error anywhere
+        // refuses the line); then each element is read as a message of its own.
+        let elements = json::Parser::new(text)
+            .array_elements()
+            .map_err(|e| Refusal::parse(problem(e), None))?;
         if elements.is_empty() {
             return Err(Refusal::invalid(Problem::EmptyBatch, None));
         }
         let parsed = elements
             .into_iter()
-            .map(|raw| (raw.get(), parse_object(raw.get(), 2)))
+            .map(|raw| (raw, parse_object(raw, 2)))
             .collect();
         return Ok(Some(Parsed::Batch(parsed)));
     }
     parse_object(text, 1).map(|m| Some(Parsed::Single(m)))
 }
 
+fn problem(e: json::Error) -> Problem {
+    match e {
+        json::Error::Syntax(s) => Problem::Syntax(s),
+        json::Error::Duplicate(k) => Problem::DuplicateKey(k),
+        json::Error::TooDeep => Problem::TooDeep,
+    }
+}
+
+/// The top-level members the gateway reads.
+struct TopFields<'a> {
+    id: Option<&'a str>,
+    method: Option<Json<'a>>,
+    params: Option<Json<'a>>,
+}
+
+/// Reads one JSON-RPC object found at nesting level `level`.
+fn top_fields(text: &str, level: usize) -> Result<TopFields<'_>, Problem> {
+    let mut p = json::Parser::new(text);
+    match p.ws() {
+        Some(b'{') => {}
+        // Not an object: refused as such once the value itself has been read (a value that
+        // is not even JSON is a syntax error), whatever follows it.
+        Some(b'[') => return Err(Problem::NotAnObject),
+        _ => {
+            return match p.value(level) {
+                Ok(_) => Err(Problem::NotAnObject),
+                Err(e) => Err(problem(e)),
+            }
+        }
+    }
+    let mut fields = TopFields {
+        id: None,
+        method: None,
+        params: None,
+    };
+    let (mut seen_id, mut seen_method) = (false, false);
+    // Other members are checked, then dropped; their keys are kept for duplicate checks
+    // (the first few without an allocation: a message has `jsonrpc` and `params`).
+    let mut few: [Option<Cow<'_, str>>; 4] = [None, None, None, None];
+    let mut more: Vec<Cow<'_, str>> = Vec::new();
+    p.object(|key, p| {
+        match &*key {
+            "id" => {
+                if std::mem::replace(&mut seen_id, true) {
+                    return Err(json::Error::Duplicate("id".into()));
+                }
+                p.colon()?;
+                // Read as a raw value (its text is echoed back exactly); the rare composite id
+                // is then checked for ambiguity too.
+                let (from, to) = p.skip()?;
+                let raw = p.slice(from, to);
+                if raw.starts_with(['{', '[']) {
+                    json::Parser::new(raw).value(level + 1)?;
+                }
+                fields.id = Some(raw);
+            }
+            "method" => {
+                if std::mem::replace(&mut seen_method, true) {
+                    return Err(json::Error::Duplicate("method".into()));
+                }
+                p.colon()?;
+                fields.method = Some(p.value(level + 1)?);
+            }
+            _ => {
+                p.colon()?;
+                let value = p.value(level + 1)?;
+                if few.iter().flatten().chain(&more).any(|k| *k == key) {
+                    return Err(json::Error::Duplicate(key.into_owned()));
+                }
+                if key == "params" {
+                    fields.params = Some(value);
+                }
+                match few.iter_mut().find(|k| k.is_none()) {
+                    Some(slot) => *slot = Some(key),
+                    None => more.push(key),
+                }
+            }
+        }
+        Ok(())
+    })
+    .and_then(|()| p.end())
+    .map_err(problem)?;
+    Ok(fields)
+}
+
 /// Parses one JSON-RPC object found at nesting level `level`.
 fn parse_object(text: &str, level: usize) -> Result<Message<'_>, Refusal> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let fields = match (TopSeed { level }).deserialize(&mut de).and_then(|f| {
-        de.end()?;
-        Ok(f)
-    }) {
+    let fields = match top_fields(text, level) {
         Ok(f) => f,
-        Err(e) => {
-            let problem = classify(&e);
+        Err(problem) => {
             // The id is readable unambiguously only if the text is otherwise valid JSON with a
             // single top-level "id" member.
             let id = match problem {
@@ -259,280 +312,27 @@ fn parse_object(text: &str, level: usize) -> Result<Message<'_>, Refusal> {
     })
 }
 
-fn short(e: &serde_json::Error) -> String {
-    e.to_string()
-}
-
-const DUP_PREFIX: &str = "sentinel-duplicate-key:";
-const DEEP_MARK: &str = "sentinel-too-deep";
-const NOT_OBJECT_MARK: &str = "sentinel-not-object";
-
-fn classify(e: &serde_json::Error) -> Problem {
-    let msg = e.to_string();
-    if let Some(rest) = msg.strip_prefix(DUP_PREFIX) {
-        let key = rest.split(" at line ").next().unwrap_or(rest);
-        return Problem::DuplicateKey(key.to_owned());
-    }
-    if msg.starts_with(DEEP_MARK) || msg.starts_with("recursion limit exceeded") {
-        return Problem::TooDeep;
-    }
-    if msg.starts_with(NOT_OBJECT_MARK) {
-        return Problem::NotAnObject;
-    }
-    Problem::Syntax(msg)
-}
-
-/// Reads the top-level `"id"` of syntactically valid JSON, ignoring everything else; `None`
-/// when it is missing, duplicated, or not a scalar id.
+/// Reads the top-level `"id"` of an object whose members are otherwise valid JSON, ignoring
+/// everything else; `None` when it is missing, duplicated, or not a scalar id (the cold path
+/// of a refused line).
 fn lenient_id(text: &str) -> Option<RawId> {
-    struct IdOnly;
-    impl<'de> Visitor<'de> for IdOnly {
-        type Value = Option<&'de RawValue>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an object")
+    let mut p = json::Parser::new(text);
+    let mut id: Option<&str> = None;
+    p.object(|key, p| {
+        if key == "id" && id.is_some() {
+            return Err(json::Error::Duplicate("id".into()));
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut id: Option<&'de RawValue> = None;
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if key == "id" {
-                    if id.is_some() {
-                        return Err(de::Error::custom("duplicate id"));
-                    }
-                    id = Some(map.next_value()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(id)
+        p.colon()?;
+        let (from, to) = p.skip()?;
+        if key == "id" {
+            id = Some(p.slice(from, to));
         }
-    }
-    struct Seed;
-    impl<'de> DeserializeSeed<'de> for Seed {
-        type Value = Option<&'de RawValue>;
-        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(IdOnly)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    let raw = Seed.deserialize(&mut de).ok()??;
-    let t = raw.get().trim_start();
-    (t.starts_with('"') || t.starts_with('-') || t.starts_with(|c: char| c.is_ascii_digit()))
-        .then(|| RawId::new(raw.get()))
-}
-
-struct TopFields<'de> {
-    id: Option<&'de str>,
-    method: Option<Json<'de>>,
-    params: Option<Json<'de>>,
-}
-
-/// Deserializes the top-level object: `id` is kept as raw text, everything else is checked for
-/// duplicate keys and depth.
-struct TopSeed {
-    level: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for TopSeed {
-    type Value = TopFields<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TopSeed {
-    type Value = TopFields<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON-RPC object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = TopFields {
-            id: None,
-            method: None,
-            params: None,
-        };
-        let mut seen_id = false;
-        let mut seen_method = false;
-        // Other members are checked, then dropped; their keys are kept for duplicate checks.
-        let mut others: Vec<Cow<'de, str>> = Vec::new();
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            match &*key {
-                "id" => {
-                    if std::mem::replace(&mut seen_id, true) {
-                        return Err(de::Error::custom(format_args!("{DUP_PREFIX}id")));
-                    }
-                    let raw: &'de RawValue = map.next_value()?;
-                    // The id is a scalar in every valid message; check the rare composite one
-                    // for ambiguity too.
-                    if raw.get().trim_start().starts_with(['{', '[']) {
-                        check_nested(raw.get(), self.level + 1).map_err(de::Error::custom)?;
-                    }
-                    fields.id = Some(raw.get());
-                }
-                "method" => {
-                    if std::mem::replace(&mut seen_method, true) {
-                        return Err(de::Error::custom(format_args!("{DUP_PREFIX}method")));
-                    }
-                    fields.method = Some(map.next_value_seed(Checked {
-                        level: self.level + 1,
-                    })?);
-                }
-                _ => {
-                    let value = map.next_value_seed(Checked {
-                        level: self.level + 1,
-                    })?;
-                    if others.contains(&key) {
-                        return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}")));
-                    }
-                    if key == "params" {
-                        fields.params = Some(value);
-                    }
-                    others.push(key);
-                }
-            }
-        }
-        Ok(fields)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
-        Err(de::Error::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Err(E::custom(NOT_OBJECT_MARK))
-    }
-}
-
-fn check_nested(text: &str, level: usize) -> Result<Json<'_>, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    Checked { level }.deserialize(&mut de)
-}
-
-/// Deserializes an object key, borrowing it when it has no escapes.
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(KeySeed)
-    }
-}
-
-impl<'de> Visitor<'de> for KeySeed {
-    type Value = Cow<'de, str>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(v))
-    }
-}
-
-/// Objects with more members than this check duplicates with a hash set instead of a scan.
-const LINEAR_DUP_CHECK: usize = 16;
-
-/// Deserializes any JSON value into a [`Json`], refusing duplicate keys and nesting beyond
-/// [`MAX_DEPTH`]. `level` is the nesting level the value would open if it is a container.
-struct Checked {
-    level: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Checked {
-    type Value = Json<'de>;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Checked {
-    type Value = Json<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
-        Ok(Json::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
-        Ok(Json::Int(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
-        Ok(Json::UInt(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Json<'de>, E> {
-        Ok(Json::Float(v))
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(v)))
-    }
-    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
-        Ok(Json::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-        if self.level > MAX_DEPTH {
-            return Err(de::Error::custom(DEEP_MARK));
-        }
-        let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(Checked {
-            level: self.level + 1,
-        })? {
-            out.push(v);
-        }
-        Ok(Json::Arr(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        if self.level > MAX_DEPTH {
-            return Err(de::Error::custom(DEEP_MARK));
-        }
-        let mut out: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
-        let mut many: Option<std::collections::HashSet<Cow<'de, str>>> = None;
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value = map.next_value_seed(Checked {
-                level: self.level + 1,
-            })?;
-            let duplicate = match &mut many {
-                Some(set) => !set.insert(key.clone()),
-                None => {
-                    let dup = out.iter().any(|(k, _)| *k == key);
-                    if !dup && out.len() == LINEAR_DUP_CHECK {
-                        let mut set: std::collections::HashSet<_> =
-                            out.iter().map(|(k, _)| k.clone()).collect();
-                        set.insert(key.clone());
-                        many = Some(set);
-                    }
-                    dup
-                }
-            };
-            if duplicate {
-                return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}")));
-            }
-            out.push((key, value));
-        }
-        Ok(Json::Obj(out))
-    }
+        Ok(())
+    })
+    .ok()?;
+    let raw = id?;
+    (raw.starts_with('"') || raw.starts_with('-') || raw.starts_with(|c: char| c.is_ascii_digit()))
+        .then(|| RawId::new(raw))
 }
 
 /// The exact text of `params.requestId` of a `notifications/cancelled` line (already known to
@@ -604,6 +404,234 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Numbers compare by value (serde_json rounds some long decimals differently from the
+    /// standard library by an ulp); everything else exactly.
+    fn same_json(a: &Json, b: &Json) -> bool {
+        let num = |v: &Json| match v {
+            Json::Int(n) => Some(*n as f64),
+            Json::UInt(n) => Some(*n as f64),
+            Json::Float(f) => Some(*f),
+            _ => None,
+        };
+        match (a, b) {
+            (Json::Arr(x), Json::Arr(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
+            }
+            (Json::Obj(x), Json::Obj(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .zip(y)
+                        .all(|((k, a), (l, b))| k == l && same_json(a, b))
+            }
+            _ => match (num(a), num(b)) {
+                (Some(x), Some(y)) => x == y || ((x - y) / x).abs() < 1e-15,
+                _ => a == b,
+            },
+        }
+    }
+
+    fn same_message(a: &Result<Message, Refusal>, b: &Result<Message, Refusal>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => {
+                x.id == y.id
+                    && x.method == y.method
+                    && x.kind == y.kind
+                    && match (&x.params, &y.params) {
+                        (Some(p), Some(q)) => same_json(p, q),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            }
+            (Err(x), Err(y)) => {
+                x.code == y.code
+                    && x.id == y.id
+                    && match (&x.problem, &y.problem) {
+                        // Syntax errors are worded differently; what matters is the refusal.
+                        (Problem::Syntax(_), Problem::Syntax(_)) => true,
+                        (p, q) => p == q,
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    fn same_line(a: &Result<Option<Parsed>, Refusal>, b: &Result<Option<Parsed>, Refusal>) -> bool {
+        match (a, b) {
+            (Ok(None), Ok(None)) => true,
+            (Ok(Some(Parsed::Single(x))), Ok(Some(Parsed::Single(y)))) => {
+                same_message(&Ok(clone(x)), &Ok(clone(y)))
+            }
+            (Ok(Some(Parsed::Batch(x))), Ok(Some(Parsed::Batch(y)))) => {
+                x.len() == y.len()
+                    && x.iter().zip(y).all(|((r, m), (s, n))| {
+                        r == s
+                            && same_message(
+                                &m.as_ref().map(clone).map_err(Clone::clone),
+                                &n.as_ref().map(clone).map_err(Clone::clone),
+                            )
+                    })
+            }
+            (Err(x), Err(y)) => same_message(&Err(x.clone()), &Err(y.clone())),
+            _ => false,
+        }
+    }
+
+    fn clone<'a>(m: &Message<'a>) -> Message<'a> {
+        Message {
+            id: m.id.clone(),
+            method: m.method.clone(),
+            params: m.params.clone(),
+            kind: m.kind,
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    const SEEDS: &[&str] = &[
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","arguments":{"query":"SELECT * FROM users","n":[1,2.5,-3e2,true,null]}}}"#,
+        r#"{"jsonrpc":"2.0","id":"a\u0062c","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{"roots":{}},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":123456789012345678901234567890,"reason":"x"}}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"e","arguments":{}}}]"#,
+        r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"ok \"q\" \\ \/ \b\f\n\r\t \ud83d\ude00"}],"isError":false}}"#,
+        r#" {"id" : -0 , "method" : "m" , "params" : { "a" : { "b" : [ [ [ { } ] ] ] } } } "#,
+        r#"{"id":{"x":1},"method":"m"}"#,
+        r#"{"id":null,"method":5}"#,
+        r#"[1,"x",{"id":3},[]]"#,
+        r#"{"jsonrpc":"2.0","id":1e400,"method":"m","params":{"big":1e308,"neg":-9223372036854775809,"u":18446744073709551615}}"#,
+        r#"{"id":"\ud800","method":"m","params":{"k":"\u00e9\u0000"}}"#,
+    ];
+
+    /// Bytes that matter to a JSON reader, inserted and substituted at random.
+    const ALPHABET: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        "\\",
+        ":",
+        ",",
+        " ",
+        "\t",
+        "\r",
+        "0",
+        "1",
+        "9",
+        "-",
+        "+",
+        ".",
+        "e",
+        "E",
+        "t",
+        "true",
+        "f",
+        "n",
+        "null",
+        "u",
+        "\\u",
+        "\\ud800",
+        "\\udc00",
+        "\\u0041",
+        "\u{1}",
+        "\u{1f}",
+        "é",
+        "\u{7f}",
+        "\"id\"",
+        "\"id\":",
+        "\"method\":",
+        "\"params\":",
+        "\"a\":1,",
+        "\"\\u0069d\":",
+        "[[[[[[[[[[",
+        "]]]]]]]]]]",
+        "x",
+        "1e999",
+        "-0",
+        "00",
+    ];
+
+    fn mutate(rng: &mut Rng, line: &str) -> String {
+        let mut s = line.to_string();
+        for _ in 0..=rng.below(3) {
+            // Work on char boundaries so the line stays UTF-8 (bad UTF-8 is refused earlier).
+            let cuts: Vec<usize> = (0..=s.len()).filter(|&i| s.is_char_boundary(i)).collect();
+            let k = rng.below(cuts.len());
+            let at = cuts[k];
+            let to = |n: usize| cuts[(k + n).min(cuts.len() - 1)];
+            let piece = ALPHABET[rng.below(ALPHABET.len())];
+            match rng.below(5) {
+                0 => s.insert_str(at, piece),
+                1 => {
+                    let end = to(1 + rng.below(3));
+                    s.replace_range(at..end, "");
+                }
+                2 => {
+                    let end = to(1);
+                    s.replace_range(at..end, piece);
+                }
+                3 => {
+                    // Repeat a stretch: duplicated keys and members.
+                    let end = to(rng.below(12));
+                    let copy = s[at..end].to_string();
+                    s.insert_str(end, &copy);
+                }
+                _ => {
+                    // Nest a value around the depth limit.
+                    let n = 90 + rng.below(20);
+                    s.insert_str(at, &format!("{}1{}", "[".repeat(n), "]".repeat(n)));
+                }
+            }
+        }
+        s
+    }
+
+    /// The parser that replaced serde_json's on the hot path gives the same answer as the
+    /// serde_json reading (`reference`) on every line: the seeds and many mutants of them.
+    /// `SENTINEL_DIFF_ITERATIONS` sets how many (default 20000).
+    #[test]
+    fn the_strict_parser_agrees_with_serde_json_on_generated_lines() {
+        let n: usize = std::env::var("SENTINEL_DIFF_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000);
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut accepted, mut refused) = (0, 0);
+        for i in 0..n {
+            let seed = SEEDS[i % SEEDS.len()];
+            let line = if i < SEEDS.len() {
+                seed.to_string()
+            } else {
+                mutate(&mut rng, seed)
+            };
+            let ours = parse_line(line.as_bytes());
+            let theirs = reference::parse_line(line.as_bytes());
+            assert!(
+                same_line(&ours, &theirs),
+                "line {line:?}:\n  ours:   {ours:?}\n  serde:  {theirs:?}"
+            );
+            match ours {
+                Ok(Some(_)) => accepted += 1,
+                _ => refused += 1,
+            }
+        }
+        assert!(
+            accepted > n / 10 && refused > n / 10,
+            "the mutants must be both accepted and refused: {accepted} / {refused}"
+        );
+    }
 
     fn single(line: &str) -> Message<'_> {
         match parse_line(line.as_bytes()) {

@@ -9,6 +9,7 @@ mod clock;
 mod egress;
 mod gateway;
 mod glob;
+mod json;
 mod jsonrpc;
 mod lines;
 mod policy;
@@ -19,6 +20,7 @@ mod reload;
 mod scan;
 mod secrets;
 mod server;
+mod small_str;
 mod sql;
 mod term;
 

@@ -1,0 +1,757 @@
+//! Strict JSON (RFC 8259) for client lines, in one pass that builds only what the gateway
+//! reads: [`Json`] values whose strings borrow from the line unless they hold escapes, with
+//! duplicate object keys and nesting beyond [`MAX_DEPTH`] refused as they are met. It accepts
+//! exactly what serde_json accepts and reports the first problem in document order, as
+//! serde_json does: the serde_json reading it replaces stays in the tests as the oracle
+//! (`jsonrpc::reference`), and a differential test holds the two to the same answers on every
+//! generated line. serde_json still writes every JSON text Sentinel produces.
+//!
+//! Two modes, as serde_json has: *building* (values, decoded strings, paired surrogates, numbers
+//! in range, duplicate keys and depth checked) and *skipping* (syntax only, iterative, any
+//! depth), which is how serde_json reads a raw value (a request id, the elements of a batch).
+
+use std::borrow::Cow;
+
+/// Deepest nesting of arrays and objects accepted in one message, the message itself counting
+/// as level 1. Deeper input is refused (it is a classic parser-differential and
+/// stack-exhaustion vector, and no MCP message needs it).
+pub const MAX_DEPTH: usize = 100;
+
+/// Objects with more members than this check duplicates with a hash set instead of a scan.
+const LINEAR_DUP_CHECK: usize = 16;
+
+/// A parsed JSON value that borrows its strings from the input line where it can, with object
+/// members in document order. Duplicate keys never get this far.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Arr(Vec<Json<'a>>),
+    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
+}
+
+impl<'a> Json<'a> {
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&Json<'a>> {
+        match self {
+            Json::Obj(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Why a text was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Not JSON: what was expected, and where (`... at line 1 column N`, N counting bytes).
+    Syntax(String),
+    /// An object has this key twice (decoded: `"\u0069d"` is `"id"`).
+    Duplicate(String),
+    /// A container opens deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+/// Bytes that end the plain run of a string: the quote, a backslash, control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// A cursor over one JSON text.
+pub struct Parser<'a> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(text: &'a str) -> Parser<'a> {
+        Parser {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        }
+    }
+
+    /// The text between two offsets.
+    pub fn slice(&self, from: usize, to: usize) -> &'a str {
+        &self.text[from..to]
+    }
+
+    fn error(&self, what: &str) -> Error {
+        Error::Syntax(format!("{what} at line 1 column {}", self.i + 1))
+    }
+
+    /// Skips JSON whitespace; the next byte, if any.
+    #[inline]
+    pub fn ws(&mut self) -> Option<u8> {
+        let b = self.b;
+        let mut i = self.i;
+        while let Some(&c) = b.get(i) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.i = i;
+                return Some(c);
+            }
+            i += 1;
+        }
+        self.i = i;
+        None
+    }
+
+    /// Only whitespace is left.
+    pub fn end(&mut self) -> Result<(), Error> {
+        match self.ws() {
+            None => Ok(()),
+            Some(_) => Err(self.error("trailing characters")),
+        }
+    }
+
+    /// Reads the members of the object that starts at the cursor (after whitespace): for
+    /// each, its decoded key, then `member(key, parser)`, which must read the colon (with
+    /// [`Parser::colon`], after any check it makes on the key alone, as serde_json's visitors
+    /// do) and the value.
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(Cow<'a, str>, &mut Parser<'a>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if self.ws() != Some(b'{') {
+            return Err(self.error("expected `{`"));
+        }
+        self.i += 1;
+        match self.ws() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(());
+            }
+            Some(b'"') => {}
+            Some(_) => return Err(self.error("key must be a string")),
+            None => return Err(self.error("EOF while parsing an object")),
+        }
+        loop {
+            let key = self.string()?;
+            member(key, self)?;
+            match self.ws() {
+                Some(b',') => {
+                    self.i += 1;
+                    match self.ws() {
+                        Some(b'"') => {}
+                        Some(b'}') => return Err(self.error("trailing comma")),
+                        Some(_) => return Err(self.error("key must be a string")),
+                        None => return Err(self.error("EOF while parsing a value")),
+                    }
+                }
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(_) => return Err(self.error("expected `,` or `}`")),
+                None => return Err(self.error("EOF while parsing an object")),
+            }
+        }
+    }
+
+    /// Reads one value, building it. A container opened at `level` (the top-level message
+    /// being level 1) deeper than [`MAX_DEPTH`] is refused.
+    pub fn value(&mut self, level: usize) -> Result<Json<'a>, Error> {
+        match self.ws() {
+            Some(b'"') => self.string().map(Json::Str),
+            Some(b'{') => {
+                if level > MAX_DEPTH {
+                    return Err(Error::TooDeep);
+                }
+                let mut members: Vec<(Cow<'a, str>, Json<'a>)> = Vec::new();
+                let mut many: Option<std::collections::HashSet<Cow<'a, str>>> = None;
+                self.object(|key, p| {
+                    p.colon()?;
+                    let value = p.value(level + 1)?;
+                    let duplicate = match &mut many {
+                        Some(set) => !set.insert(key.clone()),
+                        None => {
+                            let dup = members.iter().any(|(k, _)| *k == key);
+                            if !dup && members.len() == LINEAR_DUP_CHECK {
+                                let mut set: std::collections::HashSet<_> =
+                                    members.iter().map(|(k, _)| k.clone()).collect();
+                                set.insert(key.clone());
+                                many = Some(set);
+                            }
+                            dup
+                        }
+                    };
+                    if duplicate {
+                        return Err(Error::Duplicate(key.into_owned()));
+                    }
+                    members.push((key, value));
+                    Ok(())
+                })?;
+                Ok(Json::Obj(members))
+            }
+            Some(b'[') => {
+                if level > MAX_DEPTH {
+                    return Err(Error::TooDeep);
+                }
+                self.i += 1;
+                let mut items = Vec::new();
+                if self.ws() == Some(b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(items));
+                }
+                loop {
+                    items.push(self.value(level + 1)?);
+                    match self.ws() {
+                        Some(b',') => {
+                            self.i += 1;
+                            if self.ws() == Some(b']') {
+                                return Err(self.error("trailing comma"));
+                            }
+                        }
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(items));
+                        }
+                        Some(_) => return Err(self.error("expected `,` or `]`")),
+                        None => return Err(self.error("EOF while parsing a list")),
+                    }
+                }
+            }
+            Some(b't') => self.literal(b"true", Json::Bool(true)),
+            Some(b'f') => self.literal(b"false", Json::Bool(false)),
+            Some(b'n') => self.literal(b"null", Json::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.error("expected value")),
+            None => Err(self.error("EOF while parsing a value")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Json<'a>) -> Result<Json<'a>, Error> {
+        self.skip_literal(word)?;
+        Ok(value)
+    }
+
+    fn skip_literal(&mut self, word: &[u8]) -> Result<(), Error> {
+        for &c in word {
+            match self.b.get(self.i) {
+                Some(&x) if x == c => self.i += 1,
+                Some(_) => return Err(self.error("expected ident")),
+                None => return Err(self.error("EOF while parsing a value")),
+            }
+        }
+        Ok(())
+    }
+
+    /// The extent of a number at the cursor, checked against JSON's grammar; whether it is an
+    /// integer (no fraction, no exponent).
+    fn number_extent(&mut self) -> Result<(usize, bool), Error> {
+        let start = self.i;
+        let digits = |p: &mut Parser| {
+            let from = p.i;
+            while p.b.get(p.i).is_some_and(u8::is_ascii_digit) {
+                p.i += 1;
+            }
+            p.i - from
+        };
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+        }
+        match self.b.get(self.i) {
+            Some(b'0') => {
+                self.i += 1;
+                if self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+                    return Err(self.error("invalid number"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            Some(_) => return Err(self.error("invalid number")),
+            None => return Err(self.error("EOF while parsing a value")),
+        }
+        let mut integer = true;
+        if self.b.get(self.i) == Some(&b'.') {
+            integer = false;
+            self.i += 1;
+            if digits(self) == 0 {
+                return Err(match self.b.get(self.i) {
+                    Some(_) => self.error("invalid number"),
+                    None => self.error("EOF while parsing a value"),
+                });
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            integer = false;
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return Err(match self.b.get(self.i) {
+                    Some(_) => self.error("invalid number"),
+                    None => self.error("EOF while parsing a value"),
+                });
+            }
+        }
+        Ok((start, integer))
+    }
+
+    /// A number: non-negative integers that fit become `UInt`, negative ones `Int`, the rest
+    /// `Float` (a value beyond f64's range is refused, as serde_json refuses it).
+    fn number(&mut self) -> Result<Json<'a>, Error> {
+        let (start, integer) = self.number_extent()?;
+        let lit = &self.text[start..self.i];
+        if integer {
+            if let Some(digits) = lit.strip_prefix('-') {
+                if let Ok(n) = digits.parse::<u64>() {
+                    if n > 0 && n <= 1 << 63 {
+                        return Ok(Json::Int((n as i64).wrapping_neg()));
+                    }
+                }
+            } else if let Ok(n) = lit.parse::<u64>() {
+                return Ok(Json::UInt(n));
+            }
+        }
+        match lit.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Json::Float(f)),
+            _ => {
+                self.i = start;
+                Err(self.error("number out of range"))
+            }
+        }
+    }
+
+    /// A string at the cursor (which is on its opening quote), decoded.
+    fn string(&mut self) -> Result<Cow<'a, str>, Error> {
+        self.i += 1;
+        let start = self.i;
+        self.plain_run();
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                let s = &self.text[start..self.i];
+                self.i += 1;
+                Ok(Cow::Borrowed(s))
+            }
+            Some(b'\\') => {
+                let mut out = String::with_capacity(self.i - start + 16);
+                out.push_str(&self.text[start..self.i]);
+                loop {
+                    match self.b.get(self.i) {
+                        Some(b'"') => {
+                            self.i += 1;
+                            return Ok(Cow::Owned(out));
+                        }
+                        Some(b'\\') => {
+                            self.i += 1;
+                            self.escape(&mut out)?;
+                        }
+                        Some(_) => {
+                            self.i += 1;
+                            return Err(self.control());
+                        }
+                        None => return Err(self.error("EOF while parsing a string")),
+                    }
+                    let from = self.i;
+                    self.plain_run();
+                    out.push_str(&self.text[from..self.i]);
+                }
+            }
+            Some(_) => {
+                self.i += 1;
+                Err(self.control())
+            }
+            None => Err(self.error("EOF while parsing a string")),
+        }
+    }
+
+    fn control(&self) -> Error {
+        self.error("control character (\\u0000-\\u001F) found while parsing a string")
+    }
+
+    /// Moves the cursor to the next byte that ends a plain run (quote, backslash, control).
+    #[inline]
+    fn plain_run(&mut self) {
+        // Short runs (keys, names) byte by byte; long ones a machine word at a time.
+        let b = self.b;
+        let mut i = self.i;
+        let stop = b.len().min(i + 16);
+        while i < stop {
+            if STRING_STOP[usize::from(b[i])] {
+                self.i = i;
+                return;
+            }
+            i += 1;
+        }
+        if i < b.len() {
+            i += crate::bytes::find_string_stop(&b[i..]);
+        }
+        self.i = i;
+    }
+
+    /// One escape (after its backslash), decoded into `out`; `\u` escapes must pair their
+    /// surrogates.
+    fn escape(&mut self, out: &mut String) -> Result<(), Error> {
+        let Some(&c) = self.b.get(self.i) else {
+            return Err(self.error("EOF while parsing a string"));
+        };
+        self.i += 1;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let n = self.hex4()?;
+                if (0xDC00..=0xDFFF).contains(&n) {
+                    return Err(self.error("lone leading surrogate in hex escape"));
+                }
+                if !(0xD800..=0xDBFF).contains(&n) {
+                    char::from_u32(n).unwrap_or('\u{fffd}')
+                } else {
+                    if self.b.get(self.i) != Some(&b'\\') {
+                        self.i = (self.i + 1).min(self.b.len());
+                        return Err(self.error("unexpected end of hex escape"));
+                    }
+                    self.i += 1;
+                    if self.b.get(self.i) != Some(&b'u') {
+                        self.i = (self.i + 1).min(self.b.len());
+                        return Err(self.error("unexpected end of hex escape"));
+                    }
+                    self.i += 1;
+                    let low = self.hex4()?;
+                    if !(0xDC00..=0xDFFF).contains(&low) {
+                        return Err(self.error("lone leading surrogate in hex escape"));
+                    }
+                    let code = 0x1_0000 + ((n - 0xD800) << 10) + (low - 0xDC00);
+                    char::from_u32(code).unwrap_or('\u{fffd}')
+                }
+            }
+            _ => return Err(self.error("invalid escape")),
+        };
+        out.push(ch);
+        Ok(())
+    }
+
+    /// Four hex digits.
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let mut n = 0;
+        for _ in 0..4 {
+            let Some(&c) = self.b.get(self.i) else {
+                return Err(self.error("EOF while parsing a string"));
+            };
+            self.i += 1;
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(self.error("invalid escape")),
+            };
+            n = n * 16 + u32::from(d);
+        }
+        Ok(n)
+    }
+
+    /// Skips a string at the cursor (on its opening quote), checking its syntax only: escapes
+    /// need not pair surrogates (as in serde_json's raw values).
+    fn skip_string(&mut self) -> Result<(), Error> {
+        self.i += 1;
+        loop {
+            self.plain_run();
+            match self.b.get(self.i) {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    let Some(&c) = self.b.get(self.i) else {
+                        return Err(self.error("EOF while parsing a string"));
+                    };
+                    self.i += 1;
+                    match c {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                        b'u' => {
+                            self.hex4()?;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    }
+                }
+                Some(_) => {
+                    self.i += 1;
+                    return Err(self.control());
+                }
+                None => return Err(self.error("EOF while parsing a string")),
+            }
+        }
+    }
+
+    /// Skips one value, checking its syntax only (any depth, without recursion: a line of a
+    /// million `[` costs a byte of stack each in a vector, not a stack frame). Returns where the
+    /// value starts and ends.
+    pub fn skip(&mut self) -> Result<(usize, usize), Error> {
+        let mut open: Vec<u8> = Vec::new();
+        let mut start = None;
+        loop {
+            // A value.
+            let c = match self.ws() {
+                Some(c) => c,
+                None => return Err(self.error("EOF while parsing a value")),
+            };
+            start.get_or_insert(self.i);
+            let mut closed = match c {
+                b'"' => {
+                    self.skip_string()?;
+                    true
+                }
+                b'{' => {
+                    self.i += 1;
+                    match self.ws() {
+                        Some(b'}') => {
+                            self.i += 1;
+                            true
+                        }
+                        Some(b'"') => {
+                            self.skip_string()?;
+                            self.colon()?;
+                            open.push(b'{');
+                            false
+                        }
+                        Some(_) => return Err(self.error("key must be a string")),
+                        None => return Err(self.error("EOF while parsing an object")),
+                    }
+                }
+                b'[' => {
+                    self.i += 1;
+                    if self.ws() == Some(b']') {
+                        self.i += 1;
+                        true
+                    } else {
+                        open.push(b'[');
+                        false
+                    }
+                }
+                b't' => self.skip_literal(b"true").map(|()| true)?,
+                b'f' => self.skip_literal(b"false").map(|()| true)?,
+                b'n' => self.skip_literal(b"null").map(|()| true)?,
+                b'-' | b'0'..=b'9' => self.number_extent().map(|_| true)?,
+                _ => return Err(self.error("expected value")),
+            };
+            // After a complete value: close containers, or move to the next member.
+            while closed {
+                let Some(&frame) = open.last() else {
+                    return Ok((start.unwrap_or(0), self.i));
+                };
+                match (self.ws(), frame) {
+                    (Some(b','), _) => {
+                        self.i += 1;
+                        if frame == b'{' {
+                            match self.ws() {
+                                Some(b'"') => {
+                                    self.skip_string()?;
+                                    self.colon()?;
+                                }
+                                Some(b'}') => return Err(self.error("trailing comma")),
+                                Some(_) => return Err(self.error("key must be a string")),
+                                None => return Err(self.error("EOF while parsing a value")),
+                            }
+                        } else if self.ws() == Some(b']') {
+                            return Err(self.error("trailing comma"));
+                        }
+                        closed = false;
+                    }
+                    (Some(b'}'), b'{') | (Some(b']'), b'[') => {
+                        self.i += 1;
+                        open.pop();
+                    }
+                    (Some(_), b'{') => return Err(self.error("expected `,` or `}`")),
+                    (Some(_), _) => return Err(self.error("expected `,` or `]`")),
+                    (None, b'{') => return Err(self.error("EOF while parsing an object")),
+                    (None, _) => return Err(self.error("EOF while parsing a list")),
+                }
+            }
+        }
+    }
+
+    /// The `:` after an object key.
+    #[inline]
+    pub fn colon(&mut self) -> Result<(), Error> {
+        if self.b.get(self.i) == Some(&b':') {
+            self.i += 1;
+            return Ok(());
+        }
+        match self.ws() {
+            Some(b':') => {
+                self.i += 1;
+                Ok(())
+            }
+            Some(_) => Err(self.error("expected `:`")),
+            None => Err(self.error("EOF while parsing an object")),
+        }
+    }
+
+    /// The elements of the array at the cursor, each as its exact text, syntax checked (the
+    /// whole text must be that one array).
+    pub fn array_elements(&mut self) -> Result<Vec<&'a str>, Error> {
+        let mut out = Vec::new();
+        if self.ws() != Some(b'[') {
+            return Err(self.error("expected `[`"));
+        }
+        self.i += 1;
+        if self.ws() == Some(b']') {
+            self.i += 1;
+            return self.end().map(|()| out);
+        }
+        loop {
+            let (from, to) = self.skip()?;
+            out.push(&self.text[from..to]);
+            match self.ws() {
+                Some(b',') => {
+                    self.i += 1;
+                    if self.ws() == Some(b']') {
+                        return Err(self.error("trailing comma"));
+                    }
+                }
+                Some(b']') => {
+                    self.i += 1;
+                    return self.end().map(|()| out);
+                }
+                Some(_) => return Err(self.error("expected `,` or `]`")),
+                None => return Err(self.error("EOF while parsing a list")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(text: &str) -> Result<Json<'_>, Error> {
+        let mut p = Parser::new(text);
+        let v = p.value(1)?;
+        p.end()?;
+        Ok(v)
+    }
+
+    #[test]
+    fn values_of_every_kind() {
+        assert_eq!(
+            build(r#" {"a":[1,-2,3.5,true,false,null,"x\n\u00e9\ud83d\ude00"]} "#).unwrap(),
+            Json::Obj(vec![(
+                "a".into(),
+                Json::Arr(vec![
+                    Json::UInt(1),
+                    Json::Int(-2),
+                    Json::Float(3.5),
+                    Json::Bool(true),
+                    Json::Bool(false),
+                    Json::Null,
+                    Json::Str("x\né😀".into()),
+                ])
+            )])
+        );
+        assert_eq!(build("-0").unwrap(), Json::Float(-0.0));
+        assert_eq!(
+            build("18446744073709551616").unwrap(),
+            Json::Float(18446744073709551616.0)
+        );
+        assert_eq!(build("-9223372036854775808").unwrap(), Json::Int(i64::MIN));
+    }
+
+    #[test]
+    fn strings_borrow_unless_escaped() {
+        assert!(matches!(
+            build(r#""plain""#),
+            Ok(Json::Str(Cow::Borrowed("plain")))
+        ));
+        assert!(matches!(build(r#""a\"b""#), Ok(Json::Str(Cow::Owned(s))) if s == "a\"b"));
+        let long = format!("\"{}\"", "x".repeat(100));
+        assert!(matches!(build(&long), Ok(Json::Str(Cow::Borrowed(s))) if s.len() == 100));
+    }
+
+    #[test]
+    fn refusals() {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "-",
+            "1e",
+            "tru",
+            "nul",
+            "\"a",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"\u{1}\"",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{1:2}",
+            "1e400",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "{} x",
+        ] {
+            assert!(
+                matches!(build(bad), Err(Error::Syntax(_))),
+                "{bad:?}: {:?}",
+                build(bad)
+            );
+        }
+        assert_eq!(
+            build(r#"{"a":1,"\u0061":2}"#),
+            Err(Error::Duplicate("a".into()))
+        );
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(build(&deep).is_ok());
+        let deeper = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        assert_eq!(build(&deeper), Err(Error::TooDeep));
+    }
+
+    #[test]
+    fn skipping_checks_syntax_at_any_depth_without_recursion() {
+        let deep = format!("{}1{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        assert_eq!(Parser::new(&deep).skip(), Ok((0, deep.len())));
+        // Lone surrogates and out-of-range numbers pass a skip, as in serde_json raw values.
+        assert!(Parser::new(r#"["\ud800", 1e400, {"a": [{}]}]"#)
+            .skip()
+            .is_ok());
+        for bad in [
+            "[1,]",
+            "{\"a\"}",
+            "[\"\\q\"]",
+            "[01]",
+            "{\"a\":1 \"b\":2}",
+            "[",
+        ] {
+            assert!(Parser::new(bad).skip().is_err(), "{bad:?}");
+        }
+    }
+}
