@@ -10,6 +10,7 @@ use crate::breaker::{self, CallFacts, Store, Transition};
 use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
+use crate::small_str::SmallStr;
 use crate::term::Term;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -51,12 +52,22 @@ pub struct Outcome {
     pub reply: Vec<u8>,
 }
 
+/// A request forwarded to the server and not yet answered.
+struct Pending {
+    /// Its place in the order requests were sent.
+    seq: u64,
+    /// The id as the client wrote it, when that differs from its key (a string with escapes).
+    raw: Option<RawId>,
+    /// The tool of a `tools/call`, kept only while the circuit breaker is on (it counts the
+    /// tool's failures).
+    tool: Option<Box<str>>,
+}
+
 /// Per-session bookkeeping.
 #[derive(Default)]
 struct Session {
-    /// Requests forwarded to the server and not yet answered: id key -> (order, raw id, the
-    /// tool of a `tools/call`).
-    pending: HashMap<String, (u64, RawId, Option<String>)>,
+    /// Requests forwarded to the server and not yet answered, by id key.
+    pending: HashMap<SmallStr, Pending>,
     next_seq: u64,
     /// Ids the gateway answered itself, oldest first.
     answered: VecDeque<String>,
@@ -274,12 +285,16 @@ impl Gateway {
         }
         if msg.kind == Kind::Request && self.track_pending {
             if let Some(id) = &msg.id {
+                let key = jsonrpc::id_key(id.as_json());
+                let raw = (*key != *id.as_json()).then(|| id.clone());
+                let tool = (policy.breaker.mode.is_some()
+                    && msg.method.as_deref() == Some("tools/call"))
+                .then(|| msg.tool_name().unwrap_or("").into());
+                let key = SmallStr::new(&key);
                 let mut s = self.session();
                 let seq = s.next_seq;
                 s.next_seq += 1;
-                let tool = (msg.method.as_deref() == Some("tools/call"))
-                    .then(|| msg.tool_name().unwrap_or("").to_owned());
-                s.pending.insert(id.key(), (seq, id.clone(), tool));
+                s.pending.insert(key, Pending { seq, raw, tool });
             }
         }
         true
@@ -389,9 +404,12 @@ impl Gateway {
                 if s.answered_set.contains(&key) {
                     return Judgement::Swallow;
                 }
-                let cancelled = s.pending.remove(&key);
+                let cancelled = s.pending.remove(&SmallStr::new(&key));
                 drop(s);
-                if let Some((_, _, Some(tool))) = cancelled {
+                if let Some(Pending {
+                    tool: Some(tool), ..
+                }) = cancelled
+                {
                     // A cancelled probe is never answered: the next call may probe.
                     self.store
                         .with_session(SESSION, &mut |st| breaker::forget(st, &tool, &key));
@@ -600,7 +618,10 @@ impl Gateway {
             return;
         }
         let key = jsonrpc::id_key(raw_id);
-        let Some((_, _, Some(tool))) = self.session().pending.remove(&*key) else {
+        let Some(Pending {
+            tool: Some(tool), ..
+        }) = self.session().pending.remove(&SmallStr::new(&key))
+        else {
             return;
         };
         let policy = self.policy();
@@ -622,7 +643,7 @@ impl Gateway {
             .session()
             .pending
             .drain()
-            .map(|(_, (seq, id, _))| (seq, id))
+            .map(|(key, p)| (p.seq, p.raw.unwrap_or_else(|| RawId::new(key.as_str()))))
             .collect();
         waiting.sort_by_key(|(seq, _)| *seq);
         let mut out = Vec::new();
