@@ -5,6 +5,10 @@
 //! `error` member, or a tool result with `"isError": true`). It never rejects anything: server
 //! output is not policed, only accounted for, so the gateway knows which requests are still
 //! waiting and which tools keep failing (the circuit breaker counts those).
+//!
+//! Only the top-level members and the members directly inside `result` matter; everything
+//! nested deeper (a tool's content) is skipped a machine word at a time for strings and by a
+//! byte table for the rest, so the cost per byte stays near that of copying it.
 
 use crate::bytes::find_any3;
 
@@ -42,10 +46,36 @@ enum Inner {
     IsErrorValue,
 }
 
+/// What the string being read is to the scanner.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    /// Nothing: skipped to its end.
+    Skip,
+    /// A key of the top-level object.
+    TopKey,
+    /// A key directly inside `result`.
+    InnerKey,
+    /// Part of the `id` value (kept, quotes and escapes included).
+    Id,
+}
+
+/// Bytes that matter where nothing but nesting is tracked.
+static QUIET_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t[b'\n' as usize] = true;
+    t
+};
+
 /// Incremental scanner state; feed it every byte of the stream in order.
 pub struct Scanner {
     depth: u32,
     in_string: bool,
+    role: Role,
     escape: bool,
     top_is_array: bool,
     state: KeyState,
@@ -71,6 +101,7 @@ impl Default for Scanner {
         Scanner {
             depth: 0,
             in_string: false,
+            role: Role::Skip,
             escape: false,
             top_is_array: false,
             state: KeyState::ExpectKey,
@@ -122,77 +153,141 @@ impl Scanner {
             && self.depth == self.object_depth() + 1
     }
 
+    fn capturing(&self) -> bool {
+        self.state == KeyState::InValue && self.field == Field::Id
+    }
+
+    /// Whether only nesting matters where the scanner is (outside strings): deeper than the
+    /// members of the top-level object and of its `result`, and not inside the id.
+    fn quiet(&self) -> bool {
+        let od = self.object_depth();
+        self.depth > od && !self.capturing() && !self.in_result_object()
+    }
+
     /// Feeds a chunk; calls `on_response(id, failed)` for every completed response that has
     /// an id.
     pub fn feed(&mut self, chunk: &[u8], on_response: &mut impl FnMut(&str, bool)) {
+        let n = chunk.len();
         let mut i = 0;
-        while i < chunk.len() {
+        while i < n {
+            if self.in_string {
+                self.mid_line = true;
+                i = self.string_bytes(chunk, i);
+                continue;
+            }
+            if self.quiet() {
+                // Only quotes, brackets and the end of the line matter here.
+                match chunk[i..].iter().position(|&c| QUIET_STOP[usize::from(c)]) {
+                    Some(k) => i += k,
+                    None => {
+                        self.mid_line = true;
+                        return;
+                    }
+                }
+            }
             let b = chunk[i];
+            i += 1;
             if b == b'\n' {
                 // A raw newline never occurs inside valid JSON text: the line is over.
                 self.finish_line();
-                i += 1;
                 continue;
             }
             self.mid_line = true;
-            if self.in_string {
-                if self.capturing() {
-                    self.capture(b);
-                }
-                if self.escape {
-                    self.escape = false;
-                } else if b == b'\\' {
-                    self.escape = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                    if self.state == KeyState::InKey && self.depth == self.object_depth() {
-                        self.state = KeyState::ExpectColon;
-                        self.field = match &self.key[..self.key_len] {
-                            b"id" => Field::Id,
-                            b"method" => Field::Method,
-                            b"error" => Field::Error,
-                            b"result" => Field::Result,
-                            _ => Field::Other,
-                        };
-                    } else if self.inner == Inner::InKey && self.in_result_object() {
-                        self.inner = if &self.inner_key[..self.inner_len] == b"isError" {
-                            Inner::IsErrorKey
-                        } else {
-                            Inner::Idle
-                        };
-                    }
-                } else if self.inner == Inner::InKey && self.in_result_object() {
-                    if self.inner_len < self.inner_key.len() {
-                        self.inner_key[self.inner_len] = b;
-                        self.inner_len += 1;
-                    } else {
-                        self.inner_key[0] = b'\0';
-                    }
-                } else if self.state == KeyState::InKey && self.depth == self.object_depth() {
-                    if self.key_len < self.key.len() {
-                        self.key[self.key_len] = b;
-                        self.key_len += 1;
-                    } else {
-                        self.field = Field::Other;
-                        self.key_len = self.key.len();
-                        self.key[0] = b'\0';
-                    }
-                } else if !self.capturing() && self.inner != Inner::InKey {
-                    // Skip quickly to the next byte that can end or escape the string.
-                    let rest = &chunk[i + 1..];
-                    let skip = find_any3(b'"', b'\\', b'\n', rest).unwrap_or(rest.len());
-                    i += skip;
-                }
-                i += 1;
-                continue;
-            }
             self.structural(b, on_response);
-            i += 1;
         }
     }
 
-    fn capturing(&self) -> bool {
-        self.state == KeyState::InValue && self.field == Field::Id
+    /// Reads the bytes of the current string from `chunk[i..]`; returns where it stopped (after
+    /// the closing quote, on a newline, or at the end of the chunk).
+    fn string_bytes(&mut self, chunk: &[u8], mut i: usize) -> usize {
+        let n = chunk.len();
+        while i < n {
+            if self.escape {
+                self.escape = false;
+                self.keep(chunk[i]);
+                i += 1;
+                continue;
+            }
+            if self.role == Role::Skip {
+                // Skip quickly to the next byte that can end or escape the string.
+                match find_any3(b'"', b'\\', b'\n', &chunk[i..]) {
+                    Some(k) => i += k,
+                    None => return n,
+                }
+            }
+            let b = chunk[i];
+            match b {
+                // The line is over, string or not: the caller sees the newline.
+                b'\n' => {
+                    self.in_string = false;
+                    return i;
+                }
+                b'"' => {
+                    self.in_string = false;
+                    self.keep(b);
+                    self.string_done();
+                    return i + 1;
+                }
+                b'\\' => self.escape = true,
+                _ => {}
+            }
+            self.keep(b);
+            i += 1;
+        }
+        n
+    }
+
+    /// Keeps a byte of the current string where its role wants it.
+    fn keep(&mut self, b: u8) {
+        match self.role {
+            Role::Skip => {}
+            Role::Id => self.capture(b),
+            Role::TopKey => {
+                if self.key_len < self.key.len() {
+                    self.key[self.key_len] = b;
+                    self.key_len += 1;
+                } else {
+                    // Longer than every key looked for.
+                    self.key[0] = b'\0';
+                }
+            }
+            Role::InnerKey => {
+                if self.inner_len < self.inner_key.len() {
+                    self.inner_key[self.inner_len] = b;
+                    self.inner_len += 1;
+                } else {
+                    self.inner_key[0] = b'\0';
+                }
+            }
+        }
+    }
+
+    /// A string just closed (its closing quote was kept by its role, and is dropped here from
+    /// keys).
+    fn string_done(&mut self) {
+        match self.role {
+            Role::TopKey => {
+                self.key_len = self.key_len.saturating_sub(1);
+                self.state = KeyState::ExpectColon;
+                self.field = match &self.key[..self.key_len] {
+                    b"id" => Field::Id,
+                    b"method" => Field::Method,
+                    b"error" => Field::Error,
+                    b"result" => Field::Result,
+                    _ => Field::Other,
+                };
+            }
+            Role::InnerKey => {
+                self.inner_len = self.inner_len.saturating_sub(1);
+                self.inner = if &self.inner_key[..self.inner_len] == b"isError" {
+                    Inner::IsErrorKey
+                } else {
+                    Inner::Idle
+                };
+            }
+            Role::Id | Role::Skip => {}
+        }
+        self.role = Role::Skip;
     }
 
     fn capture(&mut self, b: u8) {
@@ -203,8 +298,10 @@ impl Scanner {
         }
     }
 
+    /// A byte outside strings.
     fn structural(&mut self, b: u8, on_response: &mut impl FnMut(&str, bool)) {
         let od = self.object_depth();
+        let mut inner_key = false;
         if self.in_result_object() {
             match (self.inner, b) {
                 (Inner::IsErrorValue, _) if !b.is_ascii_whitespace() => {
@@ -220,6 +317,7 @@ impl Scanner {
                     self.inner = Inner::InKey;
                     self.inner_len = 0;
                     self.inner_at_key = false;
+                    inner_key = true;
                 }
                 (_, b',') => self.inner_at_key = true,
                 _ => {}
@@ -228,11 +326,21 @@ impl Scanner {
         match b {
             b'"' => {
                 self.in_string = true;
-                if self.depth == od && self.state == KeyState::ExpectKey {
+                self.role = if self.depth == od && self.state == KeyState::ExpectKey {
                     self.state = KeyState::InKey;
                     self.key_len = 0;
-                    return;
+                    Role::TopKey
+                } else if inner_key {
+                    Role::InnerKey
+                } else if self.capturing() {
+                    Role::Id
+                } else {
+                    Role::Skip
+                };
+                if self.role == Role::Id {
+                    self.capture(b);
                 }
+                return;
             }
             b'{' | b'[' => {
                 if self.depth == 0 && b == b'[' {
@@ -288,6 +396,7 @@ impl Scanner {
     fn finish_line(&mut self) {
         self.depth = 0;
         self.in_string = false;
+        self.role = Role::Skip;
         self.escape = false;
         self.top_is_array = false;
         self.reset_object();
@@ -379,6 +488,171 @@ mod tests {
             ids(&["[{\"id\":1,\"result\":{}},{\"id\":2,\"error\":{}}]\n"]),
             vec!["1", "2"]
         );
+    }
+
+    /// A line cut short inside a string (a server that died mid-message, then Sentinel's own
+    /// newline) counts for nothing, and the next line is read from its start.
+    #[test]
+    fn a_newline_inside_a_string_ends_the_line() {
+        assert_eq!(
+            ids(&[
+                "{\"id\":1,\"result\":{\"content\":[{\"text\":\"abc\n",
+                "{\"id\":2,\"result\":{\"x\":\"y\n{\"id\":3,\"result\":{}}\n",
+                "{\"id\":\"4\n{\"id\":5,\"error\":{}}\n",
+            ]),
+            vec!["3", "5"]
+        );
+    }
+
+    /// Deep content is skipped, but every bracket and quote in it is still followed: the
+    /// members after it, and the next response, are read right.
+    #[test]
+    fn nesting_inside_results_is_followed() {
+        let deep = r#"{"jsonrpc":"2.0","result":{"content":[{"a":[[{"}":"]"}],"\"{["],"b":{"c":"d"}}],"isError":true},"id":"x"}"#;
+        for cut in 1..deep.len() {
+            let got = responses(&[
+                &deep[..cut],
+                &deep[cut..],
+                "\n",
+                r#"{"id":2,"result":{}}"#,
+                "\n",
+            ]);
+            assert_eq!(
+                got,
+                vec![(r#""x""#.to_owned(), true), ("2".to_owned(), false)],
+                "cut at {cut}"
+            );
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// A random JSON value, at most `depth` levels deep, with the keys and strings a response
+    /// may hold (those the scanner looks for among them).
+    fn value(rng: &mut Rng, depth: usize) -> serde_json::Value {
+        use serde_json::Value as V;
+        const WORDS: &[&str] = &[
+            "id", "isError", "error", "result", "method", "x", "}", "{\"", "]\\", "\n", "a,b",
+            "isErrorX", "true", "é",
+        ];
+        match rng.below(if depth == 0 { 5 } else { 8 }) {
+            0 => V::Null,
+            1 => V::Bool(rng.below(2) == 0),
+            2 => V::from(rng.next() as i64 >> rng.below(60)),
+            3 => V::from(rng.below(1000) as f64 / 7.0),
+            4 => V::from(WORDS[rng.below(WORDS.len())]),
+            5 | 6 => {
+                let mut m = serde_json::Map::new();
+                for _ in 0..rng.below(4) {
+                    m.insert(
+                        WORDS[rng.below(WORDS.len())].to_owned(),
+                        value(rng, depth - 1),
+                    );
+                }
+                V::Object(m)
+            }
+            _ => V::Array((0..rng.below(4)).map(|_| value(rng, depth - 1)).collect()),
+        }
+    }
+
+    /// What the scanner must report for one message, from a real JSON parse.
+    fn expected(text: &str) -> Option<(String, bool)> {
+        let top: std::collections::BTreeMap<String, Box<serde_json::value::RawValue>> =
+            serde_json::from_str(text).ok()?;
+        if top.contains_key("method") {
+            return None;
+        }
+        let id = top.get("id")?.get().to_owned();
+        let failed = top.contains_key("error")
+            || top.get("result").is_some_and(|r| {
+                serde_json::from_str::<serde_json::Value>(r.get())
+                    .ok()
+                    .and_then(|v| v.get("isError").cloned())
+                    == Some(serde_json::Value::Bool(true))
+            });
+        Some((id, failed))
+    }
+
+    /// The scanner agrees with a real JSON parse on generated responses, requests and
+    /// notifications, fed in random pieces, one message or a batch per line
+    /// (`SENTINEL_DIFF_ITERATIONS` / 5 rounds; default 3000).
+    #[test]
+    fn agrees_with_a_json_parser_on_generated_messages() {
+        let rounds: usize = std::env::var("SENTINEL_DIFF_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(3000, |n: usize| n / 5);
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for round in 0..rounds {
+            let mut lines = Vec::new();
+            let mut want = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let batch = rng.below(4) == 0;
+                let mut members = Vec::new();
+                for _ in 0..1 + usize::from(batch) * rng.below(3) {
+                    let mut m = serde_json::Map::new();
+                    let keys = ["jsonrpc", "id", "result", "error", "method", "params", "x"];
+                    for _ in 0..1 + rng.below(5) {
+                        let k = keys[rng.below(keys.len())];
+                        let v = match (k, rng.below(3)) {
+                            // JSON-RPC ids are scalars (a client's composite id is refused).
+                            ("id", 0) => serde_json::Value::from("a\"b\\c"),
+                            ("id", _) => value(&mut rng, 0),
+                            ("result", 0) => {
+                                serde_json::json!({"content": [], "isError": rng.below(2) == 0})
+                            }
+                            _ => value(&mut rng, 4),
+                        };
+                        m.insert(k.to_owned(), v);
+                    }
+                    let text = serde_json::to_string(&m).expect("JSON");
+                    // Pretty-printed messages have spaces where compact ones have none.
+                    let text = if rng.below(3) == 0 {
+                        serde_json::to_string_pretty(&m)
+                            .expect("JSON")
+                            .replace('\n', " ")
+                    } else {
+                        text
+                    };
+                    want.extend(expected(&text));
+                    members.push(text);
+                }
+                lines.push(if batch {
+                    format!("[{}]", members.join(","))
+                } else {
+                    members.pop().unwrap_or_default()
+                });
+            }
+            let stream = lines.join("\n") + "\n";
+            let mut got = Vec::new();
+            let mut scanner = Scanner::default();
+            let mut rest = stream.as_bytes();
+            while !rest.is_empty() {
+                let (piece, tail) = rest.split_at(1 + rng.below(rest.len().min(40)));
+                scanner.feed(piece, &mut |id, failed| got.push((id.to_owned(), failed)));
+                rest = tail;
+            }
+            // Ids are compared as the gateway keys them (the scanner reads the raw text).
+            let key = |v: Vec<(String, bool)>| -> Vec<(String, bool)> {
+                v.into_iter()
+                    .map(|(id, f)| (crate::jsonrpc::id_key(&id).into_owned(), f))
+                    .collect()
+            };
+            assert_eq!(key(got), key(want), "round {round}: {stream:?}");
+            assert!(!scanner.mid_line());
+        }
     }
 
     #[test]
