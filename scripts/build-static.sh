@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build a statically linked x86_64-unknown-linux-musl release binary of
-# `sentinel` at target/x86_64-unknown-linux-musl/release/sentinel (under
+# Build the shipped binary: `sentinel` statically linked for x86_64-unknown-linux-musl with
+# the `dist` profile (whole-program optimisation), at
+# target/x86_64-unknown-linux-musl/dist/sentinel (under
 # $CARGO_TARGET_DIR instead of target/ when it is set), check that it really is
 # static, and enforce the size budget (< 6 MiB).
 set -euo pipefail
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TARGET=x86_64-unknown-linux-musl
-BIN="${CARGO_TARGET_DIR:-target}/${TARGET}/release/sentinel"
+BIN="${CARGO_TARGET_DIR:-target}/${TARGET}/dist/sentinel"
 MAX_BYTES=$((6 * 1024 * 1024))
 
 die() {
@@ -33,7 +34,7 @@ if [[ -z "${CC_x86_64_unknown_linux_musl:-}" ]] && ! command -v musl-gcc >/dev/n
 fi
 
 # 3. Build.
-cargo build --release --target "${TARGET}" --bin sentinel
+cargo build --profile dist --target "${TARGET}" --bin sentinel
 
 [[ -f "${BIN}" ]] || die "expected binary not found: ${BIN}"
 
