@@ -10,10 +10,10 @@ use crate::breaker::{self, CallFacts, Store, Transition};
 use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
-use crate::small_str::SmallStr;
+use crate::small_str::{IdMap, SmallStr};
 use crate::term::Term;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -67,7 +67,7 @@ struct Pending {
 #[derive(Default)]
 struct Session {
     /// Requests forwarded to the server and not yet answered, by id key.
-    pending: HashMap<SmallStr, Pending>,
+    pending: IdMap<Pending>,
     next_seq: u64,
     /// Ids the gateway answered itself, oldest first.
     answered: VecDeque<String>,
