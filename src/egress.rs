@@ -59,9 +59,25 @@ const MAX_LABEL: usize = 63;
 /// policy's lists); it is called with the normalized name or, for ASCII names, the name as
 /// written (so it must compare case-insensitively).
 pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destination>) {
-    // Most strings are prose or identifiers: one pass over the bytes rules them out.
+    // Most strings are prose or identifiers: one pass over the bytes rules them out (no
+    // trigger byte, and not every letter of `localhost`).
     let b = s.as_bytes();
-    if !b.iter().any(|&c| CLASS[c as usize] & MAY != 0) && find_localhost(b, 0).is_none() {
+    let (mut may, mut letters) = (0u8, 0u32);
+    for &c in b {
+        may |= CLASS[usize::from(c)];
+        letters |= 1 << ((c | 0x20).wrapping_sub(b'a') & 31);
+    }
+    const LOCALHOST: u32 = {
+        let mut m = 0;
+        let word = b"localhost";
+        let mut i = 0;
+        while i < word.len() {
+            m |= 1 << (word[i] - b'a');
+            i += 1;
+        }
+        m
+    };
+    if may & MAY == 0 && (letters & LOCALHOST != LOCALHOST || find_localhost(b, 0).is_none()) {
         return;
     }
     if has_percent_escape(s.as_bytes()) {

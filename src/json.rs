@@ -62,18 +62,48 @@ pub enum Error {
     TooDeep,
 }
 
-/// Bytes that end the plain run of a string: the quote, a backslash, control characters.
-static STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
+/// The containers [`Parser::skip`] is inside: the first 64 without an allocation.
+struct Stack {
+    inline: [u8; 64],
+    len: usize,
+    more: Vec<u8>,
+}
+
+impl Default for Stack {
+    fn default() -> Stack {
+        Stack {
+            inline: [0; 64],
+            len: 0,
+            more: Vec::new(),
+        }
     }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
+}
+
+impl Stack {
+    fn push(&mut self, c: u8) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = c;
+        } else {
+            self.more.push(c);
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.len > self.inline.len() {
+            self.more.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn last(&self) -> Option<&u8> {
+        match self.len {
+            0 => None,
+            n if n <= self.inline.len() => self.inline.get(n - 1),
+            _ => self.more.last(),
+        }
+    }
+}
 
 /// A cursor over one JSON text.
 pub struct Parser<'a> {
@@ -96,6 +126,8 @@ impl<'a> Parser<'a> {
         &self.text[from..to]
     }
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, what: &str) -> Error {
         Error::Syntax(format!("{what} at line 1 column {}", self.i + 1))
     }
@@ -378,28 +410,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[cold]
     fn control(&self) -> Error {
         self.error("control character (\\u0000-\\u001F) found while parsing a string")
     }
 
-    /// Moves the cursor to the next byte that ends a plain run (quote, backslash, control).
+    /// Moves the cursor to the next byte that ends a plain run (quote, backslash, control):
+    /// a machine word at a time from the start, since the line goes on after a short string.
     #[inline]
     fn plain_run(&mut self) {
-        // Short runs (keys, names) byte by byte; long ones a machine word at a time.
-        let b = self.b;
-        let mut i = self.i;
-        let stop = b.len().min(i + 16);
-        while i < stop {
-            if STRING_STOP[usize::from(b[i])] {
-                self.i = i;
-                return;
-            }
-            i += 1;
-        }
-        if i < b.len() {
-            i += crate::bytes::find_string_stop(&b[i..]);
-        }
-        self.i = i;
+        self.i += crate::bytes::find_string_stop(&self.b[self.i..]);
     }
 
     /// One escape (after its backslash), decoded into `out`; `\u` escapes must pair their
@@ -507,7 +527,7 @@ impl<'a> Parser<'a> {
     /// million `[` costs a byte of stack each in a vector, not a stack frame). Returns where the
     /// value starts and ends.
     pub fn skip(&mut self) -> Result<(usize, usize), Error> {
-        let mut open: Vec<u8> = Vec::new();
+        let mut open = Stack::default();
         let mut start = None;
         loop {
             // A value.
@@ -739,6 +759,11 @@ mod tests {
     fn skipping_checks_syntax_at_any_depth_without_recursion() {
         let deep = format!("{}1{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
         assert_eq!(Parser::new(&deep).skip(), Ok((0, deep.len())));
+        // Objects and arrays alternating past the inline stack, closed in the right order.
+        let mixed = format!("{}1{}", "[{\"a\":".repeat(100), "}]".repeat(100));
+        assert_eq!(Parser::new(&mixed).skip(), Ok((0, mixed.len())));
+        let wrong = format!("{}1{}", "[{\"a\":".repeat(100), "]}".repeat(100));
+        assert!(Parser::new(&wrong).skip().is_err());
         // Lone surrogates and out-of-range numbers pass a skip, as in serde_json raw values.
         assert!(Parser::new(r#"["\ud800", 1e400, {"a": [{}]}]"#)
             .skip()
