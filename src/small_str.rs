@@ -94,7 +94,7 @@ pub struct IdHashing(u64);
 impl Default for IdHashing {
     fn default() -> IdHashing {
         use std::hash::BuildHasher;
-        IdHashing(std::collections::hash_map::RandomState::new().hash_one(0x5e47_1e1u64) | 1)
+        IdHashing(std::collections::hash_map::RandomState::new().hash_one(0x05e4_71e1_u64) | 1)
     }
 }
 
