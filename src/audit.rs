@@ -5,7 +5,7 @@
 //! directory when that is not writable), the entry format documented in README, and the rule
 //! that a failing write is reported but never stops a block or the proxy.
 
-use crate::clock::{rfc3339, Clock};
+use crate::clock::{push_rfc3339, Clock};
 use crate::jsonrpc::{push_json_str, RawId};
 use crate::term::Term;
 use std::fs::{File, OpenOptions};
@@ -161,8 +161,9 @@ impl Audit {
         explanation: &str,
     ) {
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(b"{\"timestamp\":");
-        push_json_str(&mut out, &rfc3339(self.clock.now()));
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        push_rfc3339(&mut out, self.clock.now());
+        out.push(b'"');
         out.extend_from_slice(b",\"message_id\":null");
         field(&mut out, "method", None);
         field(&mut out, "reason", Some(reason));
@@ -177,8 +178,9 @@ impl Audit {
 
     fn format(&self, e: &Entry) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024 + e.details.len());
-        out.extend_from_slice(b"{\"timestamp\":");
-        push_json_str(&mut out, &rfc3339(self.clock.now()));
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        push_rfc3339(&mut out, self.clock.now());
+        out.push(b'"');
         out.extend_from_slice(b",\"message_id\":");
         out.extend_from_slice(e.message_id.map_or("null", RawId::as_json).as_bytes());
         field(&mut out, "method", e.method);

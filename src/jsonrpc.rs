@@ -396,9 +396,39 @@ pub fn write_result(out: &mut Vec<u8>, id: Option<&RawId>, result: &[u8]) {
     out.extend_from_slice(b"}\n");
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal, escaped exactly as serde_json escapes it (`"`, `\\`,
+/// and control characters; `\b \f \n \r \t` short, the others `\u00XX`). Runs that need no
+/// escape are copied whole: audit entries and answers are mostly such runs.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing JSON to a Vec cannot fail");
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let mut i = 0;
+    loop {
+        let run = crate::bytes::find_string_stop(&b[i..]);
+        out.extend_from_slice(&b[i..i + run]);
+        i += run;
+        let Some(&c) = b.get(i) else {
+            break;
+        };
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 15)]);
+            }
+        }
+        i += 1;
+    }
+    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -637,6 +667,44 @@ mod tests {
         match parse_line(line.as_bytes()) {
             Ok(Some(Parsed::Single(m))) => m,
             other => panic!("expected a single message, got {other:?}"),
+        }
+    }
+
+    /// The hand-written string writer writes what serde_json writes, byte for byte.
+    #[test]
+    fn json_strings_are_written_as_serde_json_writes_them() {
+        let mut rng = Rng(0x0123_4567_89AB_CDEF);
+        let pieces = [
+            "a",
+            "\"",
+            "\\",
+            "\n",
+            "\r",
+            "\t",
+            "\u{8}",
+            "\u{c}",
+            "\u{0}",
+            "\u{1f}",
+            "\u{7f}",
+            "é",
+            "😀",
+            "\u{2028}",
+            "plain text ",
+            "/",
+            "<",
+            "'",
+        ];
+        for _ in 0..5000 {
+            let s: String = (0..rng.below(40))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            let mut ours = Vec::new();
+            push_json_str(&mut ours, &s);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&s).unwrap(),
+                "{s:?}"
+            );
         }
     }
 
