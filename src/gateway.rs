@@ -10,7 +10,8 @@ use crate::breaker::{self, CallFacts, Store, Transition};
 use crate::clock::{self, Clock};
 use crate::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
-use crate::small_str::{IdMap, SmallStr};
+use crate::secrets;
+use crate::small_str::{IdHashing, IdMap, SmallStr};
 use crate::term::Term;
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
@@ -70,8 +71,8 @@ struct Session {
     pending: IdMap<Pending>,
     next_seq: u64,
     /// Ids the gateway answered itself, oldest first.
-    answered: VecDeque<String>,
-    answered_set: HashSet<String>,
+    answered: VecDeque<SmallStr>,
+    answered_set: HashSet<SmallStr, IdHashing>,
 }
 
 /// The decision core for one session.
@@ -400,11 +401,12 @@ impl Gateway {
                     return Judgement::Allow;
                 };
                 let key = target.key();
+                let small = SmallStr::new(&key);
                 let mut s = self.session();
-                if s.answered_set.contains(&key) {
+                if s.answered_set.contains(&small) {
                     return Judgement::Swallow;
                 }
-                let cancelled = s.pending.remove(&SmallStr::new(&key));
+                let cancelled = s.pending.remove(&small);
                 drop(s);
                 if let Some(Pending {
                     tool: Some(tool), ..
@@ -420,13 +422,19 @@ impl Gateway {
         }
     }
 
-    /// Audits a decision about a message.
-    fn record(&self, msg: &Message, raw: &[u8], hit: &Hit, action: AuditAction) {
+    /// Audits a decision about a message; returns its explanation, with any secret redacted.
+    fn record<'h>(
+        &self,
+        msg: &Message,
+        raw: &[u8],
+        hit: &'h Hit,
+        action: AuditAction,
+    ) -> Cow<'h, str> {
         let would_have = (action == AuditAction::Monitored
             && hit.action != policy::Action::Monitor)
             .then(|| hit.action.as_str());
-        let details = self.redacted(raw);
         let redactor = self.policy().redactor();
+        let details = redacted(&redactor, raw);
         // The id and the tool name are the message's too: a secret there is redacted as well.
         let message_id = msg
             .id
@@ -435,14 +443,15 @@ impl Gateway {
                 Some(r) => Cow::Owned(RawId::new(&r)),
                 None => Cow::Borrowed(id),
             });
-        let tool = msg.tool_name().map(|t| self.clean(t));
+        let tool = msg.tool_name().map(|t| clean(&redactor, t));
+        let explanation = clean(&redactor, &hit.detail);
         self.audit.record(&Entry {
             message_id: message_id.as_deref(),
             method: msg.method.as_deref(),
             tool: tool.as_deref(),
             rule: &hit.rule,
             reason: &hit.reason,
-            explanation: &self.clean(&hit.detail),
+            explanation: &explanation,
             hint: &hit.hint,
             argument: Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
             action,
@@ -458,34 +467,13 @@ impl Gateway {
                 would_have.map_or(String::new(), |w| format!(" (would {w})"))
             ));
         }
-    }
-
-    /// The message with every secret in it redacted, when it has one: the audit log never
-    /// holds a detected secret in clear. Redacted messages are re-serialized (compact, keys
-    /// sorted); the others are kept byte for byte.
-    fn redacted(&self, raw: &[u8]) -> Option<String> {
-        let redactor = self.policy().redactor();
-        let text = String::from_utf8_lossy(raw);
-        // Without escapes, every string of the message is in the raw text verbatim: a secret
-        // the raw text does not show is in no string either (the common, cheap case).
-        let in_clear = redactor.find(&text).is_some();
-        if !text.contains('\\') && !in_clear {
-            return None;
-        }
-        // A line JSON cannot represent faithfully (a duplicated key keeps only its last
-        // value) may show a secret the parsed form has lost: redact the text itself then.
-        redactor
-            .redact_json(&text)
-            .or_else(|| in_clear.then(|| redactor.redact(&text)).flatten())
+        explanation
     }
 
     /// Text derived from a message (an explanation quoting it, its id, its tool name) with
     /// any secret redacted.
     fn clean<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        self.policy()
-            .redactor()
-            .redact(text)
-            .map_or(Cow::Borrowed(text), Cow::Owned)
+        clean(&self.policy().redactor(), text)
     }
 
     /// `method id=.. tool=..` for stderr, with any secret in the id or tool name redacted.
@@ -500,9 +488,8 @@ impl Gateway {
         } else {
             AuditAction::Blocked
         };
-        self.record(msg, raw, hit, action);
+        let detail = self.record(msg, raw, hit, action);
         let rule = hit.rule.as_str();
-        let detail = self.clean(&hit.detail);
         self.term.alert(|| {
             (
                 format!("{} rule={rule}", self.headline(msg)),
@@ -516,12 +503,23 @@ impl Gateway {
         let Some(id) = msg.id.as_ref().filter(|_| msg.kind == Kind::Request) else {
             return; // a notification: dropped and audited, nothing to answer
         };
-        let text = format!(
-            "Blocked by Sentinel ({rule}): {}. Hint: {}.",
-            detail.trim_end_matches('.'),
-            hit.hint.trim_end_matches('.')
-        );
+        // "Blocked by Sentinel (RULE): DETAIL. Hint: HINT."
+        let (detail_text, hint_text) =
+            (detail.trim_end_matches('.'), hit.hint.trim_end_matches('.'));
+        let mut text = String::with_capacity(40 + rule.len() + detail_text.len() + hint_text.len());
+        for part in [
+            "Blocked by Sentinel (",
+            rule,
+            "): ",
+            detail_text,
+            ". Hint: ",
+            hint_text,
+            ".",
+        ] {
+            text.push_str(part);
+        }
         let tool = msg.tool_name();
+        reply.reserve(2 * text.len() + 256);
         match self.block_as {
             BlockAs::Error => {
                 let data = jsonrpc::string_object(&[
@@ -556,7 +554,7 @@ impl Gateway {
 
     fn remember_answered(&self, id: &RawId) {
         let mut s = self.session();
-        let key = id.key();
+        let key = SmallStr::new(&jsonrpc::id_key(id.as_json()));
         if s.answered_set.insert(key.clone()) {
             s.answered.push_back(key);
             if s.answered.len() > ANSWERED_MEMORY {
@@ -569,8 +567,9 @@ impl Gateway {
 
     /// Answers and audits a line that could not be parsed unambiguously.
     fn refuse(&self, r: &Refusal, raw: &[u8], reply: &mut Vec<u8>) {
-        let problem = self.clean(&r.problem.to_string()).into_owned();
-        let details = self.redacted(raw);
+        let redactor = self.policy().redactor();
+        let problem = clean(&redactor, &r.problem.to_string()).into_owned();
+        let details = redacted(&redactor, raw);
         let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
                     no duplicate keys, nested at most 100 levels";
         let (title, rule) = (policy::MALFORMED_TITLE, policy::MALFORMED);
@@ -674,6 +673,31 @@ impl Gateway {
         }
         out
     }
+}
+
+/// The message with every secret in it redacted, when it has one: the audit log never holds
+/// a detected secret in clear. Redacted messages are re-serialized (compact, keys sorted); the
+/// others are kept byte for byte.
+fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    // Without escapes, every string of the message is in the raw text verbatim: a secret the
+    // raw text does not show is in no string either (the common, cheap case).
+    let in_clear = redactor.find(&text).is_some();
+    if !text.contains('\\') && !in_clear {
+        return None;
+    }
+    // A line JSON cannot represent faithfully (a duplicated key keeps only its last value)
+    // may show a secret the parsed form has lost: redact the text itself then.
+    redactor
+        .redact_json(&text)
+        .or_else(|| in_clear.then(|| redactor.redact(&text)).flatten())
+}
+
+/// `text` with any secret redacted.
+fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
+    redactor
+        .redact(text)
+        .map_or(Cow::Borrowed(text), Cow::Owned)
 }
 
 /// The refusal when inspecting a call panicked (fail closed).
