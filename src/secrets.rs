@@ -222,6 +222,13 @@ impl Scanner {
                 }
                 prev = f;
                 i += 1;
+                if f & ALNUM != 0 {
+                    // No shape starts inside an alphanumeric word (after an alphanumeric byte,
+                    // not at the escape boundary): skip to its end. `prev` stays alphanumeric.
+                    while i < n && i != escaped && BYTE[b[i] as usize] & ALNUM != 0 {
+                        i += 1;
+                    }
+                }
             }
             while i < n && b[i] == b'=' {
                 i += 1;
