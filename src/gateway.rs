@@ -679,7 +679,11 @@ impl Gateway {
 /// a detected secret in clear. Redacted messages are re-serialized (compact, keys sorted); the
 /// others are kept byte for byte.
 fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(raw);
+    // A judged message is UTF-8 already; only a refused line may not be.
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     // Without escapes, every string of the message is in the raw text verbatim: a secret the
     // raw text does not show is in no string either (the common, cheap case).
     let in_clear = redactor.find(&text).is_some();

@@ -368,15 +368,22 @@ pub fn write_error(
 }
 
 /// A JSON object whose members are all strings (`None` writes `null`), as JSON text.
+/// The keys are Sentinel's own names, written as they are (no escaping needed).
 pub fn string_object(members: &[(&str, Option<&str>)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    let size: usize = members
+        .iter()
+        .map(|(k, v)| k.len() + v.map_or(4, str::len) + 8)
+        .sum();
+    let mut out = Vec::with_capacity(size + size / 8 + 2);
     out.push(b'{');
     for (i, (key, value)) in members.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        push_json_str(&mut out, key);
-        out.push(b':');
+        debug_assert!(!key.contains(['"', '\\']) && key.bytes().all(|b| b >= 0x20));
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
         match value {
             Some(v) => push_json_str(&mut out, v),
             None => out.extend_from_slice(b"null"),

@@ -568,8 +568,18 @@ fn pointer(path: &[Segment]) -> String {
     for seg in path.iter().rev() {
         out.push('/');
         match seg {
-            Segment::Key(k) => out.push_str(&k.replace('~', "~0").replace('/', "~1")),
-            Segment::Index(i) => out.push_str(&i.to_string()),
+            Segment::Key(k) => {
+                for c in k.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            }
+            Segment::Index(i) => {
+                let _ = write!(out, "{i}");
+            }
         }
     }
     out
