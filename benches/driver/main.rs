@@ -39,13 +39,15 @@ use procs::{Ctx, Res, Target, TargetKind};
 use sections::Bench;
 
 const USAGE: &str = "\
-usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...]
+usage: bench_driver --echo PATH [--echo-c PATH] --sentinel LABEL=PATH [--sentinel ...]
                     [--relay] [--quick] [--only LIST] [--tmp DIR]
        bench_driver --relay-mode -- SERVER_CMD [ARGS...]
        bench_driver --print-policy
        bench_driver --print-baseline SENTINEL | --print-guard SENTINEL
 
   --echo PATH         the bench_echo server binary
+  --echo-c PATH       the minimal C echo server (benches/echo.c): the throughput section also
+                      measures it, direct, to show bench_echo is at least as fast
   --sentinel L=PATH   a sentinel binary to measure, shown in column `sentinel L`
   --relay             add a `relay` column: this binary in --relay-mode, a proxy that only
                       copies bytes (two threads, 64 KiB reads): the floor for any stdio proxy
@@ -66,6 +68,7 @@ usage: bench_driver --echo PATH --sentinel LABEL=PATH [--sentinel LABEL=PATH ...
 
 struct Args {
     echo: PathBuf,
+    echo_c: Option<PathBuf>,
     sentinels: Vec<(String, PathBuf)>,
     relay: bool,
     quick: bool,
@@ -75,6 +78,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut echo = None;
+    let mut echo_c = None;
     let mut sentinels = Vec::new();
     let mut relay = false;
     let mut quick = false;
@@ -90,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
         };
         match a.as_str() {
             "--echo" => echo = Some(value("--echo")?),
+            "--echo-c" => echo_c = Some(value("--echo-c")?),
             "--sentinel" => {
                 let v = value("--sentinel")?.to_string_lossy().into_owned();
                 let (label, path) = v.split_once('=').ok_or("--sentinel takes LABEL=PATH")?;
@@ -111,6 +116,7 @@ fn parse_args() -> Result<Args, String> {
     }
     Ok(Args {
         echo: echo.ok_or("--echo is required")?,
+        echo_c,
         sentinels,
         relay,
         quick,
@@ -219,6 +225,7 @@ fn main() {
     }
     let ctx = Ctx {
         echo: args.echo.clone(),
+        echo_c: args.echo_c.clone(),
         tmp: tmp.clone(),
         n: if args.quick {
             Sizes::quick()

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::messages::{audit_empty, fill, is_echo_answer, tools_call, EchoCheck, Load, PROSE};
 use crate::procs::{
-    contains, count_lines, cpu_secs, err, snippet, vm_hwm, Ctx, Pinned, Proc, Res, Target, Watchdog,
+    contains, count_lines, cpu_secs, err, rss_anon, snippet, vm_hwm, Ctx, Pinned, Proc, Res,
+    Target, Watchdog,
 };
 
 pub(crate) const MIB: usize = 1024 * 1024;
@@ -22,6 +23,7 @@ const BIG: usize = 8 * MIB;
 /// How much work each measurement does. Sessions are run in rounds, the targets in a
 /// rotating order within each round, so that drift in the machine's state (other load, the
 /// hypervisor) is spread over all columns instead of landing on one.
+#[derive(Clone)]
 pub(crate) struct Sizes {
     pub(crate) rounds: usize,
     /// Round trips per target (over all rounds), plus a 10% warm-up per session.
@@ -230,6 +232,8 @@ pub(crate) fn latency_pair(
 pub(crate) struct Pipelined {
     pub(crate) secs: f64,
     pub(crate) rss: Option<Res<f64>>,
+    /// RssAnon once every answer is in.
+    pub(crate) rss_anon: Option<Res<f64>>,
     pub(crate) audit_lines: Option<Res<usize>>,
     /// Sentinel's CPU time (all its threads) from the first message to the last answer.
     pub(crate) cpu: Option<Res<f64>>,
@@ -300,6 +304,7 @@ pub(crate) fn pipelined(
     }
     // Every answer is in: the peak is reached, and the process is still alive to ask.
     let rss = t.is_proxy().then(|| vm_hwm(p.pid()));
+    let rss_anon = t.is_proxy().then(|| rss_anon(p.pid()));
     p.stdin = Some(stdin);
     let audit = p.audit.clone();
     p.finish()?;
@@ -310,6 +315,7 @@ pub(crate) fn pipelined(
     Ok(Pipelined {
         secs,
         rss,
+        rss_anon,
         audit_lines,
         cpu,
     })

@@ -52,6 +52,8 @@ impl Target {
 
 pub(crate) struct Ctx {
     pub(crate) echo: PathBuf,
+    /// The minimal C echo server (benches/echo.c), if given: the direct rate `echo` must match.
+    pub(crate) echo_c: Option<PathBuf>,
     pub(crate) tmp: PathBuf,
     pub(crate) n: Sizes,
 }
@@ -211,19 +213,30 @@ pub(crate) fn snippet(b: &[u8]) -> String {
 
 /// VmHWM (peak resident set) of a live process, in bytes.
 pub(crate) fn vm_hwm(pid: u32) -> Res<f64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// RssAnon (resident anonymous memory: heap, stacks; not the binary's pages) of a live
+/// process, in bytes.
+pub(crate) fn rss_anon(pid: u32) -> Res<f64> {
+    status_bytes(pid, "RssAnon:")
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Res<f64> {
     let status =
         fs::read_to_string(format!("/proc/{pid}/status")).map_err(err("read /proc status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .ok_or("no VmHWM in /proc status")?;
+        .find(|l| l.starts_with(field))
+        .ok_or_else(|| format!("no {field} in /proc status"))?;
     let kib: f64 = line
-        .trim_start_matches("VmHWM:")
+        .trim_start_matches(field)
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .map_err(err("parse VmHWM"))?;
+        .map_err(err("parse /proc status"))?;
     Ok(kib * 1024.0)
 }
 

@@ -88,11 +88,40 @@ pub(crate) fn measure_throughput(bench: &mut Bench) {
             let r = r.and_then(|v| {
                 let secs: f64 = v.iter().map(|p| p.secs).sum();
                 let rss = max_rss(v.iter().map(|p| &p.rss))?;
-                Ok(((per * v.len()) as f64 / secs, rss))
+                let anon = max_rss(v.iter().map(|p| &p.rss_anon))?;
+                let mut cpu = None;
+                for p in &v {
+                    if let Some(c) = &p.cpu {
+                        *cpu.get_or_insert(0.0) += c.clone()?;
+                    }
+                }
+                let msgs = (per * v.len()) as f64;
+                Ok((msgs / secs, rss, anon, cpu.map(|c| c / msgs)))
             });
             put(f, "pipe_rate", &r, |v| v.0);
-            if let Ok((_, Some(_))) | Err(_) = &r {
+            if let Ok((_, Some(_), _, _)) | Err(_) = &r {
                 put(f, "rss_small", &r, |v| v.1.unwrap_or(f64::NAN));
+                put(f, "rss_anon_small", &r, |v| v.2.unwrap_or(f64::NAN));
+            }
+            if let Ok((_, _, _, Some(_))) | Err(_) = &r {
+                put(f, "pipe_cpu", &r, |v| v.3.unwrap_or(f64::NAN));
+            }
+        }
+        // The same load, direct to the minimal C echo server: bench_echo must be as fast.
+        if let Some(c) = &ctx.echo_c {
+            let c_ctx = Ctx {
+                echo: c.clone(),
+                echo_c: None,
+                tmp: ctx.tmp.clone(),
+                n: ctx.n.clone(),
+            };
+            let direct = &targets[..1];
+            let runs = in_rounds(direct, rounds, progress, "pipelined, C echo", |r, t| {
+                pipelined(&c_ctx, t, per, Load::Small, r)
+            });
+            for (f, r) in figures.iter_mut().zip(runs) {
+                let r = r.map(|v| (per * v.len()) as f64 / v.iter().map(|p| p.secs).sum::<f64>());
+                put(f, "pipe_rate_c", &r, |v| *v);
             }
         }
     }

@@ -24,7 +24,7 @@ pub(crate) enum Kind {
 }
 
 impl Table {
-    fn get(&self, i: usize, key: &str) -> Option<&Res<f64>> {
+    pub(crate) fn get(&self, i: usize, key: &str) -> Option<&Res<f64>> {
         self.figures[i].get(key)
     }
 
