@@ -83,4 +83,22 @@ mod tests {
         assert_eq!(buf, b"last");
         assert_eq!(read_line(&mut r, &mut buf, 8).unwrap(), Line::Eof);
     }
+
+    /// A line of exactly `max` bytes is kept; one byte more is too long, however the reader's
+    /// buffer splits it.
+    #[test]
+    fn the_bound_is_exact() {
+        for cap in [1, 3, 8, 64] {
+            let mut r = io::BufReader::with_capacity(cap, &b"12345678\n123456789\n"[..]);
+            let mut buf = Vec::new();
+            assert_eq!(
+                read_line(&mut r, &mut buf, 8).unwrap(),
+                Line::Complete { terminated: true },
+                "buffer of {cap}"
+            );
+            assert_eq!(buf, b"12345678");
+            assert_eq!(read_line(&mut r, &mut buf, 8).unwrap(), Line::TooLong);
+            assert_eq!(read_line(&mut r, &mut buf, 8).unwrap(), Line::Eof);
+        }
+    }
 }
