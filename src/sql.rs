@@ -993,4 +993,36 @@ mod tests {
             Some(Check::Destructive)
         );
     }
+
+    #[test]
+    fn first_word_is_one_to_sixteen_letters() {
+        assert_eq!(first_word(""), None);
+        assert_eq!(first_word("  ( ; "), None);
+        assert_eq!(first_word("42 rows"), None);
+        assert_eq!(first_word("(1)"), None);
+        assert_eq!(
+            first_word("-- note\n# more\nupdate t").as_deref(),
+            Some("UPDATE")
+        );
+        assert_eq!(
+            first_word("character_length(x)").as_deref(),
+            Some("CHARACTER_LENGTH")
+        );
+        assert_eq!(first_word("abcdefghijklmnopq rest"), None);
+        assert_eq!(first_word("character_lengths(x)"), None);
+    }
+
+    #[test]
+    fn negative_limit_is_called_negative() {
+        for dialect in ["sqlite", "generic"] {
+            let f = SqlGuard::new(dialect, 1000)
+                .inspect("SELECT * FROM t LIMIT -1", true)
+                .expect("LIMIT -1 is refused");
+            assert_eq!(f.check, Check::UnboundedRead);
+            assert_eq!(
+                f.detail, "LIMIT -1 is negative, which means no limit in SQLite",
+                "{dialect}"
+            );
+        }
+    }
 }
