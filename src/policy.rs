@@ -972,3 +972,87 @@ fn default_hint(action: Action) -> &'static str {
         _ => "this call is not allowed by the gateway's policy; do not retry it unchanged",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Json<'_> {
+        let mut p = crate::json::Parser::new(text);
+        let v = p.value(1).unwrap();
+        p.end().unwrap();
+        v
+    }
+
+    #[test]
+    fn json_size_is_the_length_of_the_compact_json_text() {
+        for (text, size) in [
+            ("[]", 2),
+            ("[1]", 3),
+            ("[1,2]", 5),
+            ("[1,2,3,4]", 9),
+            ("[[],[[]],[1,[2,[3,4,5]]]]", 25),
+            ("{}", 2),
+            (r#"{"a":1}"#, 7),
+            (r#"{"a":1,"bc":[true,false,null]}"#, 30),
+            (r#"{"a":{"b":{}},"c":[{},{"d":[-1,2.5]}]}"#, 38),
+            (r#""\u0001""#, 8),
+            (r#""\u001f\b\f\n\r\t\"\\/é\u007f""#, 26),
+            (r#"{"\u0002k":["\u0000",""]}"#, 25),
+        ] {
+            let compact =
+                serde_json::to_string(&serde_json::from_str::<serde_json::Value>(text).unwrap())
+                    .unwrap();
+            assert_eq!(compact.len(), size, "test setup: {text} is {compact}");
+            assert_eq!(json_size(&parse(text)), size, "{text}");
+        }
+        // Spacing and escapes on the wire do not count; numbers count as written compactly.
+        let spaced = " { \"a\" : [ 1 , \"\\u0078\" , { } ] , \"b\" : -0.5e1 } ";
+        let compact =
+            serde_json::to_string(&serde_json::from_str::<serde_json::Value>(spaced).unwrap())
+                .unwrap();
+        assert_eq!(json_size(&parse(spaced)), compact.len(), "{compact}");
+    }
+
+    /// A policy whose egress rules have these entropy settings (threshold, min_length).
+    fn with_egress(settings: &[(f64, usize)]) -> Policy {
+        let mut p = Policy::builtin("generic", 1000);
+        let template = p.rules[0].clone();
+        assert!(template.egress.is_some());
+        p.rules.clear();
+        for (i, (t, n)) in settings.iter().enumerate() {
+            let mut r = template.clone();
+            r.id = format!("egress{i}");
+            let eg = r.egress.as_mut().unwrap();
+            eg.secrets.entropy_threshold = *t;
+            eg.secrets.min_length = *n;
+            p.rules.push(r);
+        }
+        p
+    }
+
+    #[test]
+    fn the_redactor_takes_the_strictest_entropy_settings_in_force() {
+        let r = |settings: &[(f64, usize)]| {
+            let s = with_egress(settings).redactor();
+            (s.entropy_threshold, s.min_length)
+        };
+        let default = secrets::Scanner::default();
+        let builtin = (default.entropy_threshold, default.min_length);
+        assert_eq!(builtin, (4.5, 32));
+        assert_eq!(r(&[]), builtin);
+        let b = Policy::builtin("generic", 1000).redactor();
+        assert_eq!((b.entropy_threshold, b.min_length), builtin);
+        // A rule with its entropy detector off neither switches redaction's off nor lends it
+        // its run length.
+        assert_eq!(r(&[(0.0, 24)]), builtin);
+        // Looser settings do not loosen redaction.
+        assert_eq!(r(&[(5.0, 40)]), builtin);
+        assert_eq!(r(&[(4.5, 32)]), builtin);
+        // Stricter ones make it stricter, each setting on its own.
+        assert_eq!(r(&[(3.5, 16)]), (3.5, 16));
+        assert_eq!(r(&[(5.0, 16)]), (4.5, 16));
+        assert_eq!(r(&[(3.5, 40)]), (3.5, 32));
+        assert_eq!(r(&[(4.0, 48), (3.0, 40), (0.0, 8), (3.5, 20)]), (3.0, 20));
+    }
+}

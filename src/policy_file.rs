@@ -1185,4 +1185,116 @@ profiles:
         assert_eq!(e.line, 6, "{e}");
         assert!(e.message.contains("acton"), "{e}");
     }
+
+    #[test]
+    fn errors_name_their_place_only_when_they_have_one() {
+        let e = |line, column| PolicyError {
+            file: "p.yaml".into(),
+            line,
+            column,
+            message: "the file defines no profiles".into(),
+        };
+        assert_eq!(e(0, 0).to_string(), "p.yaml: the file defines no profiles");
+        assert_eq!(
+            e(3, 7).to_string(),
+            "p.yaml:3:7: the file defines no profiles"
+        );
+        assert_eq!(
+            e(1, 1).to_string(),
+            "p.yaml:1:1: the file defines no profiles"
+        );
+        let none = PolicyFile::parse("p.yaml", "version: 1\nprofiles: {}\n", false).unwrap_err();
+        assert_eq!(none.to_string(), "p.yaml: the file defines no profiles");
+    }
+
+    #[test]
+    fn rates_per_hour_second_and_minute() {
+        assert_eq!(parse_rate("3600/hour"), Ok((3600.0, 0.001)));
+        assert_eq!(parse_rate("36/h"), Ok((36.0, 0.00001)));
+        assert_eq!(parse_rate(" 2 / second "), Ok((2.0, 0.002)));
+        assert_eq!(parse_rate("120/min"), Ok((120.0, 0.002)));
+        assert_eq!(parse_rate("30/m"), Ok((30.0, 0.0005)));
+        assert_eq!(parse_rate("7/sec"), Ok((7.0, 0.007)));
+    }
+
+    #[test]
+    fn the_breaker_follows_the_profile_and_its_own_section_down_the_extends_chain() {
+        let text = "version: 1
+profiles:
+  base:
+    rules: []
+  trial:
+    extends: base
+    mode: monitor
+  tuned:
+    extends: base
+    breaker:
+      loop: {repeats: 0}
+      rate_limits: [{tools: [], rate: 2/hour, burst: 1}]
+      max_calls: 10
+";
+        // No breaker section anywhere: the defaults, in the profile's mode.
+        let trial = breaker_of(text, Some("trial")).unwrap();
+        assert_eq!(
+            trial,
+            breaker::Config {
+                mode: Some(Mode::Monitor),
+                ..breaker::Config::defaults()
+            }
+        );
+        // The child's section applies though the parent has none.
+        let tuned = breaker_of(text, Some("tuned")).unwrap();
+        assert_eq!(tuned.max_calls, Some(10));
+        // repeats 0 is no loop rule at all.
+        assert_eq!(tuned.loop_rule, None);
+        // A rate limit without tools covers every tool, and says so.
+        assert_eq!(tuned.rate_limits.len(), 1);
+        let tools: Vec<&str> = tuned.rate_limits[0]
+            .tools
+            .iter()
+            .map(Glob::as_str)
+            .collect();
+        assert_eq!(tools, ["*"]);
+        assert_eq!(tuned.rate_limits[0].per_ms, 2.0 / 3_600_000.0);
+    }
+
+    #[test]
+    fn bad_ids_bursts_and_costs_are_errors() {
+        let rule = |id: &str| {
+            let text = format!(
+                "version: 1\nprofiles:\n  a:\n    rules:\n      - id: {id}\n        tools: [x]\n"
+            );
+            PolicyFile::parse("p.yaml", &text, false)
+                .unwrap()
+                .compile(None)
+                .map(|_| ())
+        };
+        assert_eq!(rule("a-b_c.9"), Ok(()));
+        for bad in ["\"\"", "\"no delete\"", "a/b", "é"] {
+            let e = rule(bad).unwrap_err();
+            assert!(e.message.contains("ids use only"), "{bad}: {e}");
+            assert_eq!((e.line, e.column), (5, 9), "{bad}: {e}");
+        }
+        let breaker = |section: &str| {
+            let text = format!("version: 1\nprofiles:\n  a:\n    breaker: {section}\n");
+            breaker_of(&text, None)
+        };
+        for burst in ["0.5", "0", ".inf", "-2"] {
+            let e =
+                breaker(&format!("{{rate_limits: [{{rate: 1/s, burst: {burst}}}]}}")).unwrap_err();
+            assert!(
+                e.message.contains("burst must be at least 1"),
+                "{burst}: {e}"
+            );
+        }
+        assert!(breaker("{rate_limits: [{rate: 1/s, burst: 1}]}").is_ok());
+        for cost in ["-0.5", ".inf", ".nan"] {
+            let e = breaker(&format!("{{tools: [{{tools: [x], cost: {cost}}}]}}")).unwrap_err();
+            assert!(
+                e.message.contains("cost must be a number >= 0"),
+                "{cost}: {e}"
+            );
+        }
+        assert!(breaker("{tools: [{tools: [x], cost: 0}]}").is_ok());
+    }
 }
