@@ -324,7 +324,8 @@ struct ConditionDoc {
     path: Option<String>,
     #[serde(default)]
     any_string: Option<bool>,
-    #[serde(default)]
+    /// `equals: null` is a test for null, not the absence of a test.
+    #[serde(default, deserialize_with = "present")]
     equals: Option<serde_json::Value>,
     #[serde(default)]
     one_of: Option<Vec<serde_json::Value>>,
@@ -342,6 +343,12 @@ struct ConditionDoc {
     max_length: Option<usize>,
     #[serde(default)]
     not: Option<bool>,
+}
+
+/// A field that may hold `null` on purpose: present is `Some`, whatever its value (serde's
+/// default reads a null `Option` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// A parsed policy file: every profile, ready to compile.

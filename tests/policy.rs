@@ -3040,3 +3040,49 @@ profiles:
         );
     }
 }
+
+/// `equals: null` tests for null (serde reads a null `Option` as absent: the test used to be
+/// dropped, alone an error, beside another test silently).
+#[test]
+fn equals_null_tests_for_null() {
+    let dir = util::scratch("policy-equals-null");
+    let f = write(
+        &dir,
+        "p.yaml",
+        r#"version: 1
+profiles:
+  default:
+    rules:
+      - id: is-null
+        tools: [nul]
+        when: [{path: /v, equals: null}]
+      - id: both
+        tools: [both]
+        when: [{path: /v, equals: null, prefix: x}]
+    breaker: {mode: off}
+"#,
+    );
+    let cases: Vec<(i64, &str, Value, &str)> = vec![
+        (1, "nul", json!({"v": null}), "block is-null"),
+        (2, "nul", json!({"v": "null"}), "allow"),
+        (3, "nul", json!({"v": 0}), "allow"),
+        (4, "nul", json!({}), "allow"),
+        // A value cannot be null and start with "x": the rule never matches.
+        (5, "both", json!({"v": "xyz"}), "allow"),
+        (6, "both", json!({"v": null}), "allow"),
+    ];
+    let lines: Vec<String> = cases
+        .iter()
+        .map(|(id, tool, args, _)| call(*id as u64, tool, args.clone()))
+        .collect();
+    let out = demo(&dir, &["--policy", f.to_str().unwrap()], &lines);
+    assert_eq!(out.code, 0, "{out:?}");
+    let got = verdicts(&out.stdout);
+    for (id, tool, args, want) in &cases {
+        assert_eq!(
+            got.get(id).map(String::as_str),
+            Some(*want),
+            "case {id}: {tool} {args}"
+        );
+    }
+}
