@@ -64,15 +64,33 @@ struct Pending {
     tool: Option<Box<str>>,
 }
 
-/// Per-session bookkeeping.
+/// What one session's two sides share: the requests forwarded to the server and not yet
+/// answered, by id key. The client side adds to it, the server side takes from it, each in
+/// batches (see [`ClientSide`] and [`ServerSide`]): locking it for every message made its
+/// cache line travel between the two pumps' CPUs twice per message.
 #[derive(Default)]
 struct Session {
-    /// Requests forwarded to the server and not yet answered, by id key.
     pending: IdMap<Pending>,
+}
+
+/// The client side of one session, owned by the one thread that reads the client's lines in
+/// order: the ids the gateway answered itself, and the requests forwarded since the last
+/// [`Gateway::publish`]. Requests are recorded as waiting for the server only when they are
+/// published, so a transport publishes before the bytes it forwards can reach the server.
+#[derive(Default)]
+pub struct ClientSide {
+    staged: Vec<(SmallStr, Pending)>,
     next_seq: u64,
     /// Ids the gateway answered itself, oldest first.
     answered: VecDeque<SmallStr>,
     answered_set: HashSet<SmallStr, IdHashing>,
+}
+
+/// The server side of one session, owned by the thread that reads the server's output: the
+/// answers seen since the last [`Gateway::publish_answers`].
+#[derive(Default)]
+pub struct ServerSide {
+    answered: Vec<(SmallStr, bool)>,
 }
 
 /// The decision core for one session.
@@ -158,37 +176,49 @@ impl Gateway {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A new session's client side (one per session; see [`ClientSide`]).
+    pub fn client_side(&self) -> ClientSide {
+        ClientSide::default()
+    }
+
+    /// A new session's server side (one per session; see [`ServerSide`]).
+    pub fn server_side(&self) -> ServerSide {
+        ServerSide::default()
+    }
+
     /// Judges one line from the client (without its newline).
-    pub fn client_line(&self, line: &[u8]) -> Outcome {
+    pub fn client_line(&self, client: &mut ClientSide, line: &[u8]) -> Outcome {
         let policy = self.policy();
         let mut reply = Vec::new();
         let forward = match jsonrpc::parse_line(line) {
             Ok(None) => Forward::Nothing,
             Err(refusal) => {
-                self.refuse(&refusal, line, &mut reply);
+                self.refuse(client, &refusal, line, &mut reply);
                 Forward::Nothing
             }
             Ok(Some(Parsed::Single(msg))) => {
-                if self.decide(&policy, &msg, line, &mut reply) {
+                if self.decide(client, &policy, &msg, line, &mut reply) {
                     Forward::Original
                 } else {
                     Forward::Nothing
                 }
             }
-            Ok(Some(Parsed::Batch(elements))) => self.batch(&policy, line, elements, &mut reply),
+            Ok(Some(Parsed::Batch(elements))) => {
+                self.batch(client, &policy, line, elements, &mut reply)
+            }
         };
         Outcome { forward, reply }
     }
 
     /// The verdict on a line longer than `max` bytes (already discarded by the reader).
-    pub fn client_too_long(&self, max: usize) -> Outcome {
+    pub fn client_too_long(&self, client: &mut ClientSide, max: usize) -> Outcome {
         let refusal = Refusal {
             code: jsonrpc::PARSE_ERROR,
             problem: jsonrpc::Problem::TooLarge(max),
             id: None,
         };
         let mut reply = Vec::new();
-        self.refuse(&refusal, b"(message too large to keep)", &mut reply);
+        self.refuse(client, &refusal, b"(message too large to keep)", &mut reply);
         Outcome {
             forward: Forward::Nothing,
             reply,
@@ -197,6 +227,7 @@ impl Gateway {
 
     fn batch(
         &self,
+        client: &mut ClientSide,
         policy: &Policy,
         line: &[u8],
         elements: Vec<(&str, Result<Message<'_>, Refusal>)>,
@@ -208,9 +239,9 @@ impl Gateway {
         for (raw, parsed) in elements {
             let mut one = Vec::new();
             let allowed = match parsed {
-                Ok(msg) => self.decide(policy, &msg, raw.as_bytes(), &mut one),
+                Ok(msg) => self.decide(client, policy, &msg, raw.as_bytes(), &mut one),
                 Err(refusal) => {
-                    self.refuse(&refusal, raw.as_bytes(), &mut one);
+                    self.refuse(client, &refusal, raw.as_bytes(), &mut one);
                     false
                 }
             };
@@ -246,8 +277,15 @@ impl Gateway {
     }
 
     /// Decides one parsed message; true when it goes to the server. Answers go to `reply`.
-    fn decide(&self, policy: &Policy, msg: &Message, raw: &[u8], reply: &mut Vec<u8>) -> bool {
-        let decision = match self.judge(policy, msg, raw) {
+    fn decide(
+        &self,
+        client: &mut ClientSide,
+        policy: &Policy,
+        msg: &Message,
+        raw: &[u8],
+        reply: &mut Vec<u8>,
+    ) -> bool {
+        let decision = match self.judge(client, policy, msg, raw) {
             Judgement::Swallow => {
                 self.term
                     .info("dropped notifications/cancelled for a request Sentinel answered");
@@ -260,7 +298,7 @@ impl Gateway {
             self.record(msg, raw, hit, AuditAction::Monitored);
         }
         if let Some(hit) = decision.refusal() {
-            self.block(msg, raw, hit, reply);
+            self.block(client, msg, raw, hit, reply);
             return false;
         }
         if let Some(hit) = decision
@@ -275,7 +313,7 @@ impl Gateway {
         if msg.method.as_deref() == Some("tools/call") {
             if let Some(hit) = self.breaker_admit(policy, msg) {
                 if hit.enforced {
-                    self.block(msg, raw, &hit, reply);
+                    self.block(client, msg, raw, &hit, reply);
                     return false;
                 }
                 self.record(msg, raw, &hit, AuditAction::Monitored);
@@ -292,10 +330,9 @@ impl Gateway {
                     && msg.method.as_deref() == Some("tools/call"))
                 .then(|| msg.tool_name().unwrap_or("").into());
                 let key = SmallStr::new(&key);
-                let mut s = self.session();
-                let seq = s.next_seq;
-                s.next_seq += 1;
-                s.pending.insert(key, Pending { seq, raw, tool });
+                let seq = client.next_seq;
+                client.next_seq += 1;
+                client.staged.push((key, Pending { seq, raw, tool }));
             }
         }
         true
@@ -380,7 +417,13 @@ impl Gateway {
         }
     }
 
-    fn judge(&self, policy: &Policy, msg: &Message, raw: &[u8]) -> Judgement {
+    fn judge(
+        &self,
+        client: &mut ClientSide,
+        policy: &Policy,
+        msg: &Message,
+        raw: &[u8],
+    ) -> Judgement {
         match msg.method.as_deref() {
             Some("tools/call") => {
                 let params = msg.params.as_ref();
@@ -402,12 +445,14 @@ impl Gateway {
                 };
                 let key = target.key();
                 let small = SmallStr::new(&key);
-                let mut s = self.session();
-                if s.answered_set.contains(&small) {
+                if client.answered_set.contains(&small) {
                     return Judgement::Swallow;
                 }
-                let cancelled = s.pending.remove(&small);
-                drop(s);
+                // The request is waiting: no answer is expected any more (published or not).
+                let cancelled = match client.staged.iter().position(|(k, _)| *k == small) {
+                    Some(i) => Some(client.staged.remove(i).1),
+                    None => self.session().pending.remove(&small),
+                };
                 if let Some(Pending {
                     tool: Some(tool), ..
                 }) = cancelled
@@ -481,7 +526,14 @@ impl Gateway {
         self.clean(&headline(msg)).into_owned()
     }
 
-    fn block(&self, msg: &Message, raw: &[u8], hit: &Hit, reply: &mut Vec<u8>) {
+    fn block(
+        &self,
+        client: &mut ClientSide,
+        msg: &Message,
+        raw: &[u8],
+        hit: &Hit,
+        reply: &mut Vec<u8>,
+    ) {
         let approve = hit.action == policy::Action::Approve;
         let action = if approve {
             AuditAction::ApprovalRequired
@@ -549,24 +601,11 @@ impl Gateway {
                 jsonrpc::write_result(reply, Some(id), &result);
             }
         }
-        self.remember_answered(id);
-    }
-
-    fn remember_answered(&self, id: &RawId) {
-        let mut s = self.session();
-        let key = SmallStr::new(&jsonrpc::id_key(id.as_json()));
-        if s.answered_set.insert(key.clone()) {
-            s.answered.push_back(key);
-            if s.answered.len() > ANSWERED_MEMORY {
-                if let Some(old) = s.answered.pop_front() {
-                    s.answered_set.remove(&old);
-                }
-            }
-        }
+        remember_answered(client, id);
     }
 
     /// Answers and audits a line that could not be parsed unambiguously.
-    fn refuse(&self, r: &Refusal, raw: &[u8], reply: &mut Vec<u8>) {
+    fn refuse(&self, client: &mut ClientSide, r: &Refusal, raw: &[u8], reply: &mut Vec<u8>) {
         let redactor = self.policy().redactor();
         let problem = clean(&redactor, &r.problem.to_string()).into_owned();
         let details = redacted(&redactor, raw);
@@ -606,23 +645,51 @@ impl Gateway {
         ]);
         jsonrpc::write_error(reply, r.id.as_ref(), r.code, &message, Some(&data));
         if let Some(id) = &r.id {
-            self.remember_answered(id);
+            remember_answered(client, id);
         }
     }
 
-    /// Notes that the server answered the request with this id (raw JSON text), and whether the
-    /// answer reports a failure (the circuit breaker counts a tool's failures).
-    pub fn server_response(&self, raw_id: &str, failed: bool) {
-        if !self.track_pending {
+    /// Records the requests `client` forwarded since the last call as waiting for the
+    /// server. Call it before the bytes of those requests can reach the server.
+    pub fn publish(&self, client: &mut ClientSide) {
+        if client.staged.is_empty() {
             return;
         }
-        let key = jsonrpc::id_key(raw_id);
-        let Some(Pending {
-            tool: Some(tool), ..
-        }) = self.session().pending.remove(&SmallStr::new(&key))
-        else {
+        let mut s = self.session();
+        s.pending.extend(client.staged.drain(..));
+    }
+
+    /// Notes that the server answered the request with this id (raw JSON text), and whether
+    /// the answer reports a failure (the circuit breaker counts a tool's failures); it takes
+    /// effect at the next [`Gateway::publish_answers`].
+    pub fn server_response(&self, server: &mut ServerSide, raw_id: &str, failed: bool) {
+        if self.track_pending {
+            let key = jsonrpc::id_key(raw_id);
+            server.answered.push((SmallStr::new(&key), failed));
+        }
+    }
+
+    /// Takes the requests the server answered since the last call off the waiting list, and
+    /// tells the circuit breaker how their tools did.
+    pub fn publish_answers(&self, server: &mut ServerSide) {
+        if server.answered.is_empty() {
             return;
-        };
+        }
+        let mut done: Vec<(Box<str>, SmallStr, bool)> = Vec::new();
+        {
+            let mut s = self.session();
+            for (key, failed) in server.answered.drain(..) {
+                if let Some(Pending {
+                    tool: Some(tool), ..
+                }) = s.pending.remove(&key)
+                {
+                    done.push((tool, key, failed));
+                }
+            }
+        }
+        if done.is_empty() {
+            return;
+        }
         let policy = self.policy();
         if policy.breaker.mode.is_none() {
             return;
@@ -630,7 +697,17 @@ impl Gateway {
         let now = clock::millis(self.clock.now());
         let mut changes = Vec::new();
         self.store.with_session(SESSION, &mut |st| {
-            breaker::observe(&policy.breaker, st, &tool, &key, failed, now, &mut changes);
+            for (tool, key, failed) in &done {
+                breaker::observe(
+                    &policy.breaker,
+                    st,
+                    tool,
+                    key.as_str(),
+                    *failed,
+                    now,
+                    &mut changes,
+                );
+            }
         });
         self.transitions(&changes);
     }
@@ -702,6 +779,20 @@ fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
     redactor
         .redact(text)
         .map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// Remembers that the gateway answered the request `id` itself (the last
+/// [`ANSWERED_MEMORY`] of them), so that a cancellation of it is not passed on.
+fn remember_answered(client: &mut ClientSide, id: &RawId) {
+    let key = SmallStr::new(&jsonrpc::id_key(id.as_json()));
+    if client.answered_set.insert(key.clone()) {
+        client.answered.push_back(key);
+        if client.answered.len() > ANSWERED_MEMORY {
+            if let Some(old) = client.answered.pop_front() {
+                client.answered_set.remove(&old);
+            }
+        }
+    }
 }
 
 /// The refusal when inspecting a call panicked (fail closed).

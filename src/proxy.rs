@@ -93,11 +93,12 @@ pub fn run_demo(gateway: Arc<Gateway>) -> u8 {
             let mut input = BufReader::with_capacity(BUF, &*stdin);
             let mut out = BufWriter::with_capacity(BUF, RawStdout::new());
             let mut line = Vec::new();
+            let mut client = gateway.client_side();
             let result: io::Result<()> = (|| loop {
                 let outcome = match read_line(&mut input, &mut line, MAX_LINE)? {
                     Line::Eof => return out.flush(),
-                    Line::TooLong => gateway.client_too_long(MAX_LINE),
-                    Line::Complete { .. } => gateway.client_line(&line),
+                    Line::TooLong => gateway.client_too_long(&mut client, MAX_LINE),
+                    Line::Complete { .. } => gateway.client_line(&mut client, &line),
                 };
                 match &outcome.forward {
                     Forward::Nothing => {}
@@ -278,20 +279,24 @@ fn lock_within<T>(m: &Mutex<T>, limit: Duration) -> Option<MutexGuard<'_, T>> {
 /// Reads client lines, asks the gateway, forwards to the server and answers the client.
 fn client_pump(
     gateway: &Gateway,
-    server_in: ChildStdin,
+    mut server_in: ChildStdin,
     stdout: &Mutex<RawStdout>,
     tx: &Sender<Event>,
 ) {
     let stdin = raw_stdin();
     let mut input = BufReader::with_capacity(BUF, &*stdin);
-    let mut to_server = Some(BufWriter::with_capacity(BUF, server_in));
+    let mut client = gateway.client_side();
+    // What goes to the server, written when the input runs dry or it fills up (after the
+    // requests in it are published as waiting for an answer).
+    let mut to_server: Vec<u8> = Vec::with_capacity(BUF);
+    let mut server_reading = true;
     let mut replies: Vec<u8> = Vec::new();
     let mut line = Vec::new();
     loop {
         let outcome = match read_line(&mut input, &mut line, MAX_LINE) {
             Ok(Line::Eof) | Err(_) => break,
-            Ok(Line::TooLong) => gateway.client_too_long(MAX_LINE),
-            Ok(Line::Complete { .. }) => gateway.client_line(&line),
+            Ok(Line::TooLong) => gateway.client_too_long(&mut client, MAX_LINE),
+            Ok(Line::Complete { .. }) => gateway.client_line(&mut client, &line),
         };
         let Outcome { forward, reply } = outcome;
         replies.extend_from_slice(&reply);
@@ -306,33 +311,41 @@ fn client_pump(
             }
             replies.clear();
         }
-        if let Some(w) = to_server.as_mut() {
-            let written = match &forward {
-                Forward::Nothing => Ok(()),
-                Forward::Original => w.write_all(&line).and_then(|()| w.write_all(b"\n")),
-                Forward::Rewritten(b) => w.write_all(b).and_then(|()| w.write_all(b"\n")),
-            };
-            if written
-                .and_then(|()| if idle { w.flush() } else { Ok(()) })
-                .is_err()
-            {
-                // The server stopped reading. Requests sent from now on stay pending and are
-                // answered with an error when the server is gone.
-                to_server = None;
+        match &forward {
+            Forward::Nothing => {}
+            Forward::Original => to_server.extend_from_slice(&line),
+            Forward::Rewritten(b) => to_server.extend_from_slice(b),
+        }
+        if forward != Forward::Nothing {
+            to_server.push(b'\n');
+        }
+        if idle || to_server.len() >= BUF || !server_reading {
+            // Requests are waiting for an answer before the server can see them. Once the
+            // server has stopped reading, the ones sent from now on are still recorded: they
+            // are answered with an error when the server is gone.
+            gateway.publish(&mut client);
+            if server_reading && !to_server.is_empty() && server_in.write_all(&to_server).is_err() {
+                server_reading = false;
                 let _ = tx.send(Event::ServerInputClosed);
             }
+            to_server.clear();
         }
         if line.capacity() > BUF * 16 {
             line = Vec::new(); // do not keep a huge message's buffer around
+        }
+        if to_server.capacity() > BUF * 16 {
+            to_server = Vec::with_capacity(BUF);
         }
     }
     if !replies.is_empty() {
         let _ = lock(stdout).write_all(&replies);
     }
-    if let Some(mut w) = to_server {
-        let _ = w.flush();
+    gateway.publish(&mut client);
+    if server_reading && !to_server.is_empty() {
+        let _ = server_in.write_all(&to_server);
     }
-    // Dropping the writer closes the server's stdin: the first step of MCP's shutdown.
+    // Dropping the server's stdin closes it: the first step of MCP's shutdown.
+    drop(server_in);
     let _ = tx.send(Event::ClientEof);
 }
 
@@ -346,6 +359,7 @@ fn server_pump(
 ) {
     let mut buf = vec![0u8; BUF];
     let mut scanner = Scanner::default();
+    let mut answers = gateway.server_side();
     let mut guard: Option<MutexGuard<'_, RawStdout>> = None;
     let mut client_ok = true;
     loop {
@@ -356,8 +370,9 @@ fn server_pump(
             Err(_) => break,
         };
         scanner.feed(&buf[..n], &mut |id, failed| {
-            gateway.server_response(id, failed)
+            gateway.server_response(&mut answers, id, failed)
         });
+        gateway.publish_answers(&mut answers);
         if client_ok {
             let out = guard.get_or_insert_with(|| lock(stdout));
             if out.write_all(&buf[..n]).is_err() {
