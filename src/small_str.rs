@@ -116,9 +116,13 @@ impl Hasher for IdHasher {
             let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
             self.0 = (self.0.rotate_left(23) ^ w).wrapping_mul(K);
         }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        let w = u64::from_le_bytes(tail) ^ ((bytes.len() as u64) << 56);
+        // The last bytes, gathered one by one (a copy would call memcpy for a few bytes).
+        let tail = chunks
+            .remainder()
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let w = tail ^ ((bytes.len() as u64) << 56);
         self.0 = (self.0.rotate_left(23) ^ w).wrapping_mul(K);
     }
 
