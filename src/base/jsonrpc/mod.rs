@@ -5,17 +5,16 @@
 //! big integers included), and the error codes Sentinel answers with. It knows nothing about
 //! policy: it only says what a line *is*.
 
-use crate::json;
-use crate::small_str::SmallStr;
+use crate::base::json;
+use crate::base::small_str::SmallStr;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
 #[cfg(test)]
-#[path = "jsonrpc_reference.rs"]
 mod reference;
 
-pub use crate::json::{Json, MAX_DEPTH};
+pub use crate::base::json::{Json, MAX_DEPTH};
 
 /// JSON-RPC "Parse error": the line is not one unambiguous JSON value.
 pub const PARSE_ERROR: i64 = -32700;
@@ -412,7 +411,7 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let mut i = 0;
     loop {
-        let run = crate::bytes::find_string_stop(&b[i..]);
+        let run = crate::base::bytes::find_string_stop(&b[i..]);
         out.extend_from_slice(&b[i..i + run]);
         i += run;
         let Some(&c) = b.get(i) else {

@@ -8,8 +8,8 @@
 //! reads a clock or sleeps. Breaker states per tool: closed -> open (calls refused until a
 //! cooldown passes) -> half-open (one probe call) -> closed, or open again if the probe fails.
 
-use crate::glob::{self, Glob};
-use crate::jsonrpc::Json;
+use crate::base::glob::{self, Glob};
+use crate::base::jsonrpc::Json;
 use crate::policy::Mode;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -371,7 +371,7 @@ fn check(
                     reason: "Circuit Open",
                     detail: format!(
                         "calls to tool {tool:?} are paused until {} (in {}) because {}",
-                        crate::clock::rfc3339(crate::clock::from_millis(until_ms)),
+                        crate::base::clock::rfc3339(crate::base::clock::from_millis(until_ms)),
                         duration_text(until_ms - now),
                         b.cause
                     ),
@@ -497,7 +497,7 @@ fn check(
                     reason: "Loop Detected",
                     detail: format!(
                         "{cause} (tool {tool:?}); calls to it are paused until {} (in {})",
-                        crate::clock::rfc3339(crate::clock::from_millis(until)),
+                        crate::base::clock::rfc3339(crate::base::clock::from_millis(until)),
                         duration_text(until - now)
                     ),
                     hint: "repeating the call will not change its result: use what it \
@@ -746,7 +746,7 @@ pub fn duration_text(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonrpc::{parse_line, Parsed};
+    use crate::base::jsonrpc::{parse_line, Parsed};
 
     fn args(text: &str) -> Json<'static> {
         let line = format!(

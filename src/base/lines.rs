@@ -1,7 +1,7 @@
 //! Newline framing for input streams: reads one line at a time into a reusable buffer with an
 //! upper bound on its size, so an endless line cannot exhaust memory. Owns [`MAX_LINE`].
 
-use crate::bytes::find_byte;
+use crate::base::bytes::find_byte;
 use std::io::{self, BufRead};
 
 /// Largest client message accepted, in bytes (excluding the newline). Larger ones are refused

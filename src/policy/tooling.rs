@@ -4,9 +4,9 @@
 //! the proxy does.
 
 use crate::cli::Options;
-use crate::jsonrpc::{self, Parsed};
+use crate::base::jsonrpc::{self, Parsed};
 use crate::policy::{Call, Decision, Policy};
-use crate::policy_file::{self, PolicyError, PolicyFile};
+use crate::policy::file::{self, PolicyError, PolicyFile};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
@@ -50,7 +50,7 @@ pub fn check(file: &Path) -> u8 {
 pub fn show_default(opts: &Options) -> u8 {
     print!(
         "{}",
-        policy_file::default_yaml(&opts.dialect, opts.max_rows)
+        file::default_yaml(&opts.dialect, opts.max_rows)
     );
     0
 }
@@ -97,7 +97,7 @@ pub fn test(file: &Path, cases_path: &Path) -> u8 {
                 let loc = e
                     .location()
                     .map_or(String::new(), |l| format!("{}:{}: ", l.line(), l.column()));
-                format!("{loc}{}", policy_file::yaml_message(&e))
+                format!("{loc}{}", file::yaml_message(&e))
             })
         }) {
         Ok(c) => c,

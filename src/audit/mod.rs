@@ -5,9 +5,9 @@
 //! directory when that is not writable), the entry format documented in README, and the rule
 //! that a failing write is reported but never stops a block or the proxy.
 
-use crate::clock::{push_rfc3339, Clock};
-use crate::jsonrpc::{push_json_str, RawId};
-use crate::term::Term;
+use crate::base::clock::{push_rfc3339, Clock};
+use crate::base::jsonrpc::{push_json_str, RawId};
+use crate::base::term::Term;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};

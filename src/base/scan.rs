@@ -10,7 +10,7 @@
 //! nested deeper (a tool's content) is skipped a machine word at a time for strings and by a
 //! byte table for the rest, so the cost per byte stays near that of copying it.
 
-use crate::bytes::{find_any3, find_byte};
+use crate::base::bytes::{find_any3, find_byte};
 
 /// Longest id text remembered; longer ids are not tracked (and so never matched).
 const MAX_ID: usize = 256;
@@ -921,7 +921,7 @@ mod tests {
             // Ids are compared as the gateway keys them (the scanner reads the raw text).
             let key = |v: Vec<(String, bool)>| -> Vec<(String, bool)> {
                 v.into_iter()
-                    .map(|(id, f)| (crate::jsonrpc::id_key(&id).into_owned(), f))
+                    .map(|(id, f)| (crate::base::jsonrpc::id_key(&id).into_owned(), f))
                     .collect()
             };
             assert_eq!(key(got), key(want), "round {round}: {stream:?}");

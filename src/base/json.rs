@@ -419,7 +419,7 @@ impl<'a> Parser<'a> {
     /// a machine word at a time from the start, since the line goes on after a short string.
     #[inline]
     fn plain_run(&mut self) {
-        self.i += crate::bytes::find_string_stop(&self.b[self.i..]);
+        self.i += crate::base::bytes::find_string_stop(&self.b[self.i..]);
     }
 
     /// One escape (after its backslash), decoded into `out`; `\u` escapes must pair their

@@ -5,8 +5,8 @@
 //! audit log.
 
 use crate::gateway::Gateway;
-use crate::policy_file::PolicyFile;
-use crate::term::Term;
+use crate::policy::file::PolicyFile;
+use crate::base::term::Term;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};

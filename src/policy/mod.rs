@@ -5,11 +5,15 @@
 //! profiles) is `policy_file`'s business; wire formats and transports are not known here.
 
 use crate::egress::{self, Class, Destination, DomainList};
-use crate::glob::{self, Glob};
-use crate::jsonrpc::Json;
+use crate::base::glob::{self, Glob};
+use crate::base::jsonrpc::Json;
 use crate::secrets;
-use crate::sql::{Check, Finding, SqlGuard};
+use crate::guards::sql::{Check, Finding, SqlGuard};
 use std::fmt::Write as _;
+
+pub mod file;
+pub mod reload;
+pub mod tooling;
 
 /// Argument keys whose strings are SQL by name in the built-in policy: an unparseable
 /// statement under one of them is refused instead of being treated as prose.
@@ -683,7 +687,7 @@ pub struct Policy {
     pub default_action: Action,
     pub default_mode: Mode,
     /// The circuit breaker's settings (stateful: applied by the gateway, not by `decide`).
-    pub breaker: crate::breaker::Config,
+    pub breaker: crate::guards::breaker::Config,
 }
 
 /// The message facts a decision depends on.
@@ -742,7 +746,7 @@ impl Policy {
             ],
             default_action: Action::Allow,
             default_mode: Mode::Enforce,
-            breaker: crate::breaker::Config::defaults(),
+            breaker: crate::guards::breaker::Config::defaults(),
         }
     }
 
@@ -978,7 +982,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Json<'_> {
-        let mut p = crate::json::Parser::new(text);
+        let mut p = crate::base::json::Parser::new(text);
         let v = p.value(1).unwrap();
         p.end().unwrap();
         v

@@ -6,10 +6,10 @@
 //! same client pump writing allowed messages to stdout.
 
 use crate::gateway::{Forward, Gateway, Outcome};
-use crate::lines::{read_line, Line, MAX_LINE};
-use crate::scan::Scanner;
-use crate::server;
-use crate::term::Term;
+use crate::base::lines::{read_line, Line, MAX_LINE};
+use crate::base::scan::Scanner;
+use crate::transport::server;
+use crate::base::term::Term;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

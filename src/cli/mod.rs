@@ -3,8 +3,8 @@
 //! Produces a [`Command`] for `main` to run.
 
 use crate::gateway::BlockAs;
-use crate::sql;
-use crate::term::Verbosity;
+use crate::guards::sql;
+use crate::base::term::Verbosity;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;

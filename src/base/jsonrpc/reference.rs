@@ -3,7 +3,7 @@
 //! answer from both (test builds only).
 
 use super::{Kind, Message, Parsed, Problem, RawId, Refusal, MAX_DEPTH};
-use crate::json::Json;
+use crate::base::json::Json;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;

@@ -608,7 +608,7 @@ pub fn first_word(text: &str) -> Option<Word> {
 /// `text` with MySQL's executable comments (`/*! ... */`, `/*!50000 ... */`) opened up, when it
 /// has any: MySQL executes their contents as SQL.
 fn mysql_unhide(text: &str) -> Option<String> {
-    if crate::bytes::find_byte(b'!', text.as_bytes()).is_none() || !text.contains("/*!") {
+    if crate::base::bytes::find_byte(b'!', text.as_bytes()).is_none() || !text.contains("/*!") {
         return None;
     }
     let mut out = String::with_capacity(text.len());
