@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         cli::Command::PolicyTest(file, cases) => {
             return ExitCode::from(policy::tooling::test(&file, &cases))
         }
-        cli::Command::PolicyShowDefault(o) => return ExitCode::from(policy::tooling::show_default(&o)),
+        cli::Command::PolicyShowDefault(o) => {
+            return ExitCode::from(policy::tooling::show_default(&o))
+        }
         cli::Command::Explain(o, message) => {
             return ExitCode::from(policy::tooling::explain(&o, message.as_deref()))
         }

@@ -2,9 +2,9 @@
 //! subcommands, validation with one-line errors that name the option, and the help text.
 //! Produces a [`Command`] for `main` to run.
 
+use crate::base::term::Verbosity;
 use crate::gateway::BlockAs;
 use crate::guards::sql;
-use crate::base::term::Verbosity;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;

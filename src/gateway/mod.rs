@@ -6,13 +6,13 @@
 //! this; every verdict, alert and audit entry is made here, on one code path.
 
 use crate::audit::{Action as AuditAction, Audit, Entry};
-use crate::guards::breaker::{self, CallFacts, Store, Transition};
 use crate::base::clock::{self, Clock};
 use crate::base::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
-use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
-use crate::secrets;
 use crate::base::small_str::{IdHashing, IdMap, SmallStr};
 use crate::base::term::Term;
+use crate::guards::breaker::{self, CallFacts, Store, Transition};
+use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
+use crate::secrets;
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};

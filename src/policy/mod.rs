@@ -4,11 +4,11 @@
 //! `sentinel explain` prints. Where a policy comes from (the built-in default or a file with
 //! profiles) is `policy_file`'s business; wire formats and transports are not known here.
 
-use crate::egress::{self, Class, Destination, DomainList};
 use crate::base::glob::{self, Glob};
 use crate::base::jsonrpc::Json;
-use crate::secrets;
+use crate::egress::{self, Class, Destination, DomainList};
 use crate::guards::sql::{Check, Finding, SqlGuard};
+use crate::secrets;
 use std::fmt::Write as _;
 
 pub mod file;

@@ -4,9 +4,9 @@
 //! or validate is refused: the old policy stays in force, and the error goes to stderr and the
 //! audit log.
 
+use crate::base::term::Term;
 use crate::gateway::Gateway;
 use crate::policy::file::PolicyFile;
-use crate::base::term::Term;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};

@@ -3,10 +3,10 @@
 //! messages through the same `Policy::decide` the gateway uses, so what they report is what
 //! the proxy does.
 
-use crate::cli::Options;
 use crate::base::jsonrpc::{self, Parsed};
-use crate::policy::{Call, Decision, Policy};
+use crate::cli::Options;
 use crate::policy::file::{self, PolicyError, PolicyFile};
+use crate::policy::{Call, Decision, Policy};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
@@ -48,10 +48,7 @@ pub fn check(file: &Path) -> u8 {
 
 /// `sentinel policy show-default`.
 pub fn show_default(opts: &Options) -> u8 {
-    print!(
-        "{}",
-        file::default_yaml(&opts.dialect, opts.max_rows)
-    );
+    print!("{}", file::default_yaml(&opts.dialect, opts.max_rows));
     0
 }
 

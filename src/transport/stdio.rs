@@ -5,11 +5,11 @@
 //! `server->client`, `server-stderr`, `child-wait` and `signals`. Demo mode (no server) is the
 //! same client pump writing allowed messages to stdout.
 
-use crate::gateway::{Forward, Gateway, Outcome};
 use crate::base::lines::{read_line, Line, MAX_LINE};
 use crate::base::scan::Scanner;
-use crate::transport::server;
 use crate::base::term::Term;
+use crate::gateway::{Forward, Gateway, Outcome};
+use crate::transport::server;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};

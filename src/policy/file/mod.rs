@@ -4,15 +4,15 @@
 //! column, and the text of the built-in default policy (`sentinel policy show-default`),
 //! which loads to exactly [`Policy::builtin`].
 
-use crate::guards::breaker;
-use crate::egress::DomainList;
 use crate::base::glob::Glob;
+use crate::egress::DomainList;
+use crate::guards::breaker;
+use crate::guards::sql::{self, Check, SqlGuard};
 use crate::policy::{
     Action, Condition, EgressCheck, EgressRule, JsonPointer, Mode, Policy, Rule, SqlRule, Target,
     Test, SQL_KEYS,
 };
 use crate::secrets;
-use crate::guards::sql::{self, Check, SqlGuard};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
