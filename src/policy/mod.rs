@@ -8,6 +8,7 @@ use crate::base::glob::{self, Glob};
 use crate::base::jsonrpc::Json;
 use crate::egress::{self, Class, Destination, DomainList};
 use crate::guards::sql::{Check, Finding, SqlGuard};
+pub use crate::guards::Mode;
 use crate::secrets;
 use std::fmt::Write as _;
 
@@ -44,23 +45,6 @@ impl Action {
             Action::Block => "block",
             Action::Monitor => "monitor",
             Action::Approve => "approve",
-        }
-    }
-}
-
-/// Whether refusals are carried out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Enforce,
-    /// Decide and audit, but forward: the audit entry says what would have happened.
-    Monitor,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Monitor => "monitor",
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::base::glob::{self, Glob};
 use crate::base::jsonrpc::Json;
-use crate::policy::Mode;
+use crate::guards::Mode;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
