@@ -41,10 +41,14 @@ fn main() -> ExitCode {
             return ExitCode::from(policy::tooling::test(&file, &cases))
         }
         cli::Command::PolicyShowDefault(o) => {
-            return ExitCode::from(policy::tooling::show_default(&o))
+            return ExitCode::from(policy::tooling::show_default(&o.source()))
         }
         cli::Command::Explain(o, message) => {
-            return ExitCode::from(policy::tooling::explain(&o, message.as_deref()))
+            return ExitCode::from(policy::tooling::explain(
+                &o.source(),
+                o.server_name.as_deref(),
+                message.as_deref(),
+            ))
         }
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
@@ -64,7 +68,7 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
         term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");
         return 2;
     }
-    let policy = match policy::tooling::load(&opts) {
+    let policy = match policy::tooling::load(&opts.source()) {
         Ok(p) => Arc::new(p),
         Err(e) => {
             term.error(&format!("invalid policy, not starting: {e}"));
@@ -104,10 +108,12 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
     };
     term.info(&format!("policy: {}", policy.summary()));
     term.info(&format!("breaker: {}", policy.breaker.summary()));
+    let live = Arc::new(policy::Live::new(policy));
+    let audit = Arc::new(audit);
     let gateway = Arc::new(gateway::Gateway::new(
-        policy,
+        live.clone(),
         server_name,
-        audit,
+        audit.clone(),
         term.clone(),
         opts.block_as,
         server.is_some(),
@@ -117,7 +123,8 @@ fn run(opts: cli::Options, server: Option<Vec<OsString>>) -> u8 {
         policy::reload::spawn(
             path,
             opts.profile.clone(),
-            gateway.clone(),
+            live,
+            audit,
             opts.reload_interval,
             term.clone(),
         )

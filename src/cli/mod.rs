@@ -65,6 +65,18 @@ pub struct Options {
     pub verbosity: Verbosity,
 }
 
+impl Options {
+    /// Where the policy comes from, as the policy tooling reads it.
+    pub fn source(&self) -> crate::policy::tooling::Source<'_> {
+        crate::policy::tooling::Source {
+            file: self.policy.as_deref(),
+            profile: self.profile.as_deref(),
+            dialect: &self.dialect,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
 /// What to do.
 #[derive(Debug)]
 pub enum Command {

@@ -11,12 +11,12 @@ use crate::base::jsonrpc::{self, Kind, Message, Parsed, RawId, Refusal};
 use crate::base::small_str::{IdHashing, IdMap, SmallStr};
 use crate::base::term::Term;
 use crate::guards::breaker::{self, CallFacts, Store, Transition};
-use crate::policy::{self, Call, Decision, Hit, Mode, Policy};
+use crate::policy::{self, Call, Decision, Hit, Live, Mode, Policy};
 use crate::secrets;
 use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// How many ids of requests the gateway answered itself are remembered, so that a later
 /// `notifications/cancelled` for one of them is not sent to a server that never saw it.
@@ -96,10 +96,10 @@ pub struct ServerSide {
 /// The decision core for one session.
 pub struct Gateway {
     /// The policy in force, swapped whole on reload: each line is judged by one snapshot.
-    policy: RwLock<Arc<Policy>>,
+    policy: Arc<Live>,
     /// The name rules' `servers:` globs are matched against.
     server_name: String,
-    audit: Audit,
+    audit: Arc<Audit>,
     term: Term,
     block_as: BlockAs,
     /// Whether there is a server whose responses we wait for (false in demo mode).
@@ -121,16 +121,16 @@ enum Judgement {
 
 impl Gateway {
     pub fn new(
-        policy: Arc<Policy>,
+        policy: Arc<Live>,
         server_name: String,
-        audit: Audit,
+        audit: Arc<Audit>,
         term: Term,
         block_as: BlockAs,
         track_pending: bool,
         clock: Arc<dyn Clock>,
     ) -> Gateway {
         Gateway {
-            policy: RwLock::new(policy),
+            policy,
             server_name,
             audit,
             term,
@@ -144,27 +144,7 @@ impl Gateway {
 
     /// The policy in force.
     pub fn policy(&self) -> Arc<Policy> {
-        self.policy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Puts `policy` in force for every line judged from now on.
-    pub fn set_policy(&self, policy: Arc<Policy>) {
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
-    }
-
-    /// Audits an event that is not about a message (a policy reload, a breaker changing state).
-    pub fn audit_event(
-        &self,
-        action: &str,
-        rule: &str,
-        reason: &str,
-        tool: Option<&str>,
-        explanation: &str,
-    ) {
-        self.audit.event(action, rule, reason, tool, explanation);
+        self.policy.get()
     }
 
     /// Where the audit log is being written.

@@ -13,8 +13,11 @@ use crate::secrets;
 use std::fmt::Write as _;
 
 pub mod file;
+mod live;
 pub mod reload;
 pub mod tooling;
+
+pub use live::Live;
 
 /// Argument keys whose strings are SQL by name in the built-in policy: an unparseable
 /// statement under one of them is refused instead of being treated as prose.

@@ -1,12 +1,13 @@
 //! Hot reload of the policy file without ever failing open: a std thread checks the file's
 //! modification stamp every `--reload-interval` (SIGHUP forces a check), compiles the new file
-//! completely, and only then swaps it into the gateway in one step. A file that fails to parse
+//! completely, and only then puts it in force ([`Live`]) in one step. A file that fails to parse
 //! or validate is refused: the old policy stays in force, and the error goes to stderr and the
 //! audit log.
 
+use crate::audit::Audit;
 use crate::base::term::Term;
-use crate::gateway::Gateway;
 use crate::policy::file::PolicyFile;
+use crate::policy::Live;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -35,7 +36,8 @@ fn stamp(path: &std::path::Path) -> Option<Stamp> {
 pub fn spawn(
     path: PathBuf,
     profile: Option<String>,
-    gateway: Arc<Gateway>,
+    live: Arc<Live>,
+    audit: Arc<Audit>,
     interval: Duration,
     term: Term,
 ) -> Sender<()> {
@@ -61,20 +63,20 @@ pub fn spawn(
                 continue;
             }
             last = now;
-            reload(&path, profile.as_deref(), &gateway, &term);
+            reload(&path, profile.as_deref(), &live, &audit, &term);
         })
         .expect("cannot start the policy reload thread");
     tx
 }
 
 /// Loads, compiles and swaps in the policy; on any error keeps the old one.
-fn reload(path: &std::path::Path, profile: Option<&str>, gateway: &Gateway, term: &Term) {
+fn reload(path: &std::path::Path, profile: Option<&str>, live: &Live, audit: &Audit, term: &Term) {
     match PolicyFile::load(path).and_then(|f| f.compile_checked(profile)) {
         Ok(policy) => {
             let summary = policy.summary();
-            gateway.set_policy(Arc::new(policy));
+            live.set(Arc::new(policy));
             term.notice(&format!("policy reloaded: {summary}"));
-            gateway.audit_event(
+            audit.event(
                 "policy_loaded",
                 "policy.reload",
                 "Policy Reloaded",
@@ -86,7 +88,7 @@ fn reload(path: &std::path::Path, profile: Option<&str>, gateway: &Gateway, term
             term.error(&format!(
                 "policy reload refused, the previous policy stays in force: {e}"
             ));
-            gateway.audit_event(
+            audit.event(
                 "policy_rejected",
                 "policy.reload",
                 "Policy Reload Refused",

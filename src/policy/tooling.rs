@@ -4,18 +4,26 @@
 //! the proxy does.
 
 use crate::base::jsonrpc::{self, Parsed};
-use crate::cli::Options;
 use crate::policy::file::{self, PolicyError, PolicyFile};
 use crate::policy::{Call, Decision, Policy};
 use serde::Deserialize;
 use std::io::Read;
 use std::path::Path;
 
-/// The policy `opts` asks for: the file (profile) or the built-in default.
-pub fn load(opts: &Options) -> Result<Policy, PolicyError> {
-    match &opts.policy {
-        Some(path) => PolicyFile::load(path)?.compile_checked(opts.profile.as_deref()),
-        None => Ok(Policy::builtin(&opts.dialect, opts.max_rows)),
+/// Where the policy in force comes from: a file (and one of its profiles), or the built-in
+/// default as `--dialect` and `--max-rows` tune it.
+pub struct Source<'a> {
+    pub file: Option<&'a Path>,
+    pub profile: Option<&'a str>,
+    pub dialect: &'a str,
+    pub max_rows: u64,
+}
+
+/// The policy `source` names: the file (profile) or the built-in default.
+pub fn load(source: &Source) -> Result<Policy, PolicyError> {
+    match source.file {
+        Some(path) => PolicyFile::load(path)?.compile_checked(source.profile),
+        None => Ok(Policy::builtin(source.dialect, source.max_rows)),
     }
 }
 
@@ -47,8 +55,8 @@ pub fn check(file: &Path) -> u8 {
 }
 
 /// `sentinel policy show-default`.
-pub fn show_default(opts: &Options) -> u8 {
-    print!("{}", file::default_yaml(&opts.dialect, opts.max_rows));
+pub fn show_default(source: &Source) -> u8 {
+    print!("{}", file::default_yaml(source.dialect, source.max_rows));
     0
 }
 
@@ -197,8 +205,8 @@ fn deciding_rule(d: &Decision) -> Option<String> {
 }
 
 /// `sentinel explain [MESSAGE|-]`: the decision on one message and the trace of every rule.
-pub fn explain(opts: &Options, message: Option<&str>) -> u8 {
-    let policy = match load(opts) {
+pub fn explain(source: &Source, server_name: Option<&str>, message: Option<&str>) -> u8 {
+    let policy = match load(source) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sentinel: error: invalid policy: {e}");
@@ -217,7 +225,7 @@ pub fn explain(opts: &Options, message: Option<&str>) -> u8 {
         }
     };
     let text = text.trim();
-    let server = opts.server_name.as_deref().unwrap_or("");
+    let server = server_name.unwrap_or("");
     println!("policy: {}", policy.summary());
     println!(
         "breaker: {} (not applied here: it needs a session's history)",
