@@ -9,6 +9,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod run;
+
 pub const USAGE: &str = "\
 sentinel - runtime security gateway for MCP servers
 

@@ -1,0 +1,94 @@
+//! A gateway session from the command line's options: load the policy (refusing to start on
+//! an invalid one), open the audit log, build the gateway, start the reload thread, and run
+//! the transport (demo mode without a server command, the stdio proxy with one). The one
+//! place that puts every layer together.
+
+use super::Options;
+use crate::audit;
+use crate::base::{clock, term};
+use crate::gateway;
+use crate::policy;
+use crate::transport;
+use std::ffi::OsString;
+use std::sync::Arc;
+
+/// Demo or proxy mode: load the policy, open the audit log, start reloading, run the session.
+pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
+    if server.is_some() {
+        // Before any thread starts (the reload thread included): the signals Sentinel passes
+        // on must reach only its signal thread, never kill it by default action.
+        transport::server::block_forwarded_signals();
+    }
+    let term = term::Term::new(opts.color, opts.verbosity);
+    if opts.profile.is_some() && opts.policy.is_none() {
+        term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");
+        return 2;
+    }
+    let policy = match policy::tooling::load(&opts.source()) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            term.error(&format!("invalid policy, not starting: {e}"));
+            return 2;
+        }
+    };
+    let command_line = server.as_ref().map_or_else(
+        || "(demo: no server)".to_owned(),
+        |argv| {
+            argv.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    );
+    let server_name = opts
+        .server_name
+        .clone()
+        .unwrap_or_else(|| command_line.clone());
+    let clock = clock::from_env();
+    let audit = match audit::Audit::open(
+        opts.audit_log.as_deref(),
+        command_line,
+        clock.clone(),
+        term.clone(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            term.error(&format!(
+                "cannot open the audit log {} ({}); pass a writable path with --audit-log or \
+                 SENTINEL_AUDIT_LOG",
+                e.path.display(),
+                e.error
+            ));
+            return 1;
+        }
+    };
+    term.info(&format!("policy: {}", policy.summary()));
+    term.info(&format!("breaker: {}", policy.breaker.summary()));
+    let live = Arc::new(policy::Live::new(policy));
+    let audit = Arc::new(audit);
+    let gateway = Arc::new(gateway::Gateway::new(
+        live.clone(),
+        server_name,
+        audit.clone(),
+        term.clone(),
+        opts.block_as,
+        server.is_some(),
+        clock,
+    ));
+    let reload = opts.policy.clone().map(|path| {
+        policy::reload::spawn(
+            path,
+            opts.profile.clone(),
+            live,
+            audit,
+            opts.reload_interval,
+            term.clone(),
+        )
+    });
+    let code = match server {
+        None => transport::stdio::run_demo(gateway),
+        Some(argv) => transport::stdio::run_proxy(gateway, &argv, term.clone(), reload),
+    };
+    term.finish();
+    code
+}
