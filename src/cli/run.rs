@@ -17,7 +17,7 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
     if server.is_some() {
         // Before any thread starts (the reload thread included): the signals Sentinel passes
         // on must reach only its signal thread, never kill it by default action.
-        transport::server::block_forwarded_signals();
+        transport::signals::block_forwarded_signals();
     }
     let term = term::Term::new(opts.color, opts.verbosity);
     if opts.profile.is_some() && opts.policy.is_none() {

@@ -1,7 +1,10 @@
 //! Transports move bytes between a client, a server and the gateway, and own nothing about
 //! verdicts: every line goes through `gateway::Gateway`. `stdio` is the stdio proxy (and the
-//! demo mode), `server` the wrapped server process and Sentinel's own signal handling. An HTTP
-//! transport will sit beside them.
+//! demo mode), `lifecycle` its shutdown state machine, `server` the wrapped server process and
+//! `signals` Sentinel's own signal handling (the platform code, one small module per concern).
+//! An HTTP transport will sit beside them.
 
+mod lifecycle;
 pub mod server;
+pub mod signals;
 pub mod stdio;

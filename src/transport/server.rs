@@ -1,9 +1,10 @@
 //! The wrapped MCP server as an operating-system process: spawning it in its own process group
-//! (so `npx`/`uvx` launchers and everything they start can be ended together), tying its life
-//! to Sentinel's on Linux, signalling the whole group, and Sentinel's own signal handling
-//! (SIGINT/SIGTERM/SIGHUP are blocked and received synchronously on a thread with `sigwait`, then
-//! passed on). Everything unsafe about processes and signals lives here.
+//! (so `npx`/`uvx` launchers and everything they start can be ended together) with the
+//! forwarded signals at their default action, tying its life to Sentinel's on Linux,
+//! signalling the whole group, its exit code. Platform code (Unix), kept to this module and
+//! `signals`.
 
+use crate::transport::signals;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -92,22 +93,11 @@ pub fn spawn(argv: &[OsString]) -> Result<Child, SpawnError> {
     })
 }
 
-/// Whether Sentinel's caller started it with `signal` ignored (SIG_IGN), as `nohup` does for
-/// SIGHUP and a non-interactive shell does for SIGINT in background jobs.
-pub fn ignored_by_caller(signal: i32) -> bool {
-    // SAFETY: sigaction with a null new action only reads the current one into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_IGN
-    }
-}
-
 /// The forwarded signals the server gets at their default action: SIGINT and SIGTERM always;
 /// SIGHUP unless the caller ignored it (under `nohup` the whole tree stays immune to hangups,
 /// and Sentinel does not pass one on either).
 fn reset_in_server() -> [Option<i32>; 3] {
-    let hup = (!ignored_by_caller(libc::SIGHUP)).then_some(libc::SIGHUP);
+    let hup = (!signals::ignored_by_caller(libc::SIGHUP)).then_some(libc::SIGHUP);
     [Some(libc::SIGINT), Some(libc::SIGTERM), hup]
 }
 
@@ -123,44 +113,6 @@ pub fn signal_group(pgid: u32, signal: i32) -> bool {
 /// Whether any process of group `pgid` is still alive (zombies included).
 pub fn group_alive(pgid: u32) -> bool {
     signal_group(pgid, 0)
-}
-
-/// The signals Sentinel passes on to the server. SIGHUP is among them so that a closed
-/// terminal ends the server's whole group instead of only Sentinel.
-pub const FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-fn forwarded_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialise and fill a plain C struct we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED {
-            libc::sigaddset(&mut set, s);
-        }
-        set
-    }
-}
-
-/// Blocks the forwarded signals in the calling thread (and so in every thread it starts
-/// afterwards), so they are only ever received by [`wait_signal`]. Call before starting threads.
-pub fn block_forwarded_signals() {
-    let set = forwarded_set();
-    // SAFETY: set is initialised; the old mask is not needed.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-}
-
-/// Waits for one of the forwarded signals and returns its number.
-pub fn wait_signal() -> i32 {
-    let set = forwarded_set();
-    let mut sig: libc::c_int = 0;
-    loop {
-        // SAFETY: set is initialised and sig is a valid out-pointer.
-        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-            return sig;
-        }
-    }
 }
 
 /// The exit code that mirrors a child's status: its code, or 128 + the signal that ended it.

@@ -1,7 +1,6 @@
 //! The stdio transport: the pumps that move bytes between the client (our stdin/stdout), the
-//! wrapped server (its stdin/stdout/stderr) and the [`Gateway`], and the lifecycle that ends
-//! them in every order without losing a message or leaving a process behind. Threads: main
-//! (spawns the server, then runs the shutdown state machine on events), `client->server`,
+//! wrapped server (its stdin/stdout/stderr) and the [`Gateway`]. Threads: main (spawns the
+//! server, then runs the shutdown state machine of `lifecycle` on events), `client->server`,
 //! `server->client`, `server-stderr`, `child-wait` and `signals`. Demo mode (no server) is the
 //! same client pump writing allowed messages to stdout.
 
@@ -9,29 +8,19 @@ use crate::base::lines::{read_line, Line, MAX_LINE};
 use crate::base::scan::Scanner;
 use crate::base::term::Term;
 use crate::gateway::{Forward, Gateway, Outcome};
-use crate::transport::server;
+use crate::transport::lifecycle::{Event, Lifecycle, DRAIN};
+use crate::transport::{server, signals};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::process::{ChildStdin, ExitStatus};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::process::ChildStdin;
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// After the client closes its side, how long the server gets to exit on its own once its
-/// stdin is closed, before SIGTERM.
-pub const GRACE: Duration = Duration::from_millis(1000);
-/// After SIGTERM, how long before SIGKILL.
-pub const TERM_WAIT: Duration = Duration::from_millis(500);
-/// After the server process exits, how long its remaining group members and open output pipes
-/// get before the group is killed and Sentinel exits anyway.
-pub const DRAIN: Duration = Duration::from_millis(300);
-/// How often the main thread checks whether the server's group is gone, once the server
-/// itself has exited.
-const POLL: Duration = Duration::from_millis(10);
 /// Stack size of the thread that inspects messages (sqlparser recurses deeply).
 const INSPECT_STACK: usize = 16 * 1024 * 1024;
 /// Read buffer sizes.
@@ -66,20 +55,6 @@ impl Write for RawStdout {
 fn raw_stdin() -> ManuallyDrop<File> {
     // SAFETY: fd 0 is open for the life of the process and ManuallyDrop never closes it.
     ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
-}
-
-/// Events the pumps and helpers send to the main thread.
-enum Event {
-    /// The client closed our stdin (or it failed).
-    ClientEof,
-    /// Writing to the client failed: nobody is reading our stdout any more.
-    ClientGone,
-    /// Writing to the server's stdin failed: it stopped reading.
-    ServerInputClosed,
-    ServerOutputEof,
-    ServerStderrEof,
-    ChildExited(ExitStatus),
-    Signal(i32),
 }
 
 /// Demo mode: judge every stdin line; allowed messages and the gateway's answers go to stdout
@@ -202,10 +177,10 @@ pub fn run_proxy(
     {
         let tx = tx.clone();
         // Started under `nohup`: hangups are not passed on (the server ignores them too).
-        let hup_ignored = server::ignored_by_caller(libc::SIGHUP);
+        let hup_ignored = signals::ignored_by_caller(libc::SIGHUP);
         let term = term.clone();
         spawn_named("signals", 0, move || loop {
-            let sig = server::wait_signal();
+            let sig = signals::wait_signal();
             if sig == libc::SIGHUP {
                 if let Some(reload) = &reload {
                     let _ = reload.send(());
@@ -390,163 +365,4 @@ fn server_pump(
     }
     drop(guard);
     let _ = tx.send(Event::ServerOutputEof);
-}
-
-/// The shutdown state machine run by the main thread.
-struct Lifecycle {
-    pgid: u32,
-    term: Term,
-    status: Option<ExitStatus>,
-    out_eof: bool,
-    err_eof: bool,
-    /// When the next escalation happens, and what it is.
-    next: Option<(Instant, Step)>,
-    signals: u32,
-    /// SIGKILL went to the whole group after the server exited.
-    group_killed: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    Term,
-    Kill,
-    /// The server has exited but its group or pipes linger: kill the group.
-    GiveUp,
-    /// Stop waiting for the pipes.
-    Abandon,
-}
-
-impl Lifecycle {
-    fn new(pgid: u32, term: Term) -> Lifecycle {
-        Lifecycle {
-            pgid,
-            term,
-            status: None,
-            out_eof: false,
-            err_eof: false,
-            next: None,
-            signals: 0,
-            group_killed: false,
-        }
-    }
-
-    /// Runs until the server has exited and its output is delivered; returns its status.
-    fn run(mut self, rx: &mpsc::Receiver<Event>) -> Option<ExitStatus> {
-        loop {
-            if self.status.is_some() && self.out_eof && self.err_eof {
-                // Done once no member of the server's group is left (or the rest got SIGKILL).
-                if self.group_killed || !server::group_alive(self.pgid) {
-                    return self.status;
-                }
-            }
-            let event = match self.next {
-                Some((at, _)) => {
-                    let mut wait = at.saturating_duration_since(Instant::now());
-                    if self.status.is_some() {
-                        // Poll for the last group members to go.
-                        wait = wait.min(POLL);
-                    }
-                    match rx.recv_timeout(wait) {
-                        Ok(e) => Some(e),
-                        Err(RecvTimeoutError::Timeout) if Instant::now() < at => continue,
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => return self.status,
-                    }
-                }
-                None => match rx.recv() {
-                    Ok(e) => Some(e),
-                    Err(_) => return self.status,
-                },
-            };
-            match event {
-                Some(e) => self.on_event(e),
-                None => {
-                    if self.escalate() {
-                        return self.status;
-                    }
-                }
-            }
-        }
-    }
-
-    fn schedule(&mut self, after: Duration, step: Step) {
-        let at = Instant::now() + after;
-        // Never postpone an escalation already due sooner.
-        if self.next.is_none_or(|(t, _)| at < t) || self.status.is_some() {
-            self.next = Some((at, step));
-        }
-    }
-
-    fn on_event(&mut self, e: Event) {
-        match e {
-            Event::ClientEof | Event::ClientGone | Event::ServerInputClosed => {
-                if self.status.is_none() && self.next.is_none() {
-                    self.term
-                        .info("client side closed; closing the server's stdin");
-                    self.schedule(GRACE, Step::Term);
-                }
-            }
-            Event::Signal(sig) => {
-                self.signals += 1;
-                if self.status.is_some() {
-                    return;
-                }
-                if self.signals > 1 {
-                    server::signal_group(self.pgid, libc::SIGKILL);
-                    return;
-                }
-                self.term
-                    .info(&format!("received signal {sig}; passing it to the server"));
-                server::signal_group(self.pgid, sig);
-                self.next = Some((Instant::now() + TERM_WAIT, Step::Kill));
-            }
-            Event::ChildExited(status) => {
-                self.status = Some(status);
-                // Launchers such as npx/uvx may leave the real server running: end the group.
-                if server::group_alive(self.pgid) {
-                    server::signal_group(self.pgid, libc::SIGTERM);
-                }
-                self.next = Some((Instant::now() + DRAIN, Step::GiveUp));
-            }
-            Event::ServerOutputEof => self.out_eof = true,
-            Event::ServerStderrEof => self.err_eof = true,
-        }
-    }
-
-    /// Carries out the due step; true when it is time to stop waiting.
-    fn escalate(&mut self) -> bool {
-        let Some((_, step)) = self.next.take() else {
-            return false;
-        };
-        match step {
-            Step::Term => {
-                self.term
-                    .info("server did not exit after its stdin closed; sending SIGTERM");
-                server::signal_group(self.pgid, libc::SIGTERM);
-                self.next = Some((Instant::now() + TERM_WAIT, Step::Kill));
-                false
-            }
-            Step::Kill => {
-                self.term
-                    .info("server did not exit after SIGTERM; sending SIGKILL");
-                server::signal_group(self.pgid, libc::SIGKILL);
-                false
-            }
-            Step::GiveUp => {
-                server::signal_group(self.pgid, libc::SIGKILL);
-                self.group_killed = true;
-                self.next = Some((Instant::now() + DRAIN, Step::Abandon));
-                false
-            }
-            Step::Abandon => {
-                if !self.out_eof {
-                    self.term.warn(
-                        "the server's output pipe stayed open after it exited (a process it \
-                         started still holds it); stopped waiting",
-                    );
-                }
-                true
-            }
-        }
-    }
 }
