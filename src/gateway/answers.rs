@@ -1,0 +1,254 @@
+//! What the gateway writes when it refuses something: the JSON-RPC answer (an error, or a
+//! tool result with `isError` under `--block-as result`), the alert on stderr and the audit
+//! entry, with every secret the message holds redacted from all three (the forwarded bytes
+//! are never touched).
+
+use super::session::{remember_answered, ClientSide};
+use super::{BlockAs, Gateway};
+use crate::audit::{Action as AuditAction, Entry};
+use crate::base::jsonrpc::{self, Kind, Message, RawId, Refusal};
+use crate::policy::{self, Hit};
+use crate::secrets;
+use std::borrow::Cow;
+
+impl Gateway {
+    /// Audits a decision about a message; returns its explanation, with any secret redacted.
+    pub(super) fn record<'h>(
+        &self,
+        msg: &Message,
+        raw: &[u8],
+        hit: &'h Hit,
+        action: AuditAction,
+    ) -> Cow<'h, str> {
+        let would_have = (action == AuditAction::Monitored
+            && hit.action != policy::Action::Monitor)
+            .then(|| hit.action.as_str());
+        let redactor = self.policy().redactor();
+        let details = redacted(&redactor, raw);
+        // The id and the tool name are the message's too: a secret there is redacted as well.
+        let message_id = msg
+            .id
+            .as_ref()
+            .map(|id| match redactor.redact(id.as_json()) {
+                Some(r) => Cow::Owned(RawId::new(&r)),
+                None => Cow::Borrowed(id),
+            });
+        let tool = msg.tool_name().map(|t| clean(&redactor, t));
+        let explanation = clean(&redactor, &hit.detail);
+        self.audit.record(&Entry {
+            message_id: message_id.as_deref(),
+            method: msg.method.as_deref(),
+            tool: tool.as_deref(),
+            rule: &hit.rule,
+            reason: &hit.reason,
+            explanation: &explanation,
+            hint: &hit.hint,
+            argument: Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
+            action,
+            would_have,
+            details: details.as_deref().map_or(raw, str::as_bytes),
+            details_is_json: true,
+        });
+        if action == AuditAction::Monitored {
+            self.term.monitored(&format!(
+                "{} rule={}{}",
+                self.headline(msg),
+                hit.rule,
+                would_have.map_or(String::new(), |w| format!(" (would {w})"))
+            ));
+        }
+        explanation
+    }
+
+    /// Text derived from a message (an explanation quoting it, its id, its tool name) with
+    /// any secret redacted.
+    pub(super) fn clean<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        clean(&self.policy().redactor(), text)
+    }
+
+    /// `method id=.. tool=..` for stderr, with any secret in the id or tool name redacted.
+    pub(super) fn headline(&self, msg: &Message) -> String {
+        self.clean(&headline(msg)).into_owned()
+    }
+
+    pub(super) fn block(
+        &self,
+        client: &mut ClientSide,
+        msg: &Message,
+        raw: &[u8],
+        hit: &Hit,
+        reply: &mut Vec<u8>,
+    ) {
+        let approve = hit.action == policy::Action::Approve;
+        let action = if approve {
+            AuditAction::ApprovalRequired
+        } else {
+            AuditAction::Blocked
+        };
+        let detail = self.record(msg, raw, hit, action);
+        let rule = hit.rule.as_str();
+        self.term.alert(|| {
+            (
+                format!("{} rule={rule}", self.headline(msg)),
+                vec![
+                    format!("{}: {detail}", hit.reason),
+                    format!("hint: {}", hit.hint),
+                ],
+            )
+        });
+
+        let Some(id) = msg.id.as_ref().filter(|_| msg.kind == Kind::Request) else {
+            return; // a notification: dropped and audited, nothing to answer
+        };
+        // "Blocked by Sentinel (RULE): DETAIL. Hint: HINT."
+        let (detail_text, hint_text) =
+            (detail.trim_end_matches('.'), hit.hint.trim_end_matches('.'));
+        let mut text = String::with_capacity(40 + rule.len() + detail_text.len() + hint_text.len());
+        for part in [
+            "Blocked by Sentinel (",
+            rule,
+            "): ",
+            detail_text,
+            ". Hint: ",
+            hint_text,
+            ".",
+        ] {
+            text.push_str(part);
+        }
+        let tool = msg.tool_name();
+        reply.reserve(2 * text.len() + 256);
+        match self.block_as {
+            BlockAs::Error => {
+                let data = jsonrpc::string_object(&[
+                    ("rule", Some(rule)),
+                    ("reason", Some(&hit.reason)),
+                    ("detail", Some(&detail)),
+                    ("hint", Some(&hit.hint)),
+                    (
+                        "argument",
+                        Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
+                    ),
+                    ("tool", tool),
+                    ("action", Some(hit.action.as_str())),
+                    ("retry_at", hit.retry_at.as_deref()),
+                ]);
+                let code = if approve {
+                    jsonrpc::APPROVAL_REQUIRED
+                } else {
+                    jsonrpc::BLOCKED
+                };
+                jsonrpc::write_error(reply, Some(id), code, &text, Some(&data));
+            }
+            BlockAs::Result => {
+                let mut result = b"{\"content\":[{\"type\":\"text\",\"text\":".to_vec();
+                jsonrpc::push_json_str(&mut result, &text);
+                result.extend_from_slice(b"}],\"isError\":true}");
+                jsonrpc::write_result(reply, Some(id), &result);
+            }
+        }
+        remember_answered(client, id);
+    }
+
+    /// Answers and audits a line that could not be parsed unambiguously.
+    pub(super) fn refuse(
+        &self,
+        client: &mut ClientSide,
+        r: &Refusal,
+        raw: &[u8],
+        reply: &mut Vec<u8>,
+    ) {
+        let redactor = self.policy().redactor();
+        let problem = clean(&redactor, &r.problem.to_string()).into_owned();
+        let details = redacted(&redactor, raw);
+        let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
+                    no duplicate keys, nested at most 100 levels";
+        let (title, rule) = (policy::MALFORMED_TITLE, policy::MALFORMED);
+        self.audit.record(&Entry {
+            message_id: r.id.as_ref(),
+            method: None,
+            tool: None,
+            rule,
+            reason: title,
+            explanation: &problem,
+            hint,
+            argument: None,
+            action: AuditAction::Blocked,
+            would_have: None,
+            details: details.as_deref().map_or(raw, str::as_bytes),
+            details_is_json: false,
+        });
+        self.term.alert(|| {
+            (
+                format!("malformed message rule={rule}"),
+                vec![problem.clone()],
+            )
+        });
+        let message = if r.code == jsonrpc::PARSE_ERROR {
+            format!("Parse error: {problem}")
+        } else {
+            format!("Invalid Request: {problem}")
+        };
+        let data = jsonrpc::string_object(&[
+            ("rule", Some(rule)),
+            ("reason", Some(title)),
+            ("detail", Some(&problem)),
+            ("hint", Some(hint)),
+        ]);
+        jsonrpc::write_error(reply, r.id.as_ref(), r.code, &message, Some(&data));
+        if let Some(id) = &r.id {
+            remember_answered(client, id);
+        }
+    }
+}
+
+/// The message with every secret in it redacted, when it has one: the audit log never holds
+/// a detected secret in clear. Redacted messages are re-serialized (compact, keys sorted); the
+/// others are kept byte for byte.
+fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
+    // A judged message is UTF-8 already; only a refused line may not be.
+    let text = match std::str::from_utf8(raw) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
+    // Without escapes, every string of the message is in the raw text verbatim: a secret the
+    // raw text does not show is in no string either (the common, cheap case).
+    let in_clear = redactor.find(&text).is_some();
+    if !text.contains('\\') && !in_clear {
+        return None;
+    }
+    // A line JSON cannot represent faithfully (a duplicated key keeps only its last value)
+    // may show a secret the parsed form has lost: redact the text itself then.
+    redactor
+        .redact_json(&text)
+        .or_else(|| in_clear.then(|| redactor.redact(&text)).flatten())
+}
+
+/// `text` with any secret redacted.
+fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
+    redactor
+        .redact(text)
+        .map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
+/// The refusal when inspecting a call panicked (fail closed).
+pub(super) fn internal_error() -> Hit {
+    Hit {
+        rule: "sentinel.internal_error".into(),
+        action: policy::Action::Block,
+        enforced: true,
+        reason: "Inspection Failed".into(),
+        detail: "the arguments could not be inspected (internal error)".into(),
+        hint: "simplify the arguments; report this to your Sentinel maintainers".into(),
+        pointer: String::new(),
+        retry_at: None,
+    }
+}
+
+fn headline(msg: &Message) -> String {
+    let id = msg.id.as_ref().map_or("-", RawId::as_json);
+    let method = msg.method.as_deref().unwrap_or("-");
+    match msg.tool_name() {
+        Some(tool) => format!("{method} id={id} tool={tool}"),
+        None => format!("{method} id={id}"),
+    }
+}
