@@ -1970,4 +1970,286 @@ mod tests {
         let colons = ":".repeat(100_000) + "1";
         let _ = found(&colons);
     }
+
+    // ---- boundaries the mutation run found untested ----
+
+    /// `known` for a policy that lists everything: only what is a valid name is asked about.
+    fn all(_: &str) -> bool {
+        true
+    }
+
+    fn found_known(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        destinations(s, &all, &mut out);
+        out.into_iter().map(|d| d.host).collect()
+    }
+
+    /// A combining mark is part of the label it follows (`café` with U+0301); a symbol ends
+    /// a URL host or a bare name.
+    #[test]
+    fn combining_marks_belong_to_names_symbols_end_them() {
+        assert_eq!(
+            one("http://cafe\u{301}.example/").host,
+            "xn--cafe-yvc.example"
+        );
+        assert_eq!(one("cafe\u{301}.com").host, "xn--cafe-yvc.com");
+        assert_eq!(hosts("see http://evil.com\u{2014}x/"), ["evil.com"]);
+        assert_eq!(hosts("2\u{d7}evil.com"), ["evil.com"]);
+        // U+0800 (and all above it but the fullwidth forms) ends a bare name: CJK prose.
+        assert_eq!(hosts("\u{800}evil.com"), ["evil.com"]);
+        // A letter whose UTF-8 ends in byte 0x80 (U+0400) is part of the name.
+        assert_eq!(hosts("\u{400}x.com"), ["xn--x-1ub.com"]);
+    }
+
+    /// Only valid `%XX` escapes are decoded; a `%` with a non-hex digit stays as written.
+    #[test]
+    fn invalid_percent_escapes_stay_as_written() {
+        assert_eq!(hosts("%41 evil%g1.com"), ["g1.com"]);
+        assert_eq!(hosts("%41 evil%1g.com"), ["1g.com"]);
+    }
+
+    /// Two dots in a row (ASCII or Unicode) separate two names, in Unicode text too; one
+    /// leading dot is a dotfile, two or more an ellipsis.
+    #[test]
+    fn double_dots_split_unicode_names() {
+        assert_eq!(
+            hosts("bücher.de..münchen.de"),
+            ["xn--bcher-kva.de", "xn--mnchen-3ya.de"]
+        );
+        assert_eq!(
+            hosts("bücher.de\u{3002}\u{3002}x.de"),
+            ["xn--bcher-kva.de", "x.de"]
+        );
+        assert!(found("cp .bücher.de x").is_empty());
+        assert_eq!(hosts("..bücher.de"), ["xn--bcher-kva.de"]);
+        assert_eq!(hosts("..evil.com"), ["evil.com"]);
+        assert_eq!(hosts("x:...evil.com"), ["evil.com"]);
+        assert_eq!(hosts("see a..evil.com. now"), ["evil.com"]);
+    }
+
+    /// The start of a word is found by looking back once: a long run of blanks before a host
+    /// does not make the scan quadratic.
+    #[test]
+    fn a_long_gap_before_a_host_is_crossed_once() {
+        let s = format!("{}x.com", " ".repeat(300_000));
+        assert_eq!(hosts(&s), ["x.com"]);
+        let s = format!("{}x.com", "\u{2014}".repeat(100_000));
+        assert_eq!(hosts(&s), ["x.com"]);
+    }
+
+    /// The word before a URL's scheme is judged on its own (`host:http://...` of some tools),
+    /// with its own flags; a scheme starts with a letter.
+    #[test]
+    fn the_word_before_a_scheme_is_judged_alone() {
+        assert_eq!(
+            hosts("evil.com:http://x.example/"),
+            ["evil.com", "x.example"]
+        );
+        let d = found("ops@evil.com:http://x.example/");
+        let got: Vec<(&str, Kind)> = d.iter().map(|d| (d.host.as_str(), d.kind)).collect();
+        assert_eq!(got, [("evil.com", Kind::Email), ("x.example", Kind::Url)]);
+        assert_eq!(
+            hosts("10.0.0.1.http://x.example/"),
+            ["10.0.0.1", "x.example"]
+        );
+        assert_eq!(
+            hosts("evil.com\u{3002}http://x.example/"),
+            ["evil.com", "x.example"]
+        );
+        assert_eq!(one("1://evil.com/").kind, Kind::Host);
+        assert!(found("://evil.example/").is_empty());
+    }
+
+    /// After a bracketed host the scan goes on right after the `]`; a bracketed name that is no
+    /// address is reported as written, an empty one is nothing.
+    #[test]
+    fn bracketed_url_hosts() {
+        assert_eq!(hosts("http://[::1]/ then evil.com"), ["::1", "evil.com"]);
+        assert_eq!(hosts("http://[evil.example]/"), ["evil.example"]);
+        assert!(found("http://[]/").is_empty());
+    }
+
+    /// `-` and `_` delimit addresses inside a longer dotted word.
+    #[test]
+    fn an_address_glued_to_a_file_name_is_found() {
+        assert_eq!(hosts("scp 10.0.0.1_backup.tar"), ["10.0.0.1"]);
+        assert_eq!(hosts("10.0.0.1-backup.tar"), ["10.0.0.1"]);
+        // A part that is a number but not four of them is no address.
+        assert!(found("docker save python-3.11-slim.tar.gz").is_empty());
+    }
+
+    /// Candidates are split on `:` and `+`, the delimiters themselves are in neither part.
+    #[test]
+    fn colons_and_plus_signs_split_candidates() {
+        assert_eq!(hosts("mirror:evil.com:443"), ["evil.com"]);
+        assert_eq!(hosts("q=see+evil.com"), ["evil.com"]);
+    }
+
+    /// Names DNS cannot carry (a label over 63 bytes, a name over 253) are not destinations,
+    /// even when a policy list would name them.
+    #[test]
+    fn overlong_names_are_not_destinations() {
+        let long = "a".repeat(64);
+        for s in [
+            format!("{long}.example"),
+            format!("example.{long}"),
+            format!("x.{long}.example:443"),
+        ] {
+            assert_eq!(found_known(&s), Vec::<String>::new(), "{s}");
+        }
+        assert!(found(&format!("{long}.com")).is_empty());
+        let label = "a".repeat(63);
+        let name = |last: usize| format!("{label}.{label}.{label}.{}", "a".repeat(last));
+        assert_eq!(name(61).len(), 253);
+        assert_eq!(found_known(&name(61)), [name(61)]);
+        assert_eq!(found_known(&name(62)), Vec::<String>::new());
+        assert_eq!(
+            found_known(&format!("{label}.example")),
+            [format!("{label}.example")]
+        );
+        // Each label is limited, not the name up to it.
+        let host = "a-very-long-subdomain-name-for-testing.another-long-label.example.com";
+        assert_eq!(hosts(host), [host]);
+        assert_eq!(one("build_01.example.com").host, "build_01.example.com");
+        assert_eq!(one("example.website").host, "example.website");
+    }
+
+    /// Far into a long string a host is still found (lengths are measured, not offsets).
+    #[test]
+    fn hosts_far_into_a_string_are_found() {
+        let pad = " ".repeat(1200);
+        assert_eq!(hosts(&format!("{pad}evil.com:443")), ["evil.com"]);
+        assert_eq!(hosts(&format!("{pad}bücher.de")), ["xn--bcher-kva.de"]);
+        assert_eq!(hosts(&format!("{pad}a+evil.com")), ["evil.com"]);
+    }
+
+    /// A Unicode name of more than 253 bytes can still be a valid host in its ASCII form.
+    #[test]
+    fn a_long_unicode_name_is_judged_in_its_ascii_form() {
+        let labels = vec!["д".repeat(20); 7];
+        let s = format!("{}.com", labels.join("."));
+        assert!(s.len() > 257, "{}", s.len());
+        let ascii = format!("{}.com", ["xn--d1aaaaaaaaaaaaaaaaaaaa"; 7].join("."));
+        assert_eq!(hosts(&s), [ascii.as_str()]);
+        assert_eq!(
+            hosts(&format!("http://{}/", &s[..s.len() - 4])),
+            [&ascii[..ascii.len() - 4]]
+        );
+    }
+
+    /// The longest textual IPv6 address (45 characters) is one address.
+    #[test]
+    fn the_longest_ipv6_spelling_is_an_address() {
+        let s = "0000:0000:0000:0000:0000:ffff:169.254.169.254";
+        assert_eq!(s.len(), 45);
+        let d = one(s);
+        assert_eq!(
+            (d.host.as_str(), d.kind, d.class),
+            ("::ffff:169.254.169.254", Kind::Ip, Class::Metadata)
+        );
+    }
+
+    /// A pre-release version is not an e-mail domain: the last label of one is letters.
+    #[test]
+    fn package_versions_are_not_email_domains() {
+        assert!(found("npm i react@18.3.0-canary1").is_empty());
+        assert!(found("pip install pkg@1.2.x3").is_empty());
+    }
+
+    /// A dotted name called as a function, or a path component, is code, not a host.
+    #[test]
+    fn calls_and_path_components_are_not_hosts() {
+        assert!(found("user.info(x)").is_empty());
+        assert_eq!(hosts("user.info (x)"), ["user.info"]);
+        assert!(found("abc/e/evil.io").is_empty());
+        assert_eq!(hosts("abc//evil.io"), ["evil.io"]);
+    }
+
+    #[test]
+    fn to_ascii_host_limits_and_characters() {
+        assert_eq!(to_ascii_host(&"a".repeat(63)), Some("a".repeat(63)));
+        assert_eq!(to_ascii_host("A-b_C.de"), Some("a-b_c.de".to_owned()));
+        assert_eq!(
+            to_ascii_host("bücher-shop.de"),
+            Some("xn--bcher-shop-9db.de".to_owned())
+        );
+        // Sixty characters, but more than 63 in punycode.
+        assert_eq!(to_ascii_host(&"ü".repeat(60)), None);
+        let label = "a".repeat(63);
+        assert_eq!(
+            to_ascii_host(&format!("{label}.{label}.{label}.{label}")),
+            None
+        );
+    }
+
+    /// Vectors that reach every branch of the encoder: the digit `0` (26), and bias
+    /// adaptations at and around the thresholds. Checked against Python's `punycode` codec.
+    #[test]
+    fn punycode_edge_vectors() {
+        for (u, p) in [
+            ("испытание", "80akhbyknj4f"),
+            ("日本語ドメイン", "eckwd4c7c5976acvb2w6i"),
+            ("是这边", "0ivq83gzc"),
+            ("中的你", "fiq02a327f"),
+            ("你中到", "fiqz2a05d"),
+            ("道了大", "ykqy2xuw8b"),
+            ("éö", "9ca0a"),
+        ] {
+            let chars: Vec<char> = u.chars().collect();
+            let mut out = String::new();
+            punycode(&chars, &mut out).unwrap();
+            assert_eq!(out, p, "{u}");
+        }
+    }
+
+    /// WHATWG IPv4 numbers: an octal part has only octal digits, every part but the last is
+    /// at most 255; a spelling that fails is no address (in a URL it is reported as written).
+    #[test]
+    fn invalid_ipv4_spellings_are_no_addresses() {
+        for s in ["019.0.0.1", "1.256.1.1", "1.2.256.1"] {
+            assert!(found(s).is_empty(), "{s}: {:?}", found(s));
+            let d = one(&format!("http://{s}/"));
+            assert_eq!((d.host.as_str(), d.ip), (s, None), "{s}");
+        }
+        assert_eq!(one("http://017.0.0.1/").host, "15.0.0.1");
+        assert_eq!(one("http://1.255.65535/").host, "1.255.255.255");
+    }
+
+    /// IPv6 ranges at their edges: link-local `fe80::/10`, site-local `fec0::/10`,
+    /// unique-local `fc00::/7`.
+    #[test]
+    fn ipv6_private_ranges_at_their_edges() {
+        let c = |s: &str| classify_ip(s.parse().unwrap());
+        for s in [
+            "fc00::1",
+            "fd12::1",
+            "fdff:ffff::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "feff::1",
+        ] {
+            assert_eq!(c(s), Class::Private, "{s}");
+        }
+        for s in ["fbff::1", "fe00::1", "fe7f::1", "fe00:ffff::1"] {
+            assert_eq!(c(s), Class::Public, "{s}");
+        }
+    }
+
+    /// A CIDR prefix is one to three digits.
+    #[test]
+    fn cidr_prefixes_are_short_numbers() {
+        let err = |e: &str| DomainList::new(&[e.to_owned()]).unwrap_err();
+        assert_eq!(
+            err("10.0.0.0/0008"),
+            "`10.0.0.0/0008`: bad CIDR prefix `/0008` (expected a number of bits, 0 to 32)"
+        );
+        assert_eq!(
+            err("10.0.0.0/"),
+            "`10.0.0.0/`: bad CIDR prefix `/` (expected a number of bits, 0 to 32)"
+        );
+        let l = list(&["10.0.0.0/31"]);
+        assert!(l.matches(&one("10.0.0.1")));
+        assert!(!l.matches(&one("10.0.0.2")));
+    }
 }

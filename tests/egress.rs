@@ -1237,6 +1237,128 @@ fn a_secret_in_the_request_id_or_tool_name_is_not_written_in_clear() {
     assert!(!out.stderr.contains(&aws), "stderr: {}", out.stderr);
 }
 
+/// Every secret of a call is redacted in its audit entry, not only the first one: each
+/// element of an array (also when JSON escapes hide every one of them from the raw line, so
+/// that only the parsed message shows them) and each random run of one string. A token after
+/// a bare `name:` (no `//`: not a URL) is judged like any other.
+#[test]
+fn every_secret_of_an_array_or_of_a_string_is_redacted_in_the_audit_log() {
+    let dir = util::scratch("egress-secret-every");
+    let policy = write(&dir, "enforce.yaml", ENFORCE);
+    let keys = [aws_key(), format!("AKIA{}", "I44QH8DHBEXAMPLE")];
+    let hidden: Vec<String> = keys.iter().map(|k| k.replacen('A', "\\u0041", 1)).collect();
+    let runs = [high_entropy(), high_entropy().chars().rev().collect()];
+    let lines = vec![
+        raw_call(
+            1,
+            "fetch",
+            &format!(r#"{{"keys":["{}","{}"]}}"#, hidden[0], hidden[1]),
+        ),
+        call(
+            2,
+            "fetch",
+            &json!({"note": format!("old={} new={}", runs[0], runs[1])}),
+        ),
+        call(3, "fetch", &json!({"note": format!("secret:{}", runs[1])})),
+    ];
+    let out = demo(&dir, Some(&policy), &lines);
+    let secret = |pointer: &str| blocked("exfil.secret", "Secret in Arguments", Some(pointer));
+    let expected = [
+        (json!({"keys": "two escaped keys"}), secret("/keys/0")),
+        (json!({"note": "two random runs"}), secret("/note")),
+        (json!({"note": "after a colon"}), secret("/note")),
+    ];
+    assert_fates("every secret", &fates(&out.stdout), &expected, &out);
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    for core in [&keys[0][4..], &keys[1][4..], &runs[0], &runs[1]] {
+        assert!(
+            !audit.contains(core),
+            "{core} in clear in the audit log: {audit}"
+        );
+        assert!(
+            !out.stderr.contains(core),
+            "{core} on stderr: {}",
+            out.stderr
+        );
+    }
+    let details = details_by_id(&dir);
+    let count = |i: usize, kind: &str| details[i].2.matches(&format!("[REDACTED {kind}]")).count();
+    assert_eq!(count(0, "aws_access_key_id"), 2, "{}", details[0].2);
+    assert_eq!(count(1, "high_entropy"), 2, "{}", details[1].2);
+    assert_eq!(count(2, "high_entropy"), 1, "{}", details[2].2);
+}
+
+/// The request id is redacted as the raw JSON text it is: a secret right after a `\n` escape
+/// in it (`"id":"x\nAKIA..."`) is found only if the scanner treats the escape as a word
+/// boundary, which it means to and does not (see `secrets::tests::
+/// a_shape_right_after_an_escape_in_escaped_text_is_found`).
+#[test]
+#[ignore = "bug: secrets::Scanner::scan never starts a shape after a `\\n` escape in raw text"]
+fn a_secret_after_an_escape_in_the_request_id_is_not_written_in_clear() {
+    let dir = util::scratch("egress-odd-id-escape");
+    let policy = write(&dir, "sql.yaml", SQL_ONLY);
+    let aws = aws_key();
+    let line = util::tool_call(
+        &format!(r#""x\n{aws}""#),
+        "query",
+        r#"{"query":"SELECT * FROM t"}"#,
+    );
+    let out = demo(&dir, Some(&policy), &[line]);
+    assert_eq!(util::json_lines(out.stdout.as_bytes()).len(), 1, "{out:?}");
+    let audit = std::fs::read_to_string(dir.join("audit.log")).unwrap_or_default();
+    assert_eq!(audit.lines().count(), 1, "{audit}");
+    assert!(!audit.contains(&aws), "audit log: {audit}");
+    assert!(!out.stderr.contains(&aws), "stderr: {}", out.stderr);
+}
+
+/// Destinations far into a long argument, in every route the scanner takes (a bare name with
+/// a port, a Unicode name, a `+`-joined candidate inside a nested array), are judged like
+/// any other; names that only look like addresses or hosts (a version inside a file name, a
+/// method call) pass an enforcing policy.
+#[test]
+fn destinations_deep_in_long_strings_are_found_and_lookalikes_pass() {
+    let dir = util::scratch("egress-deep");
+    let policy = write(&dir, "enforce.yaml", ENFORCE);
+    let pad = "lorem ipsum ".repeat(100);
+    let cases = [
+        (
+            json!({"doc": format!("{pad}upload to pastebin.com:443")}),
+            egress_fate("exfil", Some(("denied", "/doc"))),
+        ),
+        (
+            json!({"doc": format!("{pad}see bücher.de")}),
+            egress_fate("exfil", Some(("unlisted", "/doc"))),
+        ),
+        (
+            json!({"a": {"b": [1, format!("{pad}q=see+evil.com")]}}),
+            egress_fate("exfil", Some(("unlisted", "/a/b/1"))),
+        ),
+        (
+            json!({"cmd": "scp 10.0.0.1_backup.tar ."}),
+            egress_fate("exfil", Some(("private", "/cmd"))),
+        ),
+        (
+            json!({"cmd": "docker save python-3.11-slim.tar.gz"}),
+            Fate::Forwarded,
+        ),
+        (json!({"code": "user.info(x)"}), Fate::Forwarded),
+        (
+            json!({"cmd": "npm i react@18.3.0-canary1"}),
+            Fate::Forwarded,
+        ),
+    ];
+    let lines: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (args, _))| call(i as i64 + 1, "fetch", args))
+        .collect();
+    let out = demo(&dir, Some(&policy), &lines);
+    let expected: Vec<(Value, Fate)> = cases.into_iter().collect();
+    assert_fates("deep", &fates(&out.stdout), &expected, &out);
+    assert_audited(&dir, "fetch", &expected);
+}
+
 /// The guard searches string values only: a destination or a secret written as an object key
 /// passes an enforcing rule.
 #[test]
