@@ -1,0 +1,261 @@
+//! The policy file's schema: what a file, a profile, a rule and each section may hold, as
+//! typed structs read by serde (`deny_unknown_fields`: a typo is an error with its place, never
+//! a silently disabled rule). Compiling them into a `Policy` is the other modules' work.
+
+use crate::policy::{Action, Mode};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileDoc {
+    pub(super) version: Spanned<u32>,
+    #[serde(default)]
+    pub(super) default_profile: Option<Spanned<String>>,
+    pub(super) profiles: BTreeMap<String, Spanned<ProfileDoc>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProfileDoc {
+    #[serde(default)]
+    pub(super) extends: Option<Spanned<String>>,
+    /// For people reading the file.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) mode: Option<ModeDoc>,
+    #[serde(default)]
+    pub(super) default_action: Option<DefaultActionDoc>,
+    #[serde(default)]
+    pub(super) rules: Vec<Spanned<RuleDoc>>,
+    #[serde(default)]
+    pub(super) remove_rules: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) breaker: Option<Spanned<BreakerDoc>>,
+}
+
+/// The `breaker:` section of a profile. Every field is optional: unset ones keep the
+/// defaults (see [`breaker::Config::defaults`]).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BreakerDoc {
+    #[serde(default)]
+    pub(super) mode: Option<BreakerModeDoc>,
+    #[serde(default)]
+    pub(super) rate_limits: Option<Vec<Spanned<RateDoc>>>,
+    #[serde(default, rename = "loop")]
+    pub(super) loop_rule: Option<Spanned<LoopDoc>>,
+    #[serde(default)]
+    pub(super) max_calls: Option<u64>,
+    #[serde(default)]
+    pub(super) budget: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub(super) tools: Option<Vec<Spanned<ToolBudgetDoc>>>,
+    #[serde(default)]
+    pub(super) consecutive_errors: Option<u32>,
+    #[serde(default)]
+    pub(super) cooldown: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) max_cooldown: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum BreakerModeDoc {
+    Enforce,
+    Monitor,
+    Off,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RateDoc {
+    #[serde(default)]
+    pub(super) tools: Option<Vec<String>>,
+    pub(super) rate: Spanned<String>,
+    #[serde(default)]
+    pub(super) burst: Option<f64>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoopDoc {
+    #[serde(default)]
+    pub(super) repeats: Option<u32>,
+    #[serde(default)]
+    pub(super) window: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) ignore_fields: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ToolBudgetDoc {
+    pub(super) tools: Vec<String>,
+    #[serde(default)]
+    pub(super) max_calls: Option<u64>,
+    #[serde(default)]
+    pub(super) cost: Option<f64>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ModeDoc {
+    Enforce,
+    Monitor,
+}
+
+impl ModeDoc {
+    /// The mode a setting stands for; unset means enforce.
+    pub(super) fn compile(doc: Option<ModeDoc>) -> Mode {
+        match doc {
+            Some(ModeDoc::Monitor) => Mode::Monitor,
+            Some(ModeDoc::Enforce) | None => Mode::Enforce,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum DefaultActionDoc {
+    Allow,
+    Block,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ActionDoc {
+    Allow,
+    Block,
+    Monitor,
+    Approve,
+}
+
+impl ActionDoc {
+    /// The action a setting stands for; unset means block.
+    pub(super) fn compile(doc: Option<ActionDoc>) -> Action {
+        match doc {
+            Some(ActionDoc::Allow) => Action::Allow,
+            Some(ActionDoc::Monitor) => Action::Monitor,
+            Some(ActionDoc::Approve) => Action::Approve,
+            Some(ActionDoc::Block) | None => Action::Block,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RuleDoc {
+    pub(super) id: String,
+    #[serde(default)]
+    pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) servers: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) except_tools: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) when: Option<Vec<Spanned<ConditionDoc>>>,
+    #[serde(default)]
+    pub(super) max_argument_bytes: Option<usize>,
+    #[serde(default)]
+    pub(super) sql: Option<SqlDoc>,
+    #[serde(default)]
+    pub(super) egress: Option<EgressDoc>,
+    #[serde(default)]
+    pub(super) action: Option<ActionDoc>,
+    #[serde(default)]
+    pub(super) mode: Option<ModeDoc>,
+    #[serde(default)]
+    pub(super) reason: Option<String>,
+    #[serde(default)]
+    pub(super) hint: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SqlDoc {
+    #[serde(default)]
+    pub(super) dialect: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) max_rows: Option<u64>,
+    #[serde(default)]
+    pub(super) keys: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) checks: Option<Vec<CheckDoc>>,
+    #[serde(default)]
+    pub(super) unparseable: Option<ActionDoc>,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EgressDoc {
+    #[serde(default)]
+    pub(super) allowed_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) denied_domains: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) checks: Option<Vec<EgressCheckDoc>>,
+    #[serde(default)]
+    pub(super) entropy_threshold: Option<f64>,
+    #[serde(default)]
+    pub(super) entropy_min_length: Option<usize>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum EgressCheckDoc {
+    Denied,
+    Unlisted,
+    Private,
+    Metadata,
+    Secrets,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum CheckDoc {
+    UnboundedRead,
+    Export,
+    Destructive,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionDoc {
+    #[serde(default)]
+    pub(super) path: Option<String>,
+    #[serde(default)]
+    pub(super) any_string: Option<bool>,
+    /// `equals: null` is a test for null, not the absence of a test.
+    #[serde(default, deserialize_with = "present")]
+    pub(super) equals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(super) one_of: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub(super) regex: Option<String>,
+    #[serde(default)]
+    pub(super) prefix: Option<String>,
+    #[serde(default)]
+    pub(super) min: Option<f64>,
+    #[serde(default)]
+    pub(super) max: Option<f64>,
+    #[serde(default)]
+    pub(super) min_length: Option<usize>,
+    #[serde(default)]
+    pub(super) max_length: Option<usize>,
+    #[serde(default)]
+    pub(super) not: Option<bool>,
+}
+
+/// A field that may hold `null` on purpose: present is `Some`, whatever its value (serde's
+/// default reads a null `Option` as absent).
+pub(super) fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
