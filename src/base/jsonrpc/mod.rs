@@ -1,6 +1,6 @@
 //! Strict JSON-RPC 2.0 framing: turns one newline-delimited line from the client into a parsed
-//! message without ever guessing, and (in write.rs) builds the gateway's own responses. This module owns the
-//! rules for ambiguous input (bad UTF-8, invalid JSON, duplicate object keys at any depth,
+//! message without ever guessing; `write` builds the gateway's own responses. This module owns
+//! the rules for ambiguous input (bad UTF-8, invalid JSON, duplicate object keys at any depth,
 //! nesting deeper than [`MAX_DEPTH`]), the raw text of request ids (so an id is echoed exactly,
 //! big integers included), and the error codes Sentinel answers with. It knows nothing about
 //! policy: it only says what a line *is*.
