@@ -4,15 +4,10 @@
 mod audit;
 mod base;
 mod cli;
-mod egress;
 mod gateway;
 mod guards;
 mod policy;
-mod secrets;
 mod transport;
-
-// Until the egress and secrets guards move under guards/: the paths they use.
-use base::{bytes, glob};
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -7,8 +7,8 @@ use super::session::{remember_answered, ClientSide};
 use super::{BlockAs, Gateway};
 use crate::audit::{Action as AuditAction, Entry};
 use crate::base::jsonrpc::{self, Kind, Message, RawId, Refusal};
+use crate::guards::secrets;
 use crate::policy::{self, Hit};
-use crate::secrets;
 use std::borrow::Cow;
 
 impl Gateway {

@@ -1,10 +1,13 @@
 //! The guards: each judges text or session state and returns findings (what is wrong and what
 //! to do instead); what a finding means for a message (block, monitor, approve) is the
-//! policy's business. `sql` reads SQL with sqlparser, `breaker` keeps per-session limits
-//! (rates, loops, budgets, failing tools). They import only from `base`. `Mode` is here, below
-//! both the policy that compiles guards' settings and the gateway that applies them.
+//! policy's business. `sql` reads SQL with sqlparser, `egress` finds network destinations in
+//! text, `secrets` finds and redacts credentials, `breaker` keeps per-session limits (rates,
+//! loops, budgets, failing tools). They import only from `base`. `Mode` is here, below both
+//! the policy that compiles guards' settings and the gateway that applies them.
 
 pub mod breaker;
+pub mod egress;
+pub mod secrets;
 pub mod sql;
 
 /// Whether refusals are carried out.

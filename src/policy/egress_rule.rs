@@ -4,8 +4,8 @@
 
 use super::walk::{find_text, pointer};
 use crate::base::jsonrpc::Json;
-use crate::egress::{self, Class, Destination, DomainList};
-use crate::secrets;
+use crate::guards::egress::{self, Class, Destination, DomainList};
+use crate::guards::secrets;
 
 /// What the egress guard looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,10 +9,10 @@
 
 use crate::base::glob::{self, Glob};
 use crate::base::jsonrpc::Json;
-use crate::egress::DomainList;
+use crate::guards::egress::DomainList;
+use crate::guards::secrets;
 use crate::guards::sql::{Check, SqlGuard};
 pub use crate::guards::Mode;
-use crate::secrets;
 use std::fmt::Write as _;
 
 mod conditions;

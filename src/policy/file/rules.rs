@@ -5,12 +5,12 @@
 use super::schema::*;
 use super::{PolicyError, PolicyFile};
 use crate::base::glob::Glob;
-use crate::egress::DomainList;
+use crate::guards::egress::DomainList;
+use crate::guards::secrets;
 use crate::guards::sql::{self, Check, SqlGuard};
 use crate::policy::{
     Action, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule, Target, Test, SQL_KEYS,
 };
-use crate::secrets;
 use serde_saphyr::Spanned;
 
 impl PolicyFile {

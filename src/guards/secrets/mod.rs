@@ -5,7 +5,7 @@
 //! and of whole JSON-RPC messages. `Scanner::find` runs on every string argument of every tool
 //! call: one pass over the bytes, no allocation, linear time.
 
-use crate::bytes::find_byte;
+use crate::base::bytes::find_byte;
 use serde_json::Value;
 
 /// Every kind a finding can have, in the order the README lists them.

@@ -8,7 +8,7 @@
 //! `:` `@`, found a machine word at a time), allocates only for what it finds, and is linear in
 //! the length of its input.
 
-use crate::glob;
+use crate::base::glob;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// How a destination was written.
@@ -212,7 +212,7 @@ fn url_label_char(c: char) -> bool {
 
 /// Next `localhost` (any case) at or after `from`.
 fn find_localhost(b: &[u8], mut from: usize) -> Option<usize> {
-    while let Some(k) = crate::bytes::find_any3(b'l', b'L', b'L', &b[from..]) {
+    while let Some(k) = crate::base::bytes::find_any3(b'l', b'L', b'L', &b[from..]) {
         let p = from + k;
         if b.get(p..p + 9)
             .is_some_and(|w| w.eq_ignore_ascii_case(b"localhost"))
@@ -227,7 +227,7 @@ fn find_localhost(b: &[u8], mut from: usize) -> Option<usize> {
 // ---- percent-decoding ----
 
 fn has_percent_escape(b: &[u8]) -> bool {
-    crate::bytes::find_byte(b'%', b).is_some()
+    crate::base::bytes::find_byte(b'%', b).is_some()
         && b.windows(3)
             .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
@@ -311,11 +311,11 @@ impl<'a> Scan<'a> {
         let n = self.b.len();
         let ascii = self.b.is_ascii();
         let find_ascii = |b: &[u8], from: usize| {
-            crate::bytes::find_any3(b'.', b':', b'@', &b[from..]).map(|k| from + k)
+            crate::base::bytes::find_any3(b'.', b':', b'@', &b[from..]).map(|k| from + k)
         };
         // The Unicode dots by their last byte (rarer in CJK text than their lead bytes).
         let find_wide = |b: &[u8], mut from: usize| {
-            while let Some(k) = crate::bytes::find_any3(0x82, 0x8E, 0xA1, &b[from..]) {
+            while let Some(k) = crate::base::bytes::find_any3(0x82, 0x8E, 0xA1, &b[from..]) {
                 let p = from + k;
                 if p >= 2
                     && matches!(
