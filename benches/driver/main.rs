@@ -34,7 +34,7 @@ use std::thread;
 use std::time::Instant;
 
 use measure::{Figures, Sizes};
-use policies::{baseline_policy, guard_policy, write_policy, POLICY_50};
+use policies::{baseline_policy, breaker_policy, guard_policy, write_policy, POLICY_50};
 use procs::{Ctx, Res, Target, TargetKind};
 use sections::Bench;
 
@@ -43,7 +43,7 @@ usage: bench_driver --echo PATH [--echo-c PATH] --sentinel LABEL=PATH [--sentine
                     [--relay] [--quick] [--only LIST] [--tmp DIR]
        bench_driver --relay-mode -- SERVER_CMD [ARGS...]
        bench_driver --print-policy
-       bench_driver --print-baseline SENTINEL | --print-guard SENTINEL
+       bench_driver --print-baseline SENTINEL | --print-guard SENTINEL | --print-breaker SENTINEL
 
   --echo PATH         the bench_echo server binary
   --echo-c PATH       the minimal C echo server (benches/echo.c): the throughput section also
@@ -54,15 +54,17 @@ usage: bench_driver --echo PATH [--echo-c PATH] --sentinel LABEL=PATH [--sentine
   --relay-mode        be that relay: spawn SERVER_CMD and copy stdin/stdout to and from it
   --quick             smaller N everywhere (a rough figure in a few seconds)
   --only LIST         comma-separated subset of:
-                      latency,throughput,blocked,big,startup,sql,policy,guard
+                      latency,throughput,blocked,big,startup,sql,policy,guard,breaker
                       (policy: every sentinel with the baseline policy vs a 50-rule policy
                       file; guard: the baseline vs the circuit breaker and the egress guard
                       on and enforcing; both: round-trip latency, pinned and not, and
-                      pipelined throughput)
+                      pipelined throughput; breaker: the baseline vs the built-in default's
+                      circuit breaker on, its rate limit lifted, pipelined distinct calls)
   --print-policy      print the 50-rule policy file of the `policy` section and exit
   --print-baseline S  print the baseline policy every sentinel session runs with, generated
                       from sentinel binary S (its built-in default, circuit breaker off)
   --print-guard S     print the `guard` section's policy, generated from sentinel binary S
+  --print-breaker S   print the `breaker` section's policy, generated from sentinel binary S
   --tmp DIR           scratch directory (default: a new directory under $TMPDIR)
 ";
 
@@ -183,6 +185,7 @@ fn main() {
     let print: Option<fn(&Path) -> Res<String>> = match argv.first().and_then(|a| a.to_str()) {
         Some("--print-baseline") => Some(baseline_policy),
         Some("--print-guard") => Some(guard_policy),
+        Some("--print-breaker") => Some(breaker_policy),
         _ => None,
     };
     if let Some(make) = print {
@@ -285,10 +288,12 @@ fn main() {
     sections::measure_startup(&mut bench);
     let (sql_runs, sql_keys) = sections::measure_sql(&mut bench);
     sections::measure_policy(&mut bench);
-    let guard_failures = sections::measure_guard(&mut bench);
+    let mut failures = sections::measure_guard(&mut bench);
+    let breaker_failures = sections::measure_breaker(&mut bench);
     eprintln!("[{:6.1}s] done", started.elapsed().as_secs_f64());
 
-    report::print(bench, sql_runs, sql_keys, guard_failures);
+    failures.extend(breaker_failures);
+    report::print(bench, sql_runs, sql_keys, failures);
     if args.tmp.is_none() {
         let _ = fs::remove_dir_all(&tmp);
     }

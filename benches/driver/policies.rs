@@ -196,6 +196,27 @@ const GUARD_BREAKER: &str = r#"    breaker:
       max_cooldown: 10m
 "#;
 
+/// The `breaker` section's circuit breaker: the built-in default's, with only its rate limit
+/// lifted (600 calls a minute would refuse a pipelined benchmark within a second): loop
+/// detection, error tripping and cooldowns as shipped, enforcing.
+const BREAKER_LIFTED: &str = r#"    breaker:
+      rate_limits:
+        - tools: ["*"]
+          rate: 100000000/second
+          burst: 100000000
+      loop:
+        repeats: 5
+        window: 5s
+        ignore_fields: [timestamp, nonce, request_id]
+      consecutive_errors: 5
+      cooldown: 30s
+      max_cooldown: 10m
+"#;
+
+/// The `breaker` section's call: the throughput section's small call, made different each time
+/// (`{n}`: a 6-digit number, the request's), so loop detection never trips.
+pub(crate) const BREAKER_CALL: &str = r#"{"text":"hello world {n}"}"#;
+
 /// The `guard` section's calls (the `arguments` object of a `tools/call` of `echo`; `{n}` is
 /// a 6-digit number, different on every call so that loop detection never trips): (label,
 /// arguments). Each passes every check of both policies: the URL's host is allow-listed, the
@@ -274,6 +295,18 @@ pub(crate) fn guard_policy(bin: &Path) -> Res<String> {
         "# bench_driver: the guard section's policy (benches/driver.rs, guard_policy): `{} \
          policy show-default`\n# with the egress guard enforcing an allow list and the circuit \
          breaker on, enforcing.\n{text}",
+        bin.display()
+    ))
+}
+
+/// The `breaker` policy: the built-in default with its `breaker:` block replaced by
+/// [`BREAKER_LIFTED`] (every other rule as built in, as in the baseline).
+pub(crate) fn breaker_policy(bin: &Path) -> Res<String> {
+    let text = replace_block(&show_default(bin)?, "    breaker:", BREAKER_LIFTED)?;
+    Ok(format!(
+        "# bench_driver: the breaker section's policy (benches/driver/policies.rs, \
+         breaker_policy): `{} policy show-default`\n# with the circuit breaker's rate limit \
+         lifted.\n{text}",
         bin.display()
     ))
 }

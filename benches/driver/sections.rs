@@ -1,5 +1,5 @@
 //! The sections of a run, as `--only` names them (latency, throughput, blocked, big, startup,
-//! sql, policy, guard): each, if wanted, runs its measurements over the targets, in rounds,
+//! sql, policy, guard, breaker): each, if wanted, runs its measurements over the targets, in rounds,
 //! and stores the figures the table shows. `Bench` holds what they share.
 
 use std::fs;
@@ -11,7 +11,9 @@ use crate::measure::{
     Figures, Pipelined,
 };
 use crate::messages::{fill, Load, PROSE, SQL_SHAPES};
-use crate::policies::{check_policy, guard_policy, write_policy, GUARD_CALLS, POLICY_50};
+use crate::policies::{
+    breaker_policy, check_policy, guard_policy, write_policy, BREAKER_CALL, GUARD_CALLS, POLICY_50,
+};
 use crate::procs::{err, Ctx, Res, Target};
 
 /// One run of the benchmark: what every section measures with, and the figures measured.
@@ -586,4 +588,65 @@ pub(crate) fn measure_guard(bench: &mut Bench) -> Vec<String> {
         }
     }
     guard_failures
+}
+
+/// The `breaker` section: the baseline policy against the built-in default with its circuit
+/// breaker on (its rate limit lifted), pipelined small calls, each different. Returns its
+/// failures (a refused call or a broken session fails the section).
+pub(crate) fn measure_breaker(bench: &mut Bench) -> Vec<String> {
+    let Bench {
+        ctx,
+        ref targets,
+        s0,
+        tmp,
+        progress,
+        wanted,
+        ref mut figures,
+    } = *bench;
+    let mut failures: Vec<String> = Vec::new();
+    if !wanted("breaker") {
+        return failures;
+    }
+    let n = &ctx.n;
+    let pairs: Vec<Target> = targets[s0..]
+        .iter()
+        .flat_map(|t| {
+            let bin = t.sentinel().expect("a sentinel");
+            let file = tmp.join(format!("breaker-{}.yaml", t.label));
+            let mut with = t.clone();
+            with.label = format!("{}-breaker", t.label);
+            with.policy = Some(write_policy(bin, &file, &breaker_policy(bin)));
+            [t.clone(), with]
+        })
+        .collect();
+    let per = n.per_round(n.pipelined);
+    let runs = in_rounds(&pairs, n.rounds, progress, "breaker: pipelined", |r, t| {
+        pipelined(ctx, t, per, Load::Args(BREAKER_CALL), r)
+    });
+    let rate_of = |r: &Res<Vec<Pipelined>>| -> Res<(f64, f64)> {
+        let v = r.as_ref().map_err(Clone::clone)?;
+        let msgs = (per * v.len()) as f64;
+        let mut cpu = 0.0;
+        for p in v {
+            cpu += p.cpu.clone().ok_or("no CPU time")??;
+        }
+        Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
+    };
+    for (k, f) in figures[s0..].iter_mut().enumerate() {
+        let base = rate_of(&runs[2 * k]);
+        let with = rate_of(&runs[2 * k + 1]);
+        for e in [&base, &with].into_iter().filter_map(|r| r.as_ref().err()) {
+            if !failures.contains(e) {
+                eprintln!("bench_driver: breaker section FAILED: {e}");
+                failures.push(e.clone());
+            }
+        }
+        let both = with.clone().and_then(|w| base.clone().map(|b| (w, b)));
+        put(f, "brk_pipe_base", &base, |v| v.0);
+        put(f, "brk_pipe_on", &with, |v| v.0);
+        put(f, "brk_cpu_base", &base, |v| v.1);
+        put(f, "brk_cpu_on", &with, |v| v.1);
+        put(f, "brk_cpu_add", &both, |(w, b)| w.1 - b.1);
+    }
+    failures
 }
