@@ -7,13 +7,32 @@
 pub struct Glob {
     pattern: Vec<char>,
     text: String,
+    shape: Shape,
+}
+
+/// What a pattern needs to be matched: most are `*` or a plain name, checked on every call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Only stars: matches every name.
+    Everything,
+    /// No `*` or `?`: matches itself only.
+    Exact,
+    Wildcards,
 }
 
 impl Glob {
     pub fn new(pattern: &str) -> Glob {
+        let shape = if !pattern.is_empty() && pattern.bytes().all(|b| b == b'*') {
+            Shape::Everything
+        } else if pattern.contains(['*', '?']) {
+            Shape::Wildcards
+        } else {
+            Shape::Exact
+        };
         Glob {
             pattern: pattern.chars().collect(),
             text: pattern.to_owned(),
+            shape,
         }
     }
 
@@ -24,6 +43,11 @@ impl Glob {
     /// Whether the whole of `name` matches (iterative, with one backtrack point: linear in
     /// practice, never exponential).
     pub fn matches(&self, name: &str) -> bool {
+        match self.shape {
+            Shape::Everything => return true,
+            Shape::Exact => return self.text == name,
+            Shape::Wildcards => {}
+        }
         if name.is_ascii() && self.text.is_ascii() {
             // The common case, without allocating: bytes are characters.
             return wildcard(self.text.as_bytes(), name.as_bytes(), |a, b| a == b);
@@ -90,6 +114,10 @@ mod tests {
         assert!(!m("*a*b", "xaxxbc"));
         assert!(m("delete_repo", "delete_repo"));
         assert!(!m("Delete_repo", "delete_repo"));
+        assert!(!m("delete_repo", "delete_repo2"));
+        assert!(m("**", "anything at all") && m("**", "") && m("*", "é"));
+        assert!(m("", "") && !m("", "a"));
+        assert!(m("é?", "éa") && !m("é", "e"));
         let h = super::matches_ascii_nocase;
         assert!(h("*.corp.example", "API.Corp.EXAMPLE"));
         assert!(h("*.corp.example", "a.b.corp.example"));

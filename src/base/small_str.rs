@@ -84,7 +84,8 @@ impl fmt::Debug for SmallStr {
 /// A hash map keyed by [`SmallStr`] request ids, with a fast keyed hash (multiply-rotate over
 /// 8-byte words, seeded at random per map) instead of SipHash: every message is hashed twice
 /// (when it is sent and when it is answered). The keys are the client's own request ids, so
-/// crafted collisions could only slow down the client's own session, never another's.
+/// crafted collisions could only slow down the client's own session, never another's. The
+/// circuit breaker's per-session tables use the same hash ([`IdHashing`]) for the same reason.
 pub type IdMap<V> = std::collections::HashMap<SmallStr, V, IdHashing>;
 
 /// Builds [`IdHasher`]s with one random seed.

@@ -30,17 +30,39 @@ fn hash_json(v: &Json, ignore: &[String], h: &mut impl Hasher) {
             }
         }
         Json::Obj(members) => {
-            let mut kept: Vec<&(std::borrow::Cow<str>, Json)> = members
-                .iter()
-                .filter(|(k, _)| !ignore.iter().any(|i| i == k))
-                .collect();
-            kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            (5u8, kept.len()).hash(h);
-            for (k, item) in kept {
-                k.as_ref().hash(h);
-                hash_json(item, ignore, h);
+            let keep = |m: &&Member| !ignore.iter().any(|i| *i == m.0);
+            match members.first() {
+                // Arguments are small objects: their members sorted on the stack.
+                Some(first) if members.len() <= FEW => {
+                    let mut few = [first; FEW];
+                    let mut n = 0;
+                    for m in members.iter().filter(keep) {
+                        few[n] = m;
+                        n += 1;
+                    }
+                    hash_members(&mut few[..n], ignore, h);
+                }
+                _ => {
+                    let mut kept: Vec<&Member> = members.iter().filter(keep).collect();
+                    hash_members(&mut kept, ignore, h);
+                }
             }
         }
+    }
+}
+
+/// Objects with at most this many members are fingerprinted without an allocation.
+const FEW: usize = 8;
+
+type Member<'a> = (std::borrow::Cow<'a, str>, Json<'a>);
+
+/// An object's kept members, in key order (so the order they were written in does not count).
+fn hash_members(kept: &mut [&Member], ignore: &[String], h: &mut impl Hasher) {
+    kept.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    (5u8, kept.len()).hash(h);
+    for (k, item) in kept.iter() {
+        k.as_ref().hash(h);
+        hash_json(item, ignore, h);
     }
 }
 

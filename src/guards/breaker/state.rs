@@ -2,8 +2,15 @@
 //! counts, spend and per-tool breakers ([`SessionState`]), and the [`Store`] seam that state
 //! lives behind (in this process's memory today; a store shared by gateway processes later).
 
+use crate::base::small_str::IdHashing;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+
+/// The breaker's tables, hashed with the fast keyed hash the gateway's id tables use: every
+/// call looks up several of them (SipHash made the lookups most of the breaker's cost). Their
+/// keys are the client's tool names and call fingerprints, so crafted collisions could only
+/// slow down the client's own session.
+type Map<K, V> = HashMap<K, V, IdHashing>;
 
 /// Where one tool's breaker is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,15 +71,15 @@ pub(super) struct Bucket {
 /// Everything the breaker remembers about one session.
 #[derive(Default, Debug)]
 pub struct SessionState {
-    pub(super) buckets: HashMap<String, Bucket>,
+    pub(super) buckets: Map<String, Bucket>,
     /// (fingerprint, when) of forwarded calls, oldest first.
     pub(super) recent: VecDeque<(u64, u64)>,
     /// How many times each fingerprint is in `recent` (so a check is O(1), not a scan).
-    pub(super) recent_counts: HashMap<u64, u32>,
+    pub(super) recent_counts: Map<u64, u32>,
     pub(super) calls: u64,
-    pub(super) tool_calls: HashMap<String, u64>,
+    pub(super) tool_calls: Map<String, u64>,
     pub(super) spent: f64,
-    pub(super) breakers: HashMap<String, ToolBreaker>,
+    pub(super) breakers: Map<String, ToolBreaker>,
 }
 
 impl SessionState {
@@ -95,7 +102,7 @@ pub trait Store: Send + Sync {
 /// Session state in this process's memory.
 #[derive(Default)]
 pub struct MemoryStore {
-    sessions: Mutex<HashMap<String, SessionState>>,
+    sessions: Mutex<Map<String, SessionState>>,
 }
 
 impl Store for MemoryStore {

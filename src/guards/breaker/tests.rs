@@ -49,6 +49,31 @@ fn fingerprints_ignore_key_order_spacing_numbers_and_volatile_fields() {
     );
 }
 
+/// Small objects are sorted on the stack, larger ones in a vector: both ways agree, and both
+/// ignore order and volatile fields.
+#[test]
+fn fingerprints_of_small_and_large_objects_ignore_order_alike() {
+    let ignore = vec!["nonce".to_owned()];
+    let fp = |t: &str| fingerprint("t", Some(&args(t)), &ignore);
+    let object = |n: usize, reversed: bool, nonce: u32, last: u32| {
+        let mut members: Vec<String> = (0..n).map(|i| format!(r#""k{i:02}":{i}"#)).collect();
+        members.push(format!(r#""nonce":{nonce}"#));
+        members.push(format!(r#""zz":{last}"#));
+        if reversed {
+            members.reverse();
+        }
+        format!("{{{}}}", members.join(","))
+    };
+    // 7 + 2 members (the nonce among them, so 8 are kept), and 8 + 2 and 20 + 2.
+    for n in [6, 7, 8, 20] {
+        let base = fp(&object(n, false, 1, 5));
+        assert_eq!(base, fp(&object(n, true, 1, 5)), "{n}: order");
+        assert_eq!(base, fp(&object(n, true, 2, 5)), "{n}: ignored field");
+        assert_ne!(base, fp(&object(n, false, 1, 6)), "{n}: a value");
+        assert_ne!(base, fp(&object(n + 1, false, 1, 5)), "{n}: a member more");
+    }
+}
+
 #[test]
 fn a_burst_of_the_same_call_trips_but_polling_does_not() {
     let cfg = Config::defaults();
