@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules that decide verdicts, time-boxed: does `cargo test` notice
 # when the code is wrong? Installs cargo-mutants, then tests every mutant of each FILE given
-# (default: the verdict paths below) and prints the kill rate per file. The guard and policy
+# (default: the verdict paths below) and prints the kill rate per module (a folder: its own
+# .rs files, one cargo-mutants run, so one baseline build per module). The guard and policy
 # modules are tested without the process-lifecycle and reload suites (tests/lifecycle.rs,
 # tests/reload.rs: 3 of the suite's 5 seconds, spent on timing, none on verdicts), which can
-# only make their kill rates lower than the whole suite's. Results: target/mutants/<file>/mutants.out/{caught,missed,timeout,unviable}.txt
+# only make their kill rates lower than the whole suite's.
+# Results: target/mutants/<module>/mutants.out/{caught,missed,timeout,unviable}.txt
 #
-#   scripts/mutants.sh [--minutes N] [--jobs J] [--list] [FILE...]
+#   scripts/mutants.sh [--minutes N] [--jobs J] [--list] [FILE|FOLDER...]
 #
-#   --minutes N   stop starting new files after N minutes in all (default: no limit)
+#   --minutes N   stop starting new modules after N minutes in all (default: no limit)
 #   --jobs J      mutants tested at once (default 2)
-#   --list        only list the mutants per file, test nothing
+#   --list        only count the mutants per module, test nothing
 #
 # Survivors judged harmless are listed, with why, in README ("Mutation testing").
 set -euo pipefail
@@ -27,27 +29,38 @@ while [[ $# -gt 0 ]]; do
     --minutes) minutes="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --list) list=1; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "mutants: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) files+=("$1"); shift ;;
     esac
 done
 
 if [[ ${#files[@]} -eq 0 ]]; then
-    # The verdict paths: strict parsing, the core, policy evaluation and loading, the guards,
-    # the server-output scanner.
-    # (Unit-test modules and the parser's test oracle are tests, not code under test.)
-    mapfile -t files < <(ls src/base/jsonrpc/*.rs src/base/json.rs src/base/scan/*.rs \
-        src/base/lines.rs src/gateway/*.rs src/policy/*.rs src/policy/file/*.rs \
-        src/guards/sql/*.rs src/guards/egress/*.rs src/guards/secrets/*.rs \
-        src/guards/breaker/*.rs 2>/dev/null | grep -v -e '/tests\.rs$' -e '/reference\.rs$' || true)
+    # The verdict paths, by module: strict parsing, the core, policy evaluation and loading,
+    # the guards, the server-output scanner.
+    for m in src/base/json.rs src/base/jsonrpc src/gateway src/policy src/policy/file \
+        src/guards/sql src/guards/breaker src/base/scan src/base/lines.rs \
+        src/guards/secrets src/guards/egress; do
+        [[ -e $m ]] && files+=("$m")
+    done
     if [[ ${#files[@]} -eq 0 ]]; then
         # The flat layout this project had before its modules were grouped into folders.
-        mapfile -t files < <(ls src/jsonrpc.rs src/scan.rs src/lines.rs src/gateway.rs \
-            src/policy.rs src/policy_file.rs src/sql.rs src/egress.rs src/secrets.rs \
-            src/breaker.rs 2>/dev/null)
+        for m in src/jsonrpc.rs src/scan.rs src/lines.rs src/gateway.rs src/policy.rs \
+            src/policy_file.rs src/sql.rs src/egress.rs src/secrets.rs src/breaker.rs; do
+            [[ -e $m ]] && files+=("$m")
+        done
     fi
 fi
+
+# A module (folder) stands for its own .rs files, not its subfolders'; unit-test modules and
+# the parser's test oracle are tests, not code under test.
+module_files() {
+    if [[ -d $1 ]]; then
+        ls "$1"/*.rs | grep -v -e '/tests\.rs$' -e '/reference\.rs$'
+    else
+        echo "$1"
+    fi
+}
 
 if ! cargo mutants --version 2>/dev/null | grep -q "$MUTANTS_VERSION"; then
     echo "mutants: installing cargo-mutants $MUTANTS_VERSION" >&2
@@ -56,7 +69,8 @@ fi
 
 if [[ $list -eq 1 ]]; then
     for f in "${files[@]}"; do
-        printf '%5d  %s\n' "$(cargo mutants --list -f "$f" 2>/dev/null | wc -l)" "$f"
+        mapfile -t fs < <(module_files "$f")
+        printf '%5d  %s\n' "$(cargo mutants --list ${fs[@]/#/-f } 2>/dev/null | wc -l)" "$f"
     done
     exit 0
 fi
@@ -80,7 +94,8 @@ for f in "${files[@]}"; do
             --test breaker --test cli --test wire --test strict)
         ;;
     esac
-    cargo mutants -j "$jobs" -f "$f" -o "$out" --no-shuffle ${tests[@]+"${tests[@]}"} \
+    mapfile -t fs < <(module_files "$f")
+    cargo mutants -j "$jobs" ${fs[@]/#/-f } -o "$out" --no-shuffle ${tests[@]+"${tests[@]}"} \
         >"$out/log.txt" 2>&1 || true
     d="$out/mutants.out"
     count() { [[ -f "$d/$1.txt" ]] && wc -l <"$d/$1.txt" | tr -d ' ' || echo 0; }
@@ -93,5 +108,5 @@ for f in "${files[@]}"; do
 done
 
 echo
-echo "kill rate (caught + timeout) / (caught + timeout + missed), per file:"
+echo "kill rate (caught + timeout) / (caught + timeout + missed), per module:"
 printf '%s\n' "${summary[@]}" | tee target/mutants/summary.txt
