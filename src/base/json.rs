@@ -1,10 +1,12 @@
 //! Strict JSON (RFC 8259) for client lines, in one pass that builds only what the gateway
 //! reads: [`Json`] values whose strings borrow from the line unless they hold escapes, with
 //! duplicate object keys and nesting beyond [`MAX_DEPTH`] refused as they are met. It accepts
-//! exactly what serde_json accepts and reports the first problem in document order, as
-//! serde_json does: the serde_json reading it replaces stays in the tests as the oracle
-//! (`jsonrpc::reference`), and a differential test holds the two to the same answers on every
-//! generated line. serde_json still writes every JSON text Sentinel produces.
+//! exactly what serde_json accepts and reports the first problem in document order, in
+//! serde_json's words and at its column (what a client reads in a -32700 answer did not change
+//! when this reader replaced serde_json): the serde_json reading it replaces stays in the tests
+//! as the oracle (`jsonrpc::reference`), and a differential test holds the two to the same
+//! answers, wording included, on every generated line. The one known difference: an exponent
+//! too long for serde_json to read is reported at the number's end, not where serde_json stops.
 //!
 //! Two modes, as serde_json has: *building* (values, decoded strings, paired surrogates, numbers
 //! in range, duplicate keys and depth checked) and *skipping* (syntax only, iterative, any
@@ -126,10 +128,24 @@ impl<'a> Parser<'a> {
         &self.text[from..to]
     }
 
+    /// An error about the byte at the cursor, reported past it (serde_json's "peek" position:
+    /// column = the byte's 1-based place, the end of the line at EOF).
     #[cold]
     #[inline(never)]
     fn error(&self, what: &str) -> Error {
-        Error::Syntax(format!("{what} at line 1 column {}", self.i + 1))
+        Self::syntax(what, (self.i + 1).min(self.b.len()))
+    }
+
+    /// An error about what was just consumed, reported at the cursor (serde_json's position
+    /// after a read: the column of the last byte read), as in strings and their escapes.
+    #[cold]
+    #[inline(never)]
+    fn error_here(&self, what: &str) -> Error {
+        Self::syntax(what, self.i)
+    }
+
+    fn syntax(what: &str, column: usize) -> Error {
+        Error::Syntax(format!("{what} at line 1 column {column}"))
     }
 
     /// Skips JSON whitespace; the next byte, if any.
@@ -241,9 +257,13 @@ impl<'a> Parser<'a> {
                 }
                 self.i += 1;
                 let mut items = Vec::new();
-                if self.ws() == Some(b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(items));
+                match self.ws() {
+                    Some(b']') => {
+                        self.i += 1;
+                        return Ok(Json::Arr(items));
+                    }
+                    Some(_) => {}
+                    None => return Err(self.error("EOF while parsing a list")),
                 }
                 loop {
                     items.push(self.value(level + 1)?);
@@ -289,8 +309,15 @@ impl<'a> Parser<'a> {
     }
 
     /// The extent of a number at the cursor, checked against JSON's grammar; whether it is an
-    /// integer (no fraction, no exponent).
-    fn number_extent(&mut self) -> Result<(usize, bool), Error> {
+    /// integer (no fraction, no exponent). A number cut short by the end of the line is "EOF
+    /// while parsing a value" when building and "invalid number" when `skipping`, as serde_json
+    /// words them.
+    fn number_extent(&mut self, skipping: bool) -> Result<(usize, bool), Error> {
+        let eof = if skipping {
+            "invalid number"
+        } else {
+            "EOF while parsing a value"
+        };
         let start = self.i;
         let digits = |p: &mut Parser| {
             let from = p.i;
@@ -313,7 +340,7 @@ impl<'a> Parser<'a> {
                 digits(self);
             }
             Some(_) => return Err(self.error("invalid number")),
-            None => return Err(self.error("EOF while parsing a value")),
+            None => return Err(self.error(eof)),
         }
         let mut integer = true;
         if self.b.get(self.i) == Some(&b'.') {
@@ -322,7 +349,7 @@ impl<'a> Parser<'a> {
             if digits(self) == 0 {
                 return Err(match self.b.get(self.i) {
                     Some(_) => self.error("invalid number"),
-                    None => self.error("EOF while parsing a value"),
+                    None => self.error(eof),
                 });
             }
         }
@@ -335,7 +362,7 @@ impl<'a> Parser<'a> {
             if digits(self) == 0 {
                 return Err(match self.b.get(self.i) {
                     Some(_) => self.error("invalid number"),
-                    None => self.error("EOF while parsing a value"),
+                    None => self.error(eof),
                 });
             }
         }
@@ -345,7 +372,7 @@ impl<'a> Parser<'a> {
     /// A number: non-negative integers that fit become `UInt`, negative ones `Int`, the rest
     /// `Float` (a value beyond f64's range is refused, as serde_json refuses it).
     fn number(&mut self) -> Result<Json<'a>, Error> {
-        let (start, integer) = self.number_extent()?;
+        let (start, integer) = self.number_extent(false)?;
         let lit = &self.text[start..self.i];
         if integer {
             if let Some(digits) = lit.strip_prefix('-') {
@@ -360,10 +387,9 @@ impl<'a> Parser<'a> {
         }
         match lit.parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(Json::Float(f)),
-            _ => {
-                self.i = start;
-                Err(self.error("number out of range"))
-            }
+            // At the number's end, as serde_json reports `1e400` (an exponent too long for it
+            // to read is reported where it stops reading: the one column that differs).
+            _ => Err(self.error_here("number out of range")),
         }
     }
 
@@ -395,7 +421,7 @@ impl<'a> Parser<'a> {
                             self.i += 1;
                             return Err(self.control());
                         }
-                        None => return Err(self.error("EOF while parsing a string")),
+                        None => return Err(self.error_here("EOF while parsing a string")),
                     }
                     let from = self.i;
                     self.plain_run();
@@ -406,13 +432,13 @@ impl<'a> Parser<'a> {
                 self.i += 1;
                 Err(self.control())
             }
-            None => Err(self.error("EOF while parsing a string")),
+            None => Err(self.error_here("EOF while parsing a string")),
         }
     }
 
     #[cold]
     fn control(&self) -> Error {
-        self.error("control character (\\u0000-\\u001F) found while parsing a string")
+        self.error_here("control character (\\u0000-\\u001F) found while parsing a string")
     }
 
     /// Moves the cursor to the next byte that ends a plain run (quote, backslash, control):
@@ -426,7 +452,7 @@ impl<'a> Parser<'a> {
     /// surrogates.
     fn escape(&mut self, out: &mut String) -> Result<(), Error> {
         let Some(&c) = self.b.get(self.i) else {
-            return Err(self.error("EOF while parsing a string"));
+            return Err(self.error_here("EOF while parsing a string"));
         };
         self.i += 1;
         let ch = match c {
@@ -441,30 +467,37 @@ impl<'a> Parser<'a> {
             b'u' => {
                 let n = self.hex4()?;
                 if (0xDC00..=0xDFFF).contains(&n) {
-                    return Err(self.error("lone leading surrogate in hex escape"));
+                    return Err(self.error_here("lone leading surrogate in hex escape"));
                 }
                 if !(0xD800..=0xDBFF).contains(&n) {
                     char::from_u32(n).unwrap_or('\u{fffd}')
                 } else {
-                    if self.b.get(self.i) != Some(&b'\\') {
-                        self.i = (self.i + 1).min(self.b.len());
-                        return Err(self.error("unexpected end of hex escape"));
+                    match self.b.get(self.i) {
+                        Some(b'\\') => self.i += 1,
+                        Some(_) => {
+                            self.i += 1;
+                            return Err(self.error_here("unexpected end of hex escape"));
+                        }
+                        None => return Err(self.error_here("EOF while parsing a string")),
                     }
-                    self.i += 1;
-                    if self.b.get(self.i) != Some(&b'u') {
-                        self.i = (self.i + 1).min(self.b.len());
-                        return Err(self.error("unexpected end of hex escape"));
+                    match self.b.get(self.i) {
+                        Some(b'u') => {}
+                        Some(_) => {
+                            self.i += 1;
+                            return Err(self.error_here("unexpected end of hex escape"));
+                        }
+                        None => return Err(self.error_here("EOF while parsing a string")),
                     }
                     self.i += 1;
                     let low = self.hex4()?;
                     if !(0xDC00..=0xDFFF).contains(&low) {
-                        return Err(self.error("lone leading surrogate in hex escape"));
+                        return Err(self.error_here("lone leading surrogate in hex escape"));
                     }
                     let code = 0x1_0000 + ((n - 0xD800) << 10) + (low - 0xDC00);
                     char::from_u32(code).unwrap_or('\u{fffd}')
                 }
             }
-            _ => return Err(self.error("invalid escape")),
+            _ => return Err(self.error_here("invalid escape")),
         };
         out.push(ch);
         Ok(())
@@ -472,17 +505,19 @@ impl<'a> Parser<'a> {
 
     /// Four hex digits.
     fn hex4(&mut self) -> Result<u32, Error> {
+        // As serde_json does: four bytes are taken whole, then judged.
+        let Some(digits) = self.b.get(self.i..self.i + 4) else {
+            self.i = self.b.len();
+            return Err(self.error_here("EOF while parsing a string"));
+        };
+        self.i += 4;
         let mut n = 0;
-        for _ in 0..4 {
-            let Some(&c) = self.b.get(self.i) else {
-                return Err(self.error("EOF while parsing a string"));
-            };
-            self.i += 1;
+        for &c in digits {
             let d = match c {
                 b'0'..=b'9' => c - b'0',
                 b'a'..=b'f' => c - b'a' + 10,
                 b'A'..=b'F' => c - b'A' + 10,
-                _ => return Err(self.error("invalid escape")),
+                _ => return Err(self.error_here("invalid escape")),
             };
             n = n * 16 + u32::from(d);
         }
@@ -503,7 +538,7 @@ impl<'a> Parser<'a> {
                 Some(b'\\') => {
                     self.i += 1;
                     let Some(&c) = self.b.get(self.i) else {
-                        return Err(self.error("EOF while parsing a string"));
+                        return Err(self.error_here("EOF while parsing a string"));
                     };
                     self.i += 1;
                     match c {
@@ -511,14 +546,12 @@ impl<'a> Parser<'a> {
                         b'u' => {
                             self.hex4()?;
                         }
-                        _ => return Err(self.error("invalid escape")),
+                        _ => return Err(self.error_here("invalid escape")),
                     }
                 }
-                Some(_) => {
-                    self.i += 1;
-                    return Err(self.control());
-                }
-                None => return Err(self.error("EOF while parsing a string")),
+                // Reported at the character itself, as serde_json's raw values do.
+                Some(_) => return Err(self.control()),
+                None => return Err(self.error_here("EOF while parsing a string")),
             }
         }
     }
@@ -560,18 +593,22 @@ impl<'a> Parser<'a> {
                 }
                 b'[' => {
                     self.i += 1;
-                    if self.ws() == Some(b']') {
-                        self.i += 1;
-                        true
-                    } else {
-                        open.push(b'[');
-                        false
+                    match self.ws() {
+                        Some(b']') => {
+                            self.i += 1;
+                            true
+                        }
+                        Some(_) => {
+                            open.push(b'[');
+                            false
+                        }
+                        None => return Err(self.error("EOF while parsing a list")),
                     }
                 }
                 b't' => self.skip_literal(b"true").map(|()| true)?,
                 b'f' => self.skip_literal(b"false").map(|()| true)?,
                 b'n' => self.skip_literal(b"null").map(|()| true)?,
-                b'-' | b'0'..=b'9' => self.number_extent().map(|_| true)?,
+                b'-' | b'0'..=b'9' => self.number_extent(true).map(|_| true)?,
                 _ => return Err(self.error("expected value")),
             };
             // After a complete value: close containers, or move to the next member.
@@ -588,12 +625,12 @@ impl<'a> Parser<'a> {
                                     self.skip_string()?;
                                     self.colon()?;
                                 }
-                                Some(b'}') => return Err(self.error("trailing comma")),
+                                // serde_json's raw values word a trailing comma so.
                                 Some(_) => return Err(self.error("key must be a string")),
-                                None => return Err(self.error("EOF while parsing a value")),
+                                None => return Err(self.error("EOF while parsing an object")),
                             }
                         } else if self.ws() == Some(b']') {
-                            return Err(self.error("trailing comma"));
+                            return Err(self.error("expected value"));
                         }
                         closed = false;
                     }
@@ -777,6 +814,60 @@ mod tests {
             "[",
         ] {
             assert!(Parser::new(bad).skip().is_err(), "{bad:?}");
+        }
+    }
+
+    /// Syntax errors point where serde_json points (the line is the whole message, so always
+    /// line 1), building and skipping: the column is what a user reads in the -32700 answer.
+    #[test]
+    fn syntax_errors_point_where_serde_json_points() {
+        for bad in [
+            "\"ab\u{1}c\"",
+            "\"a\\nb\u{1}c\"",
+            "\"\\u00e9\u{1f}\"",
+            "\"\\ud800x\"",
+            "\"\\ud800\\x\"",
+            "\"\\ud800\"",
+            "\"\\ud800",
+            "\"\\ud800\\",
+            "\"\\ud800\\u0041\"",
+            "\"\\x\"",
+            "[\"a\", \"b\u{2}\"]",
+            "{\"a\":1,}",
+            "[1,]",
+            "\"abc",
+            "tru",
+            "1.",
+            "-",
+            "[",
+            "[1,",
+            "{\"a\":1,",
+            "\"\\u12x4\"",
+            "\"\\u12",
+            "1e400",
+            "[1 2]",
+            "{} x",
+        ] {
+            let serde = serde_json::from_str::<serde_json::Value>(bad).unwrap_err();
+            assert_eq!(build(bad), Err(Error::Syntax(serde.to_string())), "{bad:?}");
+        }
+        for bad in [
+            "[\"ab\u{1}c\"]",
+            "[\"a\\nb\u{1}c\"]",
+            "[\"\\q\"]",
+            "{\"a\":\"b\u{3}\"}",
+            "[\"abc",
+            "[1,]",
+            "{\"a\":1,}",
+            "[-",
+            "[1.",
+            "[[",
+            "{\"a\":1,",
+            "[\"\\u00zz\"]",
+        ] {
+            let serde = serde_json::from_str::<&serde_json::value::RawValue>(bad).unwrap_err();
+            let ours = Parser::new(bad).skip().map(|_| ());
+            assert_eq!(ours, Err(Error::Syntax(serde.to_string())), "skip {bad:?}");
         }
     }
 }

@@ -394,8 +394,13 @@ mod tests {
                 x.code == y.code
                     && x.id == y.id
                     && match (&x.problem, &y.problem) {
-                        // Syntax errors are worded differently; what matters is the refusal.
-                        (Problem::Syntax(_), Problem::Syntax(_)) => true,
+                        // serde_json stops reading an exponent of more than 9 digits where it
+                        // overflows, and reports that column; json.rs reports the number's end.
+                        (Problem::Syntax(p), Problem::Syntax(q))
+                            if p.starts_with("number out of range") =>
+                        {
+                            q.starts_with("number out of range")
+                        }
                         (p, q) => p == q,
                     }
             }
