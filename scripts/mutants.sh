@@ -38,7 +38,7 @@ done
 if [[ ${#files[@]} -eq 0 ]]; then
     # The verdict paths, by module: strict parsing, the core, policy evaluation and loading,
     # the guards, the server-output scanner.
-    for m in src/base/json.rs src/base/jsonrpc src/gateway src/policy src/policy/file \
+    for m in src/base/json src/base/jsonrpc src/gateway src/policy src/policy/file \
         src/guards/sql src/guards/breaker src/base/scan src/base/lines.rs \
         src/guards/secrets src/guards/egress; do
         [[ -e $m ]] && files+=("$m")
