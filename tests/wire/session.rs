@@ -236,6 +236,32 @@ fn unanswered_requests_get_server_gone_after_client_eof() {
     assert_bytes(&server_log(&dir), &lines(&forwarded), "server log");
 }
 
+/// The table of waiting requests keys ids by their decoded value (`"\u0066ive"` is
+/// `"five"`), but a server-gone answer carries the id exactly as the client spelled it.
+#[test]
+fn server_gone_answers_carry_the_ids_as_spelled() {
+    let dir = util::scratch("gone-spelled");
+    let mut s = start(&dir, &[], &["--exit-code", "3"]);
+    let sent = [
+        util::tool_call(r#""\u0066ive""#, "silent", "{}"),
+        util::tool_call(r#""a\/b""#, "silent", "{}"),
+        util::tool_call(r#""plain""#, "silent", "{}"),
+    ];
+    let refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+    s.send_raw(&lines(&refs));
+    let (code, rest) = end(&mut s);
+    assert_eq!(code, 3, "sentinel exits with the server's code");
+    let got = all_messages(&rest);
+    assert_eq!(
+        got.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+        [r#""\u0066ive""#, r#""a\/b""#, r#""plain""#],
+        "ids byte for byte, in the order sent"
+    );
+    for (_, v) in &got {
+        assert_error(v, SERVER_GONE, None);
+    }
+}
+
 /// A shell-script server: `sentinel -- sh -c SCRIPT`.
 fn script_server(dir: &Path, script: &str) -> Session {
     let mut cmd = util::command(dir);
