@@ -455,3 +455,66 @@ fn explain_with_a_profile_but_no_policy_is_a_usage_error() {
     );
     assert_eq!(out.code, 2, "{out:?}");
 }
+
+/// A call that a monitor-mode rule records and a later rule refuses is decided by the refusing
+/// rule: `explain` names it, with its reason, and so does `policy test`'s `rule:` check. The
+/// `server:` line appears exactly when a server name is given.
+#[test]
+fn explain_names_the_refusing_rule_after_a_monitored_one() {
+    let dir = util::scratch("policy-explain-monitored");
+    let f = write(
+        &dir,
+        "p.yaml",
+        r#"version: 1
+profiles:
+  p:
+    rules:
+      - id: watch
+        tools: [x]
+        mode: monitor
+        reason: watched reason
+      - id: stop
+        tools: [x]
+        reason: stopped reason
+"#,
+    );
+    let f_s = f.to_str().unwrap();
+    let m = call(1, "x", json!({}));
+    let out = sub(
+        &dir,
+        &["explain", "--policy", f_s, "--server-name", "db", &m],
+        "",
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.contains(&"server: db"), "{out:?}");
+    assert!(lines.contains(&"decision: block (rule stop)"), "{out:?}");
+    assert!(lines.contains(&"reason: stopped reason"), "{out:?}");
+    let out = sub(&dir, &["explain", "--policy", f_s, &m], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.lines().any(|l| l.starts_with("server:")),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("decision: block (rule stop)"),
+        "{out:?}"
+    );
+
+    let cases = write(
+        &dir,
+        "cases.yaml",
+        r#"cases:
+  - name: the refusing rule decides
+    message: {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "arguments": {}}}
+    expect: block
+    rule: stop
+"#,
+    );
+    let out = sub(&dir, &["policy", "test", f_s, cases.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("ok 1 - the refusing rule decides"),
+        "{out:?}"
+    );
+}
