@@ -4,8 +4,9 @@
 # (default: the verdict paths below) and prints the kill rate per module (a folder: its own
 # .rs files, one cargo-mutants run, so one baseline build per module). The guard and policy
 # modules are tested without the process-lifecycle and reload suites (tests/lifecycle.rs,
-# tests/reload.rs: 3 of the suite's 5 seconds, spent on timing, none on verdicts), which can
-# only make their kill rates lower than the whole suite's.
+# tests/reload.rs: 3 of the suite's 5 seconds, spent on timing, none on verdicts; src/policy,
+# which holds the reload thread, keeps tests/reload.rs), which can only make their kill rates
+# lower than the whole suite's.
 # Results: target/mutants/<module>/mutants.out/{caught,missed,timeout,unviable}.txt
 #
 #   scripts/mutants.sh [--minutes N] [--jobs J] [--list] [FILE|FOLDER...]
@@ -92,6 +93,8 @@ for f in "${files[@]}"; do
     *guards/* | *policy* | src/sql.rs | src/egress.rs | src/secrets.rs | src/breaker.rs)
         tests=(-- --bins --test egress --test policy --test policies --test sql_rules
             --test breaker --test cli --test wire --test strict)
+        # The policy in force and its reload thread are what tests/reload.rs tests.
+        [[ $f == src/policy || $f == src/policy/ ]] && tests+=(--test reload)
         ;;
     esac
     mapfile -t fs < <(module_files "$f")
