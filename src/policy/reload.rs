@@ -98,3 +98,38 @@ fn reload(path: &std::path::Path, profile: Option<&str>, live: &Live, audit: &Au
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stamp;
+    use std::fs::{File, FileTimes};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// A file rewritten with the same length keeps its inode and size: only the modification
+    /// time tells the change. Any change of its seconds or nanoseconds must show, including on
+    /// file systems that keep whole seconds (nanoseconds 0).
+    #[test]
+    fn the_stamp_changes_with_any_change_of_the_modification_time() {
+        let path = std::env::temp_dir().join(format!("sentinel-stamp-{}", std::process::id()));
+        std::fs::write(&path, "version: 1\n").unwrap();
+        let at = |secs: u64, nanos: u32| {
+            let t = UNIX_EPOCH + Duration::new(secs, nanos);
+            File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_times(FileTimes::new().set_modified(t))
+                .unwrap();
+            stamp(&path).expect("a stamp for an existing file")
+        };
+        for ((s1, n1), (s2, n2)) in [
+            ((1_700_000_000, 0), (1_700_000_001, 0)),
+            ((1_700_000_000, 1), (1_700_000_001, 0)),
+            ((1_700_000_000, 5), (1_700_000_000, 6)),
+        ] {
+            assert!(at(s1, n1) != at(s2, n2), "{s1}.{n1} vs {s2}.{n2}");
+        }
+        assert!(at(1_700_000_000, 7) == at(1_700_000_000, 7));
+        std::fs::remove_file(&path).unwrap();
+    }
+}
