@@ -544,6 +544,28 @@ fn verbose_logs_allowed_tool_calls() {
     }
 }
 
+/// `--verbose` logs allowed `tools/call`s, one line each, and nothing for other methods.
+#[test]
+fn verbose_logs_only_tool_calls() {
+    let dir = util::scratch("verbose-only-calls");
+    let call = util::tool_call("5", "query", r#"{"query":"SELECT id FROM users LIMIT 10"}"#);
+    let list = r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#;
+    let ping = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+    let input = format!("{list}\n{call}\n{ping}\n");
+    let log = dir.join("a.log");
+    let (status, out, err) = run(
+        bare(&dir)
+            .args(["--no-color", "--verbose", "--audit-log"])
+            .arg(&log),
+        input.as_bytes(),
+    );
+    assert_eq!(status.code(), Some(0), "{}", describe(status, &out, &err));
+    assert_eq!(out, input);
+    let allowed: Vec<&str> = err.lines().filter(|l| l.contains("allowed")).collect();
+    assert_eq!(allowed.len(), 1, "one allowed line, the call's: {err}");
+    assert!(allowed[0].contains("query"), "{err}");
+}
+
 // ---- where the audit log goes, and when it cannot be written ----
 
 #[test]

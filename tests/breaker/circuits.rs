@@ -303,3 +303,27 @@ fn a_loop_opens_the_circuit_and_the_next_call_waits_for_the_probe() {
         )]
     );
 }
+
+/// Only `tools/call` answers count for the circuits: other requests the server fails
+/// (`-32601 Method not found` here) open no circuit and leave no breaker event.
+#[test]
+fn failed_answers_to_other_methods_open_no_circuit() {
+    let mut g = Gateway::start(
+        "other-methods",
+        Some(&breaker_policy(
+            "{consecutive_errors: 2, cooldown: 30s, loop: {repeats: 0}}",
+        )),
+    );
+    for id in 1..=4 {
+        g.send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"x/unknown","params":{{}}}}"#
+        ));
+        let v = g.recv();
+        assert_eq!(v["error"]["code"], -32601, "{v}");
+    }
+    g.forwarded("5", "echo", "{}");
+    let ended = g.end();
+    assert_eq!(ended.code, 0, "{}", ended.stderr);
+    assert_eq!(ended.transitions(), vec![], "no circuit changed");
+    assert!(!ended.stderr.contains("circuit"), "{}", ended.stderr);
+}
