@@ -193,9 +193,9 @@ fn problem(e: json::Error) -> Problem {
 
 /// The top-level members the gateway reads.
 struct TopFields<'a> {
-    id: Option<&'a str>,
-    method: Option<Json<'a>>,
-    params: Option<Json<'a>>,
+    pub(super) id: Option<&'a str>,
+    pub(super) method: Option<Json<'a>>,
+    pub(super) params: Option<Json<'a>>,
 }
 
 /// Reads one JSON-RPC object found at nesting level `level`.
@@ -270,13 +270,23 @@ fn top_fields(text: &str, level: usize) -> Result<TopFields<'_>, Problem> {
 
 /// Parses one JSON-RPC object found at nesting level `level`.
 fn parse_object(text: &str, level: usize) -> Result<Message<'_>, Refusal> {
-    let fields = match top_fields(text, level) {
+    message(text, top_fields(text, level), lenient_id)
+}
+
+/// The message (or the refusal) that the top-level members of `text`, as read, make: the
+/// JSON-RPC rules on top of the JSON reading. `lenient` reads the id of a refused line.
+fn message<'a>(
+    text: &'a str,
+    fields: Result<TopFields<'a>, Problem>,
+    lenient: fn(&str) -> Option<RawId>,
+) -> Result<Message<'a>, Refusal> {
+    let fields = match fields {
         Ok(f) => f,
         Err(problem) => {
             // The id is readable unambiguously only if the text is otherwise valid JSON with a
             // single top-level "id" member.
             let id = match problem {
-                Problem::DuplicateKey(_) | Problem::TooDeep => lenient_id(text),
+                Problem::DuplicateKey(_) | Problem::TooDeep => lenient(text),
                 _ => None,
             };
             return Err(match problem {

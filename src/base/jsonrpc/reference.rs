@@ -2,7 +2,7 @@
 //! oracle of the differential test in `jsonrpc::tests`: every generated line must get the same
 //! answer from both (test builds only).
 
-use super::{Kind, Message, Parsed, Problem, RawId, Refusal, MAX_DEPTH};
+use super::{message, Message, Parsed, Problem, RawId, Refusal, TopFields, MAX_DEPTH};
 use crate::base::json::Json;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -31,55 +31,18 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Parsed<'_>>, Refusal> {
     parse_object(text, 1).map(|m| Some(Parsed::Single(m)))
 }
 
-/// Parses one JSON-RPC object found at nesting level `level`.
+/// Parses one JSON-RPC object found at nesting level `level`: serde_json reads it, the
+/// JSON-RPC rules on top are the hot path's own (`message`), so the two differ only in reading.
 fn parse_object(text: &str, level: usize) -> Result<Message<'_>, Refusal> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let fields = match (TopSeed { level }).deserialize(&mut de).and_then(|f| {
-        de.end()?;
-        Ok(f)
-    }) {
-        Ok(f) => f,
-        Err(e) => {
-            let problem = classify(&e);
-            // The id is readable unambiguously only if the text is otherwise valid JSON with a
-            // single top-level "id" member.
-            let id = match problem {
-                Problem::DuplicateKey(_) | Problem::TooDeep => lenient_id(text),
-                _ => None,
-            };
-            return Err(match problem {
-                Problem::NotAnObject => Refusal::invalid(problem, None),
-                p => Refusal::parse(p, id),
-            });
-        }
-    };
-    let TopFields { id, method, params } = fields;
-    let id = match id {
-        Some(raw) => {
-            let t = raw.trim_start();
-            if t.starts_with('{') || t.starts_with('[') || t == "null" {
-                return Err(Refusal::invalid(Problem::BadField("id"), None));
-            }
-            Some(RawId::new(raw))
-        }
-        None => None,
-    };
-    let method = match method {
-        None => None,
-        Some(Json::Str(s)) => Some(s),
-        Some(_) => return Err(Refusal::invalid(Problem::BadField("method"), id)),
-    };
-    let kind = match (&method, &id) {
-        (Some(_), Some(_)) => Kind::Request,
-        (Some(_), None) => Kind::Notification,
-        (None, _) => Kind::Response,
-    };
-    Ok(Message {
-        id,
-        method,
-        params,
-        kind,
-    })
+    let fields = (TopSeed { level })
+        .deserialize(&mut de)
+        .and_then(|f| {
+            de.end()?;
+            Ok(f)
+        })
+        .map_err(|e| classify(&e));
+    message(text, fields, lenient_id)
 }
 
 fn short(e: &serde_json::Error) -> String {
@@ -141,12 +104,6 @@ pub fn lenient_id(text: &str) -> Option<RawId> {
     let t = raw.get().trim_start();
     (t.starts_with('"') || t.starts_with('-') || t.starts_with(|c: char| c.is_ascii_digit()))
         .then(|| RawId::new(raw.get()))
-}
-
-struct TopFields<'de> {
-    id: Option<&'de str>,
-    method: Option<Json<'de>>,
-    params: Option<Json<'de>>,
 }
 
 /// Deserializes the top-level object: `id` is kept as raw text, everything else is checked for
