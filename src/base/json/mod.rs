@@ -255,33 +255,12 @@ impl<'a> Parser<'a> {
                 if level > MAX_DEPTH {
                     return Err(Error::TooDeep);
                 }
-                self.i += 1;
                 let mut items = Vec::new();
-                match self.ws() {
-                    Some(b']') => {
-                        self.i += 1;
-                        return Ok(Json::Arr(items));
-                    }
-                    Some(_) => {}
-                    None => return Err(self.error("EOF while parsing a list")),
-                }
-                loop {
-                    items.push(self.value(level + 1)?);
-                    match self.ws() {
-                        Some(b',') => {
-                            self.i += 1;
-                            if self.ws() == Some(b']') {
-                                return Err(self.error("trailing comma"));
-                            }
-                        }
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(items));
-                        }
-                        Some(_) => return Err(self.error("expected `,` or `]`")),
-                        None => return Err(self.error("EOF while parsing a list")),
-                    }
-                }
+                self.array(|p| {
+                    items.push(p.value(level + 1)?);
+                    Ok(())
+                })?;
+                Ok(Json::Arr(items))
             }
             Some(b't') => self.literal(b"true", Json::Bool(true)),
             Some(b'f') => self.literal(b"false", Json::Bool(false)),
@@ -664,21 +643,26 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// The elements of the array at the cursor, each as its exact text, syntax checked (the
-    /// whole text must be that one array).
-    pub fn array_elements(&mut self) -> Result<Vec<&'a str>, Error> {
-        let mut out = Vec::new();
+    /// Reads the elements of the array that starts at the cursor (after whitespace), each
+    /// with `item`, as [`Parser::object`] reads members.
+    fn array(
+        &mut self,
+        mut item: impl FnMut(&mut Parser<'a>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if self.ws() != Some(b'[') {
             return Err(self.error("expected `[`"));
         }
         self.i += 1;
-        if self.ws() == Some(b']') {
-            self.i += 1;
-            return self.end().map(|()| out);
+        match self.ws() {
+            Some(b']') => {
+                self.i += 1;
+                return Ok(());
+            }
+            Some(_) => {}
+            None => return Err(self.error("EOF while parsing a list")),
         }
         loop {
-            let (from, to) = self.skip()?;
-            out.push(&self.text[from..to]);
+            item(self)?;
             match self.ws() {
                 Some(b',') => {
                     self.i += 1;
@@ -688,12 +672,24 @@ impl<'a> Parser<'a> {
                 }
                 Some(b']') => {
                     self.i += 1;
-                    return self.end().map(|()| out);
+                    return Ok(());
                 }
                 Some(_) => return Err(self.error("expected `,` or `]`")),
                 None => return Err(self.error("EOF while parsing a list")),
             }
         }
+    }
+
+    /// The elements of the array at the cursor, each as its exact text, syntax checked (the
+    /// whole text must be that one array).
+    pub fn array_elements(&mut self) -> Result<Vec<&'a str>, Error> {
+        let mut out = Vec::new();
+        self.array(|p| {
+            let (from, to) = p.skip()?;
+            out.push(p.slice(from, to));
+            Ok(())
+        })?;
+        self.end().map(|()| out)
     }
 }
 

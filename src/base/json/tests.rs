@@ -171,4 +171,14 @@ fn syntax_errors_point_where_serde_json_points() {
         let ours = Parser::new(bad).skip().map(|_| ());
         assert_eq!(ours, Err(Error::Syntax(serde.to_string())), "skip {bad:?}");
     }
+    // A batch's elements, as serde_json reads a `Vec<&RawValue>`.
+    for bad in ["[", "[ ", "[1,", "[1,]", "[1 2]", "[1] x", "[\"a"] {
+        let serde = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(bad).unwrap_err();
+        let ours = Parser::new(bad).array_elements().map(|_| ());
+        assert_eq!(
+            ours,
+            Err(Error::Syntax(serde.to_string())),
+            "elements {bad:?}"
+        );
+    }
 }
