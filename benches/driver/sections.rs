@@ -557,15 +557,7 @@ pub(crate) fn measure_guard(bench: &mut Bench) -> Vec<String> {
             let runs = in_rounds(&pairs, rounds, progress, &what, |r, t| {
                 pipelined(ctx, t, per, load, r)
             });
-            let rate_of = |r: &Res<Vec<Pipelined>>| -> Res<(f64, f64)> {
-                let v = r.as_ref().map_err(Clone::clone)?;
-                let msgs = (per * v.len()) as f64;
-                let mut cpu = 0.0;
-                for p in v {
-                    cpu += p.cpu.clone().ok_or("no CPU time")??;
-                }
-                Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
-            };
+            let rate_of = |r: &Res<Vec<Pipelined>>| rate_and_cpu(r, per);
             for (k, f) in figures[s0..].iter_mut().enumerate() {
                 let base = rate_of(&runs[2 * k]);
                 let with = rate_of(&runs[2 * k + 1]);
@@ -623,15 +615,7 @@ pub(crate) fn measure_breaker(bench: &mut Bench) -> Vec<String> {
     let runs = in_rounds(&pairs, n.rounds, progress, "breaker: pipelined", |r, t| {
         pipelined(ctx, t, per, Load::Args(BREAKER_CALL), r)
     });
-    let rate_of = |r: &Res<Vec<Pipelined>>| -> Res<(f64, f64)> {
-        let v = r.as_ref().map_err(Clone::clone)?;
-        let msgs = (per * v.len()) as f64;
-        let mut cpu = 0.0;
-        for p in v {
-            cpu += p.cpu.clone().ok_or("no CPU time")??;
-        }
-        Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
-    };
+    let rate_of = |r: &Res<Vec<Pipelined>>| rate_and_cpu(r, per);
     for (k, f) in figures[s0..].iter_mut().enumerate() {
         let base = rate_of(&runs[2 * k]);
         let with = rate_of(&runs[2 * k + 1]);
@@ -649,4 +633,16 @@ pub(crate) fn measure_breaker(bench: &mut Bench) -> Vec<String> {
         put(f, "brk_cpu_add", &both, |(w, b)| w.1 - b.1);
     }
     failures
+}
+
+/// Messages per second and Sentinel's CPU seconds per message over pipelined runs of `per`
+/// messages each.
+fn rate_and_cpu(runs: &Res<Vec<Pipelined>>, per: usize) -> Res<(f64, f64)> {
+    let v = runs.as_ref().map_err(Clone::clone)?;
+    let msgs = (per * v.len()) as f64;
+    let mut cpu = 0.0;
+    for p in v {
+        cpu += p.cpu.clone().ok_or("no CPU time")??;
+    }
+    Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
 }
