@@ -14,3 +14,21 @@ pub mod lines;
 pub mod scan;
 pub mod small_str;
 pub mod term;
+
+/// A small deterministic generator (xorshift64*) for the differential tests' inputs.
+#[cfg(test)]
+pub struct Rng(pub u64);
+
+#[cfg(test)]
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}

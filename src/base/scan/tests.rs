@@ -150,19 +150,7 @@ fn nesting_inside_results_is_followed() {
     }
 }
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::base::Rng;
 
 /// A random JSON value, at most `depth` levels deep, with the keys and strings a response
 /// may hold (those the scanner looks for among them).
