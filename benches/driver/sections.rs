@@ -450,17 +450,7 @@ pub(crate) fn measure_guard(bench: &mut Bench) -> Vec<String> {
     // the same rounds, for each kind of call. Every answer must be a forwarded echo.
     let mut guard_failures: Vec<String> = Vec::new();
     if wanted("guard") {
-        let pairs: Vec<Target> = sentinels
-            .iter()
-            .flat_map(|t| {
-                let bin = t.sentinel().expect("a sentinel");
-                let file = tmp.join(format!("guard-{}.yaml", t.label));
-                let mut with = t.clone();
-                with.label = format!("{}-guard", t.label);
-                with.policy = Some(write_policy(bin, &file, &guard_policy(bin)));
-                [t.clone(), with]
-            })
-            .collect();
+        let pairs = with_policy(sentinels, tmp, "guard", guard_policy);
         let mut failed = |r: &Res<(f64, f64)>| {
             if let Err(e) = r {
                 if !guard_failures.contains(e) {
@@ -600,17 +590,7 @@ pub(crate) fn measure_breaker(bench: &mut Bench) -> Vec<String> {
         return failures;
     }
     let n = &ctx.n;
-    let pairs: Vec<Target> = targets[s0..]
-        .iter()
-        .flat_map(|t| {
-            let bin = t.sentinel().expect("a sentinel");
-            let file = tmp.join(format!("breaker-{}.yaml", t.label));
-            let mut with = t.clone();
-            with.label = format!("{}-breaker", t.label);
-            with.policy = Some(write_policy(bin, &file, &breaker_policy(bin)));
-            [t.clone(), with]
-        })
-        .collect();
+    let pairs = with_policy(&targets[s0..], tmp, "breaker", breaker_policy);
     let per = n.per_round(n.pipelined);
     let runs = in_rounds(&pairs, n.rounds, progress, "breaker: pipelined", |r, t| {
         pipelined(ctx, t, per, Load::Args(BREAKER_CALL), r)
@@ -645,4 +625,25 @@ fn rate_and_cpu(runs: &Res<Vec<Pipelined>>, per: usize) -> Res<(f64, f64)> {
         cpu += p.cpu.clone().ok_or("no CPU time")??;
     }
     Ok((msgs / v.iter().map(|p| p.secs).sum::<f64>(), cpu / msgs))
+}
+
+/// Each sentinel twice, as it is and with the policy `policy` makes from that binary (its
+/// label suffixed `-NAME`, the file `NAME-LABEL.yaml` in `tmp`): the pairs a section compares.
+fn with_policy(
+    sentinels: &[Target],
+    tmp: &Path,
+    name: &str,
+    policy: fn(&Path) -> Res<String>,
+) -> Vec<Target> {
+    sentinels
+        .iter()
+        .flat_map(|t| {
+            let bin = t.sentinel().expect("a sentinel");
+            let file = tmp.join(format!("{name}-{}.yaml", t.label));
+            let mut with = t.clone();
+            with.label = format!("{}-{name}", t.label);
+            with.policy = Some(write_policy(bin, &file, &policy(bin)));
+            [t.clone(), with]
+        })
+        .collect()
 }
