@@ -1,11 +1,16 @@
 //! Whether a read is bounded: the LIMIT, FETCH and TOP clauses and their values against
-//! `max_rows`, bodies bounded by nature (aggregates without GROUP BY, VALUES, set operations of
-//! bounded parts), and the row-concatenating aggregates that defeat a LIMIT.
+//! `max_rows`, bodies bounded by nature (known aggregates without GROUP BY, VALUES, set
+//! operations of bounded parts, reads of the catalog only), and what no LIMIT bounds: the
+//! row-concatenating aggregates, recursive CTEs and functions the guard does not know.
 
-use super::{SqlGuard, ROW_CONCAT_AGGREGATES, SCALAR_AGGREGATES};
+use super::functions::{
+    CATALOG, OUTSIDE_FUNCTIONS, QUALIFIED_CATALOG, SCALAR_AGGREGATES, SCALAR_FUNCTIONS,
+};
+use super::{export, Finding, SqlGuard, ROW_CONCAT_AGGREGATES};
 use sqlparser::ast::{
-    visit_expressions, Expr, Fetch, FunctionArguments, GroupByExpr, LimitClause, ObjectName, Query,
-    Select, SelectItem, SetExpr, Top, TopQuantity, UnaryOperator, Value,
+    visit_expressions, visit_relations, Expr, Fetch, FunctionArguments, GroupByExpr, LimitClause,
+    ObjectName, Query, Select, SelectItem, SetExpr, Statement, Top, TopQuantity, UnaryOperator,
+    Value,
 };
 use std::ops::ControlFlow;
 
@@ -79,7 +84,7 @@ impl SqlGuard {
     }
 
     /// A row count written as a literal integer within `max_rows`.
-    fn count(&self, clause: &str, e: &Expr) -> Result<(), String> {
+    pub(super) fn count(&self, clause: &str, e: &Expr) -> Result<(), String> {
         match e {
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => match n.parse::<u64>() {
@@ -145,13 +150,14 @@ impl SqlGuard {
             }
         }
         if s.from.is_empty() {
+            // One row (the functions in it are known scalar ones: see `unknown_function`).
             return Ok(());
         }
         let no_group_by = match &s.group_by {
             GroupByExpr::Expressions(e, m) => e.is_empty() && m.is_empty(),
             GroupByExpr::All(_) => false,
         };
-        if no_group_by && !s.projection.is_empty() && s.projection.iter().all(aggregate_item) {
+        if no_group_by && one_row_projection(&s.projection) {
             return Ok(());
         }
         if let Some(top) = &s.top {
@@ -166,6 +172,11 @@ impl SqlGuard {
 }
 
 fn function_name(name: &ObjectName) -> String {
+    last_name(name)
+}
+
+/// The last part of a name, unquoted and in lower case.
+pub(super) fn last_name(name: &ObjectName) -> String {
     name.0
         .last()
         .map(|p| {
@@ -178,11 +189,26 @@ fn function_name(name: &ObjectName) -> String {
 
 /// The first row-concatenating aggregate anywhere in the query (output, subqueries, CTEs).
 pub(super) fn row_concat_aggregate(q: &Query) -> Option<String> {
+    first_function(q, |name| ROW_CONCAT_AGGREGATES.contains(&name))
+}
+
+/// The first function in the query that is neither a known scalar function nor a known
+/// scalar aggregate (nor a row-concatenating one, which is judged on its own).
+pub(super) fn unknown_function(q: &Query) -> Option<String> {
+    first_function(q, |name| {
+        !(SCALAR_FUNCTIONS.contains(&name)
+            || SCALAR_AGGREGATES.contains(&name)
+            || ROW_CONCAT_AGGREGATES.contains(&name)
+            || OUTSIDE_FUNCTIONS.contains(&name))
+    })
+}
+
+fn first_function<V: sqlparser::ast::Visit>(v: &V, hit: impl Fn(&str) -> bool) -> Option<String> {
     let mut found = None;
-    let _ = visit_expressions(q, |e| {
+    let _ = visit_expressions(v, |e| {
         if let Expr::Function(f) = e {
             let name = function_name(&f.name);
-            if ROW_CONCAT_AGGREGATES.contains(&name.as_str()) {
+            if hit(&name) {
                 found = Some(name);
                 return ControlFlow::Break(());
             }
@@ -192,13 +218,96 @@ pub(super) fn row_concat_aggregate(q: &Query) -> Option<String> {
     found
 }
 
-fn aggregate_item(item: &SelectItem) -> bool {
-    match item {
-        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-            aggregate_only(e) == Some(true)
+/// A function anywhere in the statement that reads or writes files, runs programs or reaches
+/// another server.
+pub(super) fn dangerous_function(s: &Statement) -> Option<Finding> {
+    let name = first_function(s, |name| OUTSIDE_FUNCTIONS.contains(&name))?;
+    Some(export(&format!(
+        "{name}() reaches outside the database (files, programs, other servers or sessions)"
+    )))
+}
+
+/// Whether every relation the query reads is a catalog relation (the schema, no user data).
+pub(super) fn catalog_only(q: &Query) -> bool {
+    let mut any = false;
+    let all = visit_relations(q, |name| {
+        any = true;
+        if is_catalog(name) {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
         }
-        _ => false,
+    })
+    .is_continue();
+    any && all
+}
+
+fn is_catalog(name: &ObjectName) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| {
+            p.to_string()
+                .trim_matches(['"', '`', '[', ']'])
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let Some((bare, schema)) = parts.split_last() else {
+        return false;
+    };
+    let schema = schema.last().map(String::as_str);
+    if matches!(schema, None | Some("pg_catalog" | "main" | "temp"))
+        && CATALOG.contains(&bare.as_str())
+    {
+        return true;
     }
+    QUALIFIED_CATALOG
+        .iter()
+        .any(|(s, names)| schema == Some(*s) && names.contains(&bare.as_str()))
+}
+
+/// The name of a CTE that refers to itself (recursive, with or without the RECURSIVE
+/// keyword: SQLite and SQL Server need none).
+pub(super) fn recursive_cte(q: &Query) -> Option<String> {
+    let mut stack = vec![q];
+    while let Some(q) = stack.pop() {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_ascii_lowercase();
+                let refers = visit_relations(&*cte.query, |r| {
+                    if last_name(r) == name {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .is_break();
+                if refers {
+                    return Some(cte.alias.name.value.clone());
+                }
+                stack.push(&cte.query);
+            }
+        }
+    }
+    None
+}
+
+/// A projection that makes one row of a SELECT without GROUP BY: known aggregates and
+/// constants (`COUNT(*) AS n, 1 AS one`), with at least one aggregate.
+fn one_row_projection(items: &[SelectItem]) -> bool {
+    let mut any = false;
+    for item in items {
+        match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                match aggregate_only(e) {
+                    Some(a) => any |= a,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    any
 }
 
 /// `Some(true)`: built from aggregates and constants with at least one aggregate;
@@ -206,11 +315,47 @@ fn aggregate_item(item: &SelectItem) -> bool {
 /// this check does not understand (which counts as not aggregate-only).
 fn aggregate_only(e: &Expr) -> Option<bool> {
     match e {
-        Expr::Value(_) => Some(false),
-        Expr::Nested(e) | Expr::UnaryOp { expr: e, .. } | Expr::Cast { expr: e, .. } => {
-            aggregate_only(e)
-        }
+        Expr::Value(_) | Expr::TypedString { .. } => Some(false),
+        // A scalar subquery is one value.
+        Expr::Subquery(_) => Some(false),
+        Expr::Nested(e)
+        | Expr::UnaryOp { expr: e, .. }
+        | Expr::Cast { expr: e, .. }
+        | Expr::IsNull(e)
+        | Expr::IsNotNull(e)
+        | Expr::IsTrue(e)
+        | Expr::IsFalse(e)
+        | Expr::IsNotTrue(e)
+        | Expr::IsNotFalse(e) => aggregate_only(e),
         Expr::BinaryOp { left, right, .. } => Some(aggregate_only(left)? | aggregate_only(right)?),
+        Expr::Between {
+            expr, low, high, ..
+        } => Some(aggregate_only(expr)? | aggregate_only(low)? | aggregate_only(high)?),
+        Expr::InList { expr, list, .. } => {
+            let mut any = aggregate_only(expr)?;
+            for item in list {
+                any |= aggregate_only(item)?;
+            }
+            Some(any)
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let mut any = match operand {
+                Some(o) => aggregate_only(o)?,
+                None => false,
+            };
+            for w in conditions {
+                any |= aggregate_only(&w.condition)? | aggregate_only(&w.result)?;
+            }
+            if let Some(e) = else_result {
+                any |= aggregate_only(e)?;
+            }
+            Some(any)
+        }
         Expr::Function(f) => {
             if f.over.is_some() {
                 return None;
@@ -219,9 +364,15 @@ fn aggregate_only(e: &Expr) -> Option<bool> {
             if SCALAR_AGGREGATES.contains(&name.as_str()) {
                 return Some(true);
             }
+            if !SCALAR_FUNCTIONS.contains(&name.as_str()) {
+                return None;
+            }
             // A scalar function of aggregates, e.g. round(avg(x), 2).
             let FunctionArguments::List(list) = &f.args else {
-                return None;
+                return match &f.args {
+                    FunctionArguments::None => Some(false),
+                    _ => None,
+                };
             };
             let mut any = false;
             for arg in &list.args {

@@ -1,6 +1,8 @@
-//! Constant folding of WHERE clauses: whether a condition is true for every row
-//! (`WHERE 1=1`, `WHERE 'a' = 'a' OR x`), with SQL's three-valued logic, so a destructive
-//! statement with such a clause counts as unfiltered.
+//! Whether a WHERE clause is real: it names a column of the statement's target and, evaluated
+//! with SQL's three-valued logic over unknown column values, can be false for some row.
+//! Constants are folded (`2/2`, `'' LIKE ''`, `1 IN (1, id)`), identical expressions compared
+//! (`id = "id"`), so a destructive statement with a clause that cannot filter counts as
+//! unfiltered.
 
 use sqlparser::ast::{visit_expressions, BinaryOperator, Expr, UnaryOperator, Value};
 use std::ops::ControlFlow;
@@ -30,49 +32,269 @@ impl Const {
     }
 }
 
-/// Whether a WHERE condition is true for every row: it folds to a true constant (`1=1`, `TRUE`,
-/// `'a'='a'`, `x = 1 OR 1=1`), or compares an expression with itself (`id = id`).
-pub fn always_true(e: &Expr) -> bool {
-    truth(e) == Some(true)
+/// Possible truth values of a condition, as a set: true, false, unknown (NULL).
+const T: u8 = 1;
+const F: u8 = 2;
+const N: u8 = 4;
+const ANY: u8 = T | F | N;
+
+/// Whether a WHERE condition can filter rows of its target: it must name a column of the
+/// target (`targets` are the names the statement calls it by) and it must be false for some
+/// values of the columns. A condition true or unknown whatever the columns hold (`1 IN (1,
+/// id)`, `id = "id"`, `x OR NOT x`) or naming no column of the target (`2/2`, `EXISTS (SELECT
+/// 1)`, `random() < 0.5`) is no WHERE.
+pub fn filters_rows(e: &Expr, targets: &[String]) -> bool {
+    mentions_target(e, targets) && truth(e) & F != 0
 }
 
-fn truth(e: &Expr) -> Option<bool> {
+/// Whether `e` refers to a column of the target: an unqualified column outside subqueries, or
+/// a column qualified by one of `targets` anywhere.
+fn mentions_target(e: &Expr, targets: &[String]) -> bool {
+    struct Finder<'t> {
+        targets: &'t [String],
+        depth: usize,
+    }
+    impl sqlparser::ast::Visitor for Finder<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &sqlparser::ast::Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(id) if self.depth == 0 => {
+                    let v = id.value.to_ascii_lowercase();
+                    if id.quote_style.is_some() || !matches!(v.as_str(), "true" | "false" | "null")
+                    {
+                        return ControlFlow::Break(());
+                    }
+                }
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let q = parts[parts.len() - 2].value.to_ascii_lowercase();
+                    if self.targets.contains(&q) || (self.depth == 0 && self.targets.is_empty()) {
+                        return ControlFlow::Break(());
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut f = Finder { targets, depth: 0 };
+    sqlparser::ast::Visit::visit(e, &mut f).is_break()
+}
+
+fn each(a: u8, b: u8, op: fn(u8, u8) -> u8) -> u8 {
+    let mut out = 0;
+    for x in [T, F, N] {
+        for y in [T, F, N] {
+            if a & x != 0 && b & y != 0 {
+                out |= op(x, y);
+            }
+        }
+    }
+    out
+}
+
+fn and3(a: u8, b: u8) -> u8 {
+    if a == F || b == F {
+        F
+    } else if a == T && b == T {
+        T
+    } else {
+        N
+    }
+}
+
+fn or3(a: u8, b: u8) -> u8 {
+    if a == T || b == T {
+        T
+    } else if a == F && b == F {
+        F
+    } else {
+        N
+    }
+}
+
+fn not3(a: u8) -> u8 {
+    (if a & T != 0 { F } else { 0 }) | (if a & F != 0 { T } else { 0 }) | (a & N)
+}
+
+fn of_const(c: &Const) -> u8 {
+    match c.truthy() {
+        Some(true) => T,
+        Some(false) => F,
+        None => N,
+    }
+}
+
+/// The truth values `e` can take over all values of the columns it names.
+fn truth(e: &Expr) -> u8 {
+    if let Some(c) = fold(e) {
+        return of_const(&c);
+    }
     match e {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Or,
-            right,
-        } => match (truth(left), truth(right)) {
-            (Some(true), _) | (_, Some(true)) => Some(true),
-            (Some(false), Some(false)) => Some(false),
-            _ => None,
-        },
+        Expr::Nested(inner) => truth(inner),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::And,
             right,
-        } => match (truth(left), truth(right)) {
-            (Some(true), Some(true)) => Some(true),
-            (Some(false), _) | (_, Some(false)) => Some(false),
-            _ => None,
-        },
-        Expr::BinaryOp { left, op, right }
-            if unnest(left) == unnest(right)
-                && matches!(
-                    op,
-                    BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq
-                )
-                && !contains_function(left) =>
-        {
-            Some(true)
+        } => each(truth(left), truth(right), and3),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            if complementary(left, right) || complementary(right, left) {
+                return T | N;
+            }
+            if null_test_pair(left, right) || null_test_pair(right, left) {
+                return T;
+            }
+            each(truth(left), truth(right), or3)
         }
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } => truth(expr).map(|b| !b),
-        Expr::Nested(inner) => truth(inner),
-        _ => fold(e)?.truthy(),
+        } => not3(truth(expr)),
+        Expr::IsTrue(x) => is_map(truth(x), T),
+        Expr::IsFalse(x) => is_map(truth(x), F),
+        Expr::IsNotTrue(x) => not3(is_map(truth(x), T)),
+        Expr::IsNotFalse(x) => not3(is_map(truth(x), F)),
+        Expr::IsNotDistinctFrom(l, r) if same(l, r) => T,
+        Expr::IsDistinctFrom(l, r) if same(l, r) => F,
+        Expr::BinaryOp { left, op, right } => compare_truth(left, op, right),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let v = fold(expr);
+            let hit = list.iter().any(|item| {
+                same(expr, item)
+                    || matches!((&v, fold(item)), (Some(a), Some(b)) if compare(a, &b) == Some(0))
+            });
+            if !hit {
+                return ANY;
+            }
+            let t = if v.is_some() { T } else { T | N };
+            if *negated {
+                not3(t)
+            } else {
+                t
+            }
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } if same(expr, low) && same(expr, high) => {
+            if *negated {
+                F | N
+            } else {
+                T | N
+            }
+        }
+        Expr::Like {
+            negated, pattern, ..
+        }
+        | Expr::ILike {
+            negated, pattern, ..
+        } => match fold(pattern) {
+            Some(Const::Str(p)) if !p.is_empty() && p.chars().all(|c| c == '%') => {
+                if *negated {
+                    F | N
+                } else {
+                    T | N
+                }
+            }
+            _ => ANY,
+        },
+        Expr::Exists { subquery, negated } => {
+            let trivial = matches!(&*subquery.body, sqlparser::ast::SetExpr::Select(s)
+                if s.from.is_empty() && s.selection.is_none());
+            match (trivial, negated) {
+                (true, false) => T,
+                (true, true) => F,
+                _ => T | F,
+            }
+        }
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            let mut out = match else_result {
+                Some(e) => truth(e),
+                None => N,
+            };
+            for w in conditions {
+                out |= truth(&w.result);
+            }
+            out
+        }
+        _ => ANY,
     }
+}
+
+/// `x IS TRUE` (`want` = T) or `x IS FALSE` (`want` = F) from the values of `x`.
+fn is_map(a: u8, want: u8) -> u8 {
+    (if a & want != 0 { T } else { 0 }) | (if a & !want & ANY != 0 { F } else { 0 })
+}
+
+fn compare_truth(left: &Expr, op: &BinaryOperator, right: &Expr) -> u8 {
+    let cmp = matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+    );
+    if !cmp {
+        return ANY;
+    }
+    if matches!(fold(left), Some(Const::Null)) || matches!(fold(right), Some(Const::Null)) {
+        return N;
+    }
+    if same(left, right) {
+        return match op {
+            BinaryOperator::Eq | BinaryOperator::LtEq | BinaryOperator::GtEq => T | N,
+            _ => F | N,
+        };
+    }
+    ANY
+}
+
+/// `x OR NOT x`.
+fn complementary(a: &Expr, b: &Expr) -> bool {
+    matches!(unnest(b), Expr::UnaryOp { op: UnaryOperator::Not, expr } if same(a, expr))
+}
+
+/// `x IS NULL OR x IS NOT NULL`.
+fn null_test_pair(a: &Expr, b: &Expr) -> bool {
+    matches!((unnest(a), unnest(b)), (Expr::IsNull(x), Expr::IsNotNull(y)) if same(x, y))
+}
+
+/// Whether two expressions always have the same value in one row: the same text (names
+/// compared without quotes or case), and no function whose value changes between calls.
+fn same(a: &Expr, b: &Expr) -> bool {
+    fn key(e: &Expr) -> String {
+        unnest(e)
+            .to_string()
+            .chars()
+            .filter(|c| !matches!(c, '"' | '`' | '[' | ']'))
+            .flat_map(char::to_lowercase)
+            .collect()
+    }
+    // A literal is compared by value (`"FALSE" = FALSE` names a column in PostgreSQL).
+    fold(a).is_none() && fold(b).is_none() && !volatile(a) && key(a) == key(b)
 }
 
 fn unnest(mut e: &Expr) -> &Expr {
@@ -82,9 +304,28 @@ fn unnest(mut e: &Expr) -> &Expr {
     e
 }
 
-fn contains_function(e: &Expr) -> bool {
+/// Whether `e` holds a subquery or a function that is not a known deterministic scalar one.
+fn volatile(e: &Expr) -> bool {
+    const CHANGING: &[&str] = &[
+        "random",
+        "rand",
+        "randomblob",
+        "gen_random_uuid",
+        "uuid",
+        "newid",
+        "clock_timestamp",
+    ];
     visit_expressions(e, |x| {
-        if matches!(x, Expr::Function(_) | Expr::Subquery(_)) {
+        let bad = match x {
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => true,
+            Expr::Function(f) => {
+                let name = super::bounds::last_name(&f.name);
+                CHANGING.contains(&name.as_str())
+                    || !super::functions::SCALAR_FUNCTIONS.contains(&name.as_str())
+            }
+            _ => false,
+        };
+        if bad {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
@@ -125,8 +366,8 @@ fn fold(e: &Expr) -> Option<Const> {
         }
         Expr::IsNull(e) => Some(Const::Bool(fold(e)? == Const::Null)),
         Expr::IsNotNull(e) => Some(Const::Bool(fold(e)? != Const::Null)),
-        Expr::IsTrue(e) => Some(Const::Bool(truth(e)?)),
-        Expr::IsNotFalse(e) => Some(Const::Bool(truth(e) != Some(false))),
+        Expr::IsTrue(e) => Some(Const::Bool(fold(e)?.truthy()?)),
+        Expr::IsNotFalse(e) => Some(Const::Bool(fold(e)?.truthy() != Some(false))),
         Expr::Between {
             expr,
             negated,
@@ -179,15 +420,27 @@ fn fold(e: &Expr) -> Option<Const> {
                 BinaryOperator::GtEq => ord()? >= 0,
                 BinaryOperator::And => l.truthy()? && r.truthy()?,
                 BinaryOperator::Or => l.truthy()? || r.truthy()?,
-                BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply => {
+                BinaryOperator::Plus
+                | BinaryOperator::Minus
+                | BinaryOperator::Multiply
+                | BinaryOperator::Divide
+                | BinaryOperator::Modulo => {
                     let (Const::Num(a), Const::Num(b)) = (l, r) else {
                         return None;
                     };
-                    return Some(Const::Num(match op {
-                        BinaryOperator::Plus => a + b,
-                        BinaryOperator::Minus => a - b,
-                        _ => a * b,
-                    }));
+                    // Integer or real division differ between databases: either way a
+                    // quotient is folded only when it is exact.
+                    return match op {
+                        BinaryOperator::Plus => Some(Const::Num(a + b)),
+                        BinaryOperator::Minus => Some(Const::Num(a - b)),
+                        BinaryOperator::Multiply => Some(Const::Num(a * b)),
+                        BinaryOperator::Divide if b != 0.0 && (a / b).fract() == 0.0 => {
+                            Some(Const::Num(a / b))
+                        }
+                        BinaryOperator::Divide => None,
+                        _ if b != 0.0 => Some(Const::Num(a % b)),
+                        _ => Some(Const::Null),
+                    };
                 }
                 _ => return None,
             };

@@ -1,6 +1,6 @@
 //! The lexical layer under the parser: the first-word pre-filter (a packed keyword lookup that
-//! keeps natural-language strings away from sqlparser), MySQL's executable comments opened up,
-//! and the token scan for `INTO OUTFILE`-style exports the AST does not show.
+//! keeps natural-language strings away from sqlparser) and the token scan for `INTO
+//! OUTFILE`-style exports the AST does not show.
 
 use sqlparser::dialect::Dialect;
 use sqlparser::keywords::ALL_KEYWORDS;
@@ -87,34 +87,6 @@ pub fn first_word(text: &str) -> Option<Word> {
         .position(|c| !(c.is_ascii_alphabetic() || *c == b'_'))
         .map_or(b.len(), |n| i + n);
     (end > i && end - i <= MAX_WORD).then(|| Word::new(&b[i..end]))
-}
-
-/// `text` with MySQL's executable comments (`/*! ... */`, `/*!50000 ... */`) opened up, when it
-/// has any: MySQL executes their contents as SQL.
-pub(super) fn mysql_unhide(text: &str) -> Option<String> {
-    if crate::base::bytes::find_byte(b'!', text.as_bytes()).is_none() || !text.contains("/*!") {
-        return None;
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("/*!") {
-        out.push_str(&rest[..start]);
-        let body = rest[start + 3..].trim_start_matches(|c: char| c.is_ascii_digit());
-        match body.find("*/") {
-            Some(end) => {
-                out.push(' ');
-                out.push_str(&body[..end]);
-                out.push(' ');
-                rest = &body[end + 2..];
-            }
-            None => {
-                out.push_str(body);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    Some(out)
 }
 
 /// `SELECT ... INTO OUTFILE|DUMPFILE`, which sqlparser does not parse, found by tokens (so the
