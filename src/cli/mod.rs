@@ -35,8 +35,9 @@ Options:
       --audit-log PATH   JSON Lines audit log [env: SENTINEL_AUDIT_LOG]
                          [default: ./security_audit.log, else the per-user state dir]
       --max-rows N       built-in policy: largest LIMIT a read may ask for [default: 1000]
-      --dialect NAME     built-in policy: SQL dialect: generic, sqlite, postgres, mysql,
-                         mssql, snowflake, bigquery, duckdb, ... [default: generic]
+      --dialect NAME     built-in policy: SQL dialect: auto, sqlite, postgres, mysql,
+                         mssql, snowflake, bigquery, duckdb, ... [default: auto: the
+                         server's database when it can be told, else every one's rules]
       --block-as KIND    answer blocked calls with a JSON-RPC `error` or a tool `result`
                          with isError: true [default: error]
       --no-color         no ANSI colours on stderr (also when NO_COLOR is set)
@@ -115,7 +116,7 @@ pub fn parse(
         server_name: None,
         reload_interval: Duration::from_millis(1000),
         max_rows: 1000,
-        dialect: "generic".into(),
+        dialect: "auto".into(),
         builtin_tuned: false,
         block_as: BlockAs::Error,
         color: true,

@@ -20,6 +20,7 @@ mod egress_rule;
 pub mod file;
 mod live;
 pub mod reload;
+pub mod sql_args;
 mod sql_rule;
 pub mod tooling;
 mod walk;
@@ -27,7 +28,8 @@ mod walk;
 pub use conditions::{Condition, JsonPointer, Target, Test};
 pub use egress_rule::{EgressCheck, EgressRule};
 pub use live::Live;
-pub use sql_rule::{check_id, check_title, SqlRule, SQL_KEYS};
+pub use sql_args::ToolDef;
+pub use sql_rule::{check_id, check_title, SqlContext, SqlRule};
 use walk::json_size;
 
 /// Rule id of the refusal of a malformed line (not a policy rule: always on).
@@ -145,6 +147,10 @@ pub struct Call<'a, 'j> {
     pub server: &'a str,
     pub tool: Option<&'a str>,
     pub arguments: Option<&'a Json<'j>>,
+    /// The tool's definition, when the server listed it in `tools/list`.
+    pub def: Option<&'a ToolDef>,
+    /// The database behind the server, when the gateway inferred it.
+    pub target: Option<crate::guards::sql::Convention>,
 }
 
 impl Policy {
@@ -184,9 +190,11 @@ impl Policy {
                     egress: None,
                     sql: Some(SqlRule {
                         guard: SqlGuard::new(dialect, max_rows),
-                        keys: SQL_KEYS.iter().map(|s| s.to_string()).collect(),
+                        keys: None,
+                        prose: Vec::new(),
                         checks: vec![Check::UnboundedRead, Check::Export, Check::Destructive],
                         unparseable: Action::Block,
+                        unrecognised: Action::Block,
                     }),
                     action: Action::Block,
                     mode: Mode::Enforce,
@@ -262,15 +270,17 @@ impl Policy {
                     }
                 }
                 (Some(sql), None) => {
-                    let Some((finding, at)) = call.arguments.and_then(|a| sql.finding(a)) else {
+                    let cx = SqlContext {
+                        tool,
+                        def: call.def,
+                        target: call.target,
+                    };
+                    let Some((finding, at)) = call.arguments.and_then(|a| sql.finding(a, &cx))
+                    else {
                         note(&|| "no match: no SQL problem found in the arguments".into());
                         continue;
                     };
-                    let action = if finding.check == Check::Unparseable {
-                        sql.unparseable
-                    } else {
-                        rule.action
-                    };
+                    let action = sql.action_for(finding.check, rule.action);
                     Hit {
                         rule: format!("{}.{}", rule.id, check_id(finding.check)),
                         action,

@@ -1,50 +1,82 @@
-//! The SQL guard as a rule kind: which argument keys name SQL, which of the guard's checks are
-//! on, what to do with SQL that cannot be parsed, and the ids and titles its findings carry.
+//! The SQL guard as a rule kind: which arguments carry SQL (decided by `sql_args`), which of
+//! the guard's checks are on, what to do with SQL that cannot be verified or is not proven
+//! harmless, and the ids and titles its findings carry.
 
+use super::sql_args::{self, ArgKind, ToolDef};
 use super::walk::{find_string, pointer};
 use super::Action;
 use crate::base::jsonrpc::Json;
-use crate::guards::sql::{Check, Finding, SqlGuard};
+use crate::guards::sql::{Carrier, Check, Convention, Finding, SqlGuard};
 
-/// Argument keys whose strings are SQL by name in the built-in policy: an unparseable
-/// statement under one of them is refused instead of being treated as prose.
-pub const SQL_KEYS: &[&str] = &["sql", "query", "statement", "stmt"];
-
-/// The SQL guard as a rule: which keys name SQL, which checks are on, and what to do with SQL
-/// that cannot be parsed.
+/// The SQL guard as a rule: which arguments carry SQL (see [`super::sql_args`]), which checks
+/// are on, and what to do with SQL that cannot be verified or is not proven harmless.
 #[derive(Clone, Debug)]
 pub struct SqlRule {
     pub guard: SqlGuard,
-    pub keys: Vec<String>,
+    /// Argument names that carry SQL by the policy's word; `None` leaves it to the evidence.
+    pub keys: Option<Vec<String>>,
+    /// Argument names that never carry SQL.
+    pub prose: Vec<String>,
     pub checks: Vec<Check>,
-    /// `Block`, `Monitor` or `Allow` for unparseable SQL under a SQL-named key.
+    /// `Block`, `Monitor` or `Allow` for SQL that cannot be verified.
     pub unparseable: Action,
+    /// `Block`, `Monitor`, `Approve` or `Allow` for statements not proven harmless.
+    pub unrecognised: Action,
+}
+
+/// What the SQL rule knows of the call beyond its arguments.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SqlContext<'a> {
+    pub tool: &'a str,
+    /// The tool's definition, when the server listed it.
+    pub def: Option<&'a ToolDef>,
+    /// The database the server fronts, when the gateway inferred it.
+    pub target: Option<Convention>,
 }
 
 impl SqlRule {
+    /// The action a finding of `check` takes under this rule (whose own action is `action`).
+    pub fn action_for(&self, check: Check, action: Action) -> Action {
+        match check {
+            Check::Unparseable => self.unparseable,
+            Check::Unrecognised => self.unrecognised,
+            _ => action,
+        }
+    }
+
+    fn enabled(&self, check: Check) -> bool {
+        match check {
+            Check::Unparseable => self.unparseable != Action::Allow,
+            Check::Unrecognised => self.unrecognised != Action::Allow,
+            c => self.checks.contains(&c),
+        }
+    }
+
     /// The first enabled finding in the arguments, with the JSON Pointer of its string.
-    pub(super) fn finding(&self, args: &Json) -> Option<(Finding, String)> {
+    pub(super) fn finding(&self, args: &Json, cx: &SqlContext) -> Option<(Finding, String)> {
         let mut path = Vec::new();
         let mut found = None;
+        let kind_of =
+            |key: &str| sql_args::classify(self.keys.as_deref(), &self.prose, cx.tool, cx.def, key);
+        // A string not under any key (an argument array) is judged as "maybe SQL".
         find_string(
             args,
-            false,
+            ArgKind::Maybe,
             &mut path,
-            &mut |s, under_sql_key| {
-                let Some(f) = self.guard.inspect(s, under_sql_key) else {
-                    return false;
+            &mut |s, kind| {
+                let carrier = match kind {
+                    ArgKind::Prose => return false,
+                    ArgKind::Sql => Carrier::Sql,
+                    ArgKind::Maybe => Carrier::Maybe,
                 };
-                let on = if f.check == Check::Unparseable {
-                    self.unparseable != Action::Allow
-                } else {
-                    self.checks.contains(&f.check)
-                };
-                if on {
-                    found = Some(f);
-                }
-                on
+                found = self
+                    .guard
+                    .inspect(s, carrier, cx.target)
+                    .into_iter()
+                    .find(|f| self.enabled(f.check));
+                found.is_some()
             },
-            &|key| self.keys.iter().any(|k| key.eq_ignore_ascii_case(k)),
+            &kind_of,
             false,
         );
         found.map(|f| (f, pointer(&path)))
@@ -57,6 +89,7 @@ pub fn check_title(check: Check) -> &'static str {
         Check::UnboundedRead => "Data Exfiltration Prevention",
         Check::Export => "Data Export Prevention",
         Check::Destructive => "Destructive Statement Prevention",
+        Check::Unrecognised => "Unrecognised SQL",
         Check::Unparseable => "Unverifiable SQL",
     }
 }
@@ -67,6 +100,7 @@ pub fn check_id(check: Check) -> &'static str {
         Check::UnboundedRead => "unbounded_read",
         Check::Export => "export",
         Check::Destructive => "destructive",
+        Check::Unrecognised => "unrecognised",
         Check::Unparseable => "unparseable",
     }
 }

@@ -184,6 +184,8 @@ fn judge(
                 server,
                 tool: msg.tool_name(),
                 arguments: msg.params.as_ref().and_then(|p| p.get("arguments")),
+                def: None,
+                target: crate::guards::sql::conventions::infer(&[server]),
             };
             policy.decide(&call, trace)
         }
@@ -249,6 +251,8 @@ pub fn explain(source: &Source, server_name: Option<&str>, message: Option<&str>
             server,
             tool: msg.tool_name(),
             arguments: msg.params.as_ref().and_then(|p| p.get("arguments")),
+            def: None,
+            target: crate::guards::sql::conventions::infer(&[server]),
         };
         let mut trace = Vec::new();
         let decision = policy.decide(&call, Some(&mut trace));

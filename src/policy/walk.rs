@@ -42,15 +42,15 @@ fn string_size(s: &str) -> usize {
 /// Calls `f` on every string in `v` (document order) until it returns true; `path` then holds
 /// the way to that string, innermost step first (see [`pointer`]); it is only written on the
 /// way back from a hit, so a walk that finds nothing allocates nothing. `f` also learns
-/// whether the string sits under a key `marks` (the nearest object key above it, through
-/// arrays). With `keys`, object keys are strings too (each before its value; the path of a key
+/// what `marks` says of the nearest object key above it (through arrays). With `keys`,
+/// object keys are strings too (each before its value; the path of a key
 /// is its member's).
-pub(super) fn find_string<'j>(
+pub(super) fn find_string<'j, M: Copy>(
     v: &'j Json,
-    marked: bool,
+    marked: M,
     path: &mut Vec<Segment<'j>>,
-    f: &mut dyn FnMut(&str, bool) -> bool,
-    marks: &dyn Fn(&str) -> bool,
+    f: &mut dyn FnMut(&str, M) -> bool,
+    marks: &dyn Fn(&str) -> M,
     keys: bool,
 ) -> bool {
     match v {

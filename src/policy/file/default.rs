@@ -1,8 +1,6 @@
 //! The text of the built-in default policy (`sentinel policy show-default`): a file to start
 //! from, which loads to exactly `Policy::builtin`.
 
-use crate::policy::SQL_KEYS;
-
 /// The built-in default policy as a file one can start from.
 pub fn default_yaml(dialect: &str, max_rows: u64) -> String {
     format!(
@@ -29,11 +27,13 @@ profiles:
       - id: sql              # findings are reported as sql.unbounded_read, sql.export, ...
         description: The SQL exfiltration guard on every string argument of every tool.
         sql:
-          dialect: {dialect}
+          dialect: {dialect}      # auto: the server's database if known, else every one's rules
           max_rows: {max_rows}
-          keys: [{keys}]
+          # keys: [sql, query]   # arguments that carry SQL (default: decided per argument from
+          # prose: [title]       # the server's tool definitions and the names); prose never does
           checks: [unbounded_read, export, destructive]
-          unparseable: block   # block | monitor | allow
+          unparseable: block   # SQL that cannot be verified: block | monitor | allow
+          unrecognised: block  # statements not proven harmless: block | monitor | approve | allow
         action: block
     breaker:                 # the circuit breaker, per session: mode enforce | monitor | off
       rate_limits:           # token buckets: `burst` calls at once, refilled at `rate`
@@ -53,7 +53,6 @@ profiles:
       #   - tools: [web_search]
       #     max_calls: 200
       #     cost: 0.02
-",
-        keys = SQL_KEYS.join(", ")
+"
     )
 }

@@ -9,7 +9,7 @@ use crate::guards::egress::DomainList;
 use crate::guards::secrets;
 use crate::guards::sql::{self, Check, SqlGuard};
 use crate::policy::{
-    Action, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule, Target, Test, SQL_KEYS,
+    Action, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule, Target, Test,
 };
 use serde_saphyr::Spanned;
 
@@ -42,7 +42,7 @@ impl PolicyFile {
         let sql = match &r.sql {
             None => None,
             Some(s) => {
-                let dialect = s.dialect.as_ref().map_or("generic", |d| d.value.as_str());
+                let dialect = s.dialect.as_ref().map_or("auto", |d| d.value.as_str());
                 if !sql::is_dialect(dialect) {
                     let where_ = s.dialect.as_ref().map_or(at, |d| &d.referenced);
                     return Err(self.error(
@@ -66,10 +66,8 @@ impl PolicyFile {
                 });
                 Some(SqlRule {
                     guard: SqlGuard::new(dialect, s.max_rows.unwrap_or(1000)),
-                    keys: s
-                        .keys
-                        .clone()
-                        .unwrap_or_else(|| SQL_KEYS.iter().map(|k| k.to_string()).collect()),
+                    keys: s.keys.clone(),
+                    prose: s.prose.clone().unwrap_or_default(),
                     checks: checks
                         .iter()
                         .map(|c| match c {
@@ -79,6 +77,9 @@ impl PolicyFile {
                         })
                         .collect(),
                     unparseable: ActionDoc::compile(s.unparseable),
+                    unrecognised: s
+                        .unrecognised
+                        .map_or(Action::Block, |a| ActionDoc::compile(Some(a))),
                 })
             }
         };

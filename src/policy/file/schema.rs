@@ -189,6 +189,10 @@ pub(super) struct SqlDoc {
     pub(super) checks: Option<Vec<CheckDoc>>,
     #[serde(default)]
     pub(super) unparseable: Option<ActionDoc>,
+    #[serde(default)]
+    pub(super) prose: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) unrecognised: Option<ActionDoc>,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
