@@ -8,6 +8,7 @@
 
 mod answers;
 mod circuit;
+mod facts;
 mod session;
 
 pub use session::ClientSide;
@@ -69,6 +70,12 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     /// The circuit breaker's state for this session.
     store: Box<dyn Store>,
+    /// What the server's answers told about it (`facts`).
+    facts: Mutex<facts::Facts>,
+    /// Whether an answer the gateway reads is awaited (see [`Gateway::wants_server_lines`]).
+    wants_lines: std::sync::atomic::AtomicBool,
+    /// The database the server name alone points to.
+    name_target: Option<crate::guards::sql::Convention>,
 }
 
 /// A decision about one parsed message.
@@ -92,6 +99,9 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             policy,
+            name_target: crate::guards::sql::conventions::infer(&[&server_name]),
+            facts: Mutex::new(facts::Facts::default()),
+            wants_lines: std::sync::atomic::AtomicBool::new(false),
             server_name,
             audit,
             term,
@@ -254,6 +264,14 @@ impl Gateway {
             self.term.allowed(&self.headline(msg));
         }
         if msg.kind == Kind::Request && self.track_pending {
+            let watch = match msg.method.as_deref() {
+                Some("initialize") => Some(facts::Watch::Initialize),
+                Some("tools/list") => Some(facts::Watch::ToolsList),
+                _ => None,
+            };
+            if let (Some(what), Some(id)) = (watch, &msg.id) {
+                self.watch(id.as_json(), what);
+            }
             if let Some(id) = &msg.id {
                 let key = jsonrpc::id_key(id.as_json());
                 let raw = (*key != *id.as_json()).then(|| id.clone());
@@ -279,10 +297,13 @@ impl Gateway {
         match msg.method.as_deref() {
             Some("tools/call") => {
                 let params = msg.params.as_ref();
+                let (def, target) = self.server_facts(msg.tool_name());
                 let call = Call {
                     server: &self.server_name,
                     tool: msg.tool_name(),
                     arguments: params.and_then(|p| p.get("arguments")),
+                    def: def.as_deref(),
+                    target,
                 };
                 let decision = catch_unwind(AssertUnwindSafe(|| policy.decide(&call, None)))
                     .unwrap_or_else(|_| Decision {

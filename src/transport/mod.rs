@@ -8,3 +8,4 @@ mod lifecycle;
 pub mod server;
 pub mod signals;
 pub mod stdio;
+mod tap;

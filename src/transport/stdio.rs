@@ -334,6 +334,7 @@ fn server_pump(
 ) {
     let mut buf = vec![0u8; BUF];
     let mut scanner = Scanner::default();
+    let mut tap = crate::transport::tap::Tap::default();
     let mut answers = gateway.server_side();
     let mut guard: Option<MutexGuard<'_, RawStdout>> = None;
     let mut client_ok = true;
@@ -344,9 +345,18 @@ fn server_pump(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
+        let mid_line = scanner.mid_line();
         scanner.feed(&buf[..n], &mut |id, failed| {
             gateway.server_response(&mut answers, id, failed)
         });
+        // Before the answers are published: a `tools/call` the client sends after reading
+        // the `tools/list` answer is judged with the definitions in it.
+        tap.feed(
+            &buf[..n],
+            gateway.wants_server_lines(),
+            mid_line,
+            &mut |line| gateway.server_line(line),
+        );
         gateway.publish_answers(&mut answers);
         if client_ok {
             let out = guard.get_or_insert_with(|| lock(stdout));
