@@ -23,6 +23,7 @@ const UNBOUNDED_READ: &str = "sql.unbounded_read";
 const EXPORT: &str = "sql.export";
 const DESTRUCTIVE: &str = "sql.destructive";
 const UNPARSEABLE: &str = "sql.unparseable";
+const UNRECOGNISED: &str = "sql.unrecognised";
 
 /// The verdict a case expects.
 #[derive(Clone, Copy, Debug)]
@@ -60,10 +61,21 @@ fn sql(name: &str, text: &str, expect: Expect) -> Case {
 
 /// A `tools/call` with these arguments; `pointer` is where the block must point.
 fn args(name: &str, arguments: Value, expect: Expect, pointer: &'static str) -> Case {
+    tool_args(name, TOOL, arguments, expect, pointer)
+}
+
+/// A `tools/call` of another tool than [`TOOL`].
+fn tool_args(
+    name: &str,
+    tool: &str,
+    arguments: Value,
+    expect: Expect,
+    pointer: &'static str,
+) -> Case {
     call(
         name,
         "tools/call",
-        Some(json!({ "name": TOOL, "arguments": arguments })),
+        Some(json!({ "name": tool, "arguments": arguments })),
         expect,
         pointer,
     )
@@ -389,5 +401,6 @@ fn check(label: &str, opts: &[&str], max_rows: u64, cases: &[Case]) {
 
 mod dialects;
 mod folding;
+mod principles;
 mod reads;
 mod writes;

@@ -65,8 +65,38 @@ fn finds_sql_in_any_string_of_the_arguments() {
             Allow,
             "",
         ),
-        // Natural language passes.
-        sql("prose under query", "best pizza in town", Allow),
+        // Natural language passes where no SQL runs: a search tool's query, a prose-named
+        // argument of a SQL tool (judged only if it parses).
+        tool_args(
+            "prose under a search tool's query",
+            "web_search",
+            json!({"query": "best pizza in town"}),
+            Allow,
+            "",
+        ),
+        tool_args(
+            "statement keywords under a search tool's query",
+            "brave_web_search",
+            json!({"query": "drop shipping suppliers in europe"}),
+            Allow,
+            "",
+        ),
+        tool_args(
+            "a to-do titled like a statement",
+            "add_todo",
+            json!({"title": "Delete from drafts"}),
+            Allow,
+            "",
+        ),
+        tool_args(
+            "show under a search tool",
+            "web_search",
+            json!({"query": "show me the best pizza near the station"}),
+            Allow,
+            "",
+        ),
+        // Under a tool that runs SQL, prose is unverifiable SQL, whatever its first word.
+        sql("prose under query", "best pizza in town", UNPARSED),
         args(
             "prose with select under text",
             json!({"text": "select the best option for me"}),
@@ -76,17 +106,17 @@ fn finds_sql_in_any_string_of_the_arguments() {
         sql(
             "prose mentioning sql later",
             "how do I delete all rows from a table?",
-            Allow,
+            UNPARSED,
         ),
         sql(
             "prose show",
             "show me the best pizza near the station",
-            Allow,
+            BlockAny(&[UNPARSEABLE, UNRECOGNISED]),
         ),
         sql(
             "prose explain",
             "explain quantum physics like I am five",
-            Allow,
+            UNPARSED,
         ),
         sql("empty query", "", Allow),
         sql("whitespace query", "   \n\t ", Allow),
@@ -154,8 +184,8 @@ fn finds_sql_in_any_string_of_the_arguments() {
         args(
             "unparseable under sql_text key",
             json!({"sql_text": "DELETE FROM users WHERE"}),
-            Allow,
-            "",
+            UNPARSED,
+            "/sql_text",
         ),
         sql(
             "prose update under query",
