@@ -32,7 +32,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("ALTER TABLE users DROP COLUMN ssn", "W2"),
     ("ALTER TABLE users RENAME TO u2", "W2"),
     ("ALTER TABLE users ADD COLUMN extra TEXT", "ok"),
-    ("CREATE TABLE t (a)", "ok"),
+    ("CREATE TABLE t2 (a)", "ok"),
     ("INSERT INTO users (id, name) VALUES (100, 'x')", "ok"),
     ("ATTACH DATABASE ':memory:' AS m", "ok"),
     ("CREATE TRIGGER trap AFTER INSERT ON users BEGIN DELETE FROM orders; END", "W5"),
