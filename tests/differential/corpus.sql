@@ -80,7 +80,6 @@ DELETE FROM users WHERE id IS NOT NULL
 DELETE FROM users WHERE id = id AND 1 = 1
 DELETE FROM users WHERE NOT (id <> id)
 DELETE FROM users WHERE id IN (SELECT id FROM users)
-DELETE FROM users WHERE id > 0
 DELETE FROM users WHERE coalesce(1, id) = 1
 DELETE FROM users WHERE length('a') = 1
 DELETE FROM users WHERE abs(-1) = 1

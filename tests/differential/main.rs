@@ -105,10 +105,10 @@ pub fn verdicts(config: Config, statements: &[String]) -> Vec<Verdict> {
                 "two answers to id {id}"
             );
         }
-        for i in 0..chunk.len() {
+        for (i, sql) in chunk.iter().enumerate() {
             let v = by_id
                 .remove(&(i as u64))
-                .unwrap_or_else(|| panic!("no answer to {}", chunk[i]));
+                .unwrap_or_else(|| panic!("no answer to {sql}"));
             assert!(
                 !matches!(&v, Verdict::Blocked(r) if r.starts_with("breaker.")),
                 "the breaker refused a call; the batch is too large: {v:?}"
@@ -170,7 +170,7 @@ pub fn generated(dialect: Dialect, max_rows: usize) -> Vec<String> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let cases = env("SENTINEL_SQL_DIFF_CASES", 400) as usize;
+    let cases = env("SENTINEL_SQL_DIFF_CASES", 250) as usize;
     let seed = env("SENTINEL_SQL_DIFF_SEED", 9);
     let mut g = Gen::new(seed, dialect, max_rows);
     (0..cases).map(|_| g.statement()).collect()

@@ -1,8 +1,9 @@
 //! The differential oracle for the SQL guard: runs a statement against a real database holding
 //! a known fixture and says whether what the database did breaks the guard's promises. The
-//! fixture is two tables, `users(id, name, email, ssn, age)` and `orders(id, user_id, item,
-//! amount)`, each of `max_rows + 1` rows; every text value of row `i` carries the row's marker
-//! (`mku00042q` in users, `mko00042q` in orders). A **read violation** is a statement that
+//! fixture is three tables, `users(id, name, email, ssn, age)`, `orders(id, user_id, item,
+//! amount)` and `t(id, a, b, x, name)` (the guard's tests use all three names), each of
+//! `max_rows + 1` rows; every text value of row `i` carries the row's marker (`mku00042q` in
+//! users, `mko00042q` in orders, `mkt00042q` in t). A **read violation** is a statement that
 //! (R1) returns more than `max_rows` rows while it reads a fixture table (SQLite: the
 //! authorizer saw a read of it; PostgreSQL: `pg_stat_xact_user_tables` counted a scan) or more
 //! than `max_rows` rows that carry a marker, or (R2) returns one value, or (R3) one row, whose
@@ -11,7 +12,8 @@
 //! A **write violation** is a statement after which (W1) more than `max_rows` of a fixture
 //! table's original rows are gone or changed (with `max_rows + 1` rows: every row; a targeted
 //! write names fewer rows than the whole table, and the fixture's own predicates such as
-//! `id = 3` always do), or (W2) a fixture table or one of its columns is gone, renamed or
+//! `id = 3` always do; a data-dependent predicate that happens to match every fixture row, such
+//! as `id > 0`, would be flagged too, so the corpus and the generator use none), or (W2) a fixture table or one of its columns is gone, renamed or
 //! unreadable (added columns and new tables are fine), or (W3) the database attached or wrote a
 //! file (SQLite: the authorizer saw an ATTACH of a file, which `VACUUM INTO` also does;
 //! PostgreSQL: a file appeared in the oracle's scratch directory, `@DIR@` in a statement), or
@@ -39,11 +41,16 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Rows kept of one statement's result; more are counted but not stored.
 pub const ROW_CAP: usize = 20_000;
 
-/// The fixture's tables: name, marker letter, columns (the first is the integer key).
-pub const TABLES: [(&str, char, &[&str]); 2] = [
+/// The fixture's tables: name, marker letter, columns (the first is the integer key; a column
+/// whose name is in [`NUMERIC`] holds integers, the others text carrying the row's marker).
+pub const TABLES: [(&str, char, &[&str]); 3] = [
     ("users", 'u', &["id", "name", "email", "ssn", "age"]),
     ("orders", 'o', &["id", "user_id", "item", "amount"]),
+    ("t", 't', &["id", "a", "b", "x", "name"]),
 ];
+
+/// The integer columns of [`TABLES`].
+pub const NUMERIC: [&str; 4] = ["id", "age", "user_id", "amount"];
 
 /// One row as text (`None` for NULL), in the columns of [`TABLES`].
 pub type Row = Vec<Option<String>>;
@@ -117,32 +124,37 @@ impl Fixture {
         (1..=self.rows())
             .map(|i| {
                 let m = Fixture::marker(TABLES[t].1, i);
-                let row = match t {
-                    0 => vec![
-                        i.to_string(),
-                        format!("name-{m}"),
-                        format!("{m}@example.com"),
-                        format!("{:03}-45-{m}", i % 1000),
-                        (20 + i % 50).to_string(),
-                    ],
-                    _ => vec![
-                        i.to_string(),
-                        i.to_string(),
-                        format!("item-{m}"),
-                        (i * 10).to_string(),
-                    ],
-                };
-                row.into_iter().map(Some).collect()
+                let (_, _, cols) = TABLES[t];
+                cols.iter()
+                    .map(|c| {
+                        Some(match *c {
+                            "id" | "user_id" => i.to_string(),
+                            "age" => (20 + i % 50).to_string(),
+                            "amount" => (i * 10).to_string(),
+                            "email" => format!("{m}@example.com"),
+                            "ssn" => format!("{:03}-45-{m}", i % 1000),
+                            other => format!("{other}-{m}"),
+                        })
+                    })
+                    .collect()
             })
             .collect()
     }
 
     /// The SQL that creates and fills the fixture (the same text for SQLite and PostgreSQL).
     pub fn setup_sql(&self) -> String {
-        let mut sql = String::from(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, ssn TEXT, age INTEGER);\n\
-             CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, item TEXT, amount INTEGER);\n",
-        );
+        let mut sql = String::new();
+        for (name, _, cols) in TABLES {
+            let defs: Vec<String> = cols
+                .iter()
+                .map(|c| match *c {
+                    "id" => "id INTEGER PRIMARY KEY".to_string(),
+                    c if NUMERIC.contains(&c) => format!("{c} INTEGER"),
+                    c => format!("{c} TEXT"),
+                })
+                .collect();
+            sql.push_str(&format!("CREATE TABLE {name} ({});\n", defs.join(", ")));
+        }
         for (t, (name, _, cols)) in TABLES.iter().enumerate() {
             sql.push_str(&format!(
                 "INSERT INTO {name} ({}) VALUES\n",
@@ -172,11 +184,15 @@ impl Fixture {
         sql
     }
 
-    /// The query that reads table `t` back, in the fixture's column order.
-    pub fn select_sql(t: usize) -> String {
+    /// The query that reads table `t` back, in the fixture's column order, from `schema`
+    /// (named so that a temporary table of the same name cannot stand in for it).
+    pub fn select_sql(t: usize, schema: &str) -> String {
         let (name, _, cols) = TABLES[t];
         let cast: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
-        format!("SELECT {} FROM {name} ORDER BY id", cast.join(", "))
+        format!(
+            "SELECT {} FROM {schema}.{name} ORDER BY id",
+            cast.join(", ")
+        )
     }
 
     /// The distinct fixture rows (table letter, row number) whose markers `text` holds:
@@ -184,7 +200,10 @@ impl Fixture {
     pub fn markers_in(&self, text: &str, found: &mut BTreeSet<(char, usize)>) {
         scan_markers(&text.to_ascii_lowercase(), self.rows(), found);
         let hex = text.strip_prefix("\\x").unwrap_or(text);
-        if hex.len() >= 18 && hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if hex.len() >= 18
+            && hex.len().is_multiple_of(2)
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
                 .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
@@ -312,6 +331,16 @@ impl Fixture {
             .count()
     }
 
+    /// The ordinary targeted writes of W5: insert, update and delete of one row of users.
+    pub fn probe_sql(&self, schema: &str) -> String {
+        let probe = self.rows() + 100;
+        format!(
+            "INSERT INTO {schema}.users (id, name) VALUES ({probe}, 'probe'); \
+             UPDATE {schema}.users SET age = age WHERE id = 1; \
+             DELETE FROM {schema}.users WHERE id = {probe};"
+        )
+    }
+
     /// Both judgements: reads first, then writes.
     pub fn judge(&self, obs: &Observation) -> Result<Ran, Violation> {
         self.judge_read(obs)?;
@@ -330,7 +359,7 @@ fn scan_markers(lower: &str, rows: usize, found: &mut BTreeSet<(char, usize)>) {
     while let Some(p) = lower[i..].find("mk") {
         let s = i + p;
         i = s + 2;
-        if s + 9 > b.len() || b[s + 8] != b'q' || !matches!(b[s + 2], b'u' | b'o') {
+        if s + 9 > b.len() || b[s + 8] != b'q' || !matches!(b[s + 2], b'u' | b'o' | b't') {
             continue;
         }
         let digits = &lower[s + 3..s + 8];
@@ -409,12 +438,7 @@ impl SqliteOracle {
         obs.files = files.lock().unwrap().clone();
         // The statement may have left a transaction open; what it did counts either way.
         obs.after = read_tables(&conn);
-        let probe = self.fixture.rows() + 100;
-        let probe_sql = format!(
-            "INSERT INTO users (id, name) VALUES ({probe}, 'probe'); \
-             UPDATE users SET age = age WHERE id = 1; DELETE FROM users WHERE id = {probe};"
-        );
-        if conn.execute_batch(&probe_sql).is_ok() {
+        if conn.execute_batch(&self.fixture.probe_sql("main")).is_ok() {
             obs.after_probe = read_tables(&conn);
         }
         obs
@@ -433,6 +457,9 @@ fn run_batch(conn: &Connection, sql: &str, obs: &mut Observation) -> rusqlite::R
     let mut batch = rusqlite::Batch::new(conn, sql);
     while let Some(mut stmt) = batch.next()? {
         let cols = stmt.column_count();
+        // EXPLAIN lists the program's opcodes, never rows of a table: its values are still
+        // searched for markers, its row count does not count for R1.
+        let explain = stmt.is_explain() > 0;
         let mut rows = Vec::new();
         let mut count = 0;
         let mut raw = stmt.raw_query();
@@ -444,7 +471,7 @@ fn run_batch(conn: &Connection, sql: &str, obs: &mut Observation) -> rusqlite::R
             rows.push((0..cols).map(|c| text(row.get_ref_unwrap(c))).collect());
         }
         obs.results.push(rows);
-        obs.counts.push(count);
+        obs.counts.push(if explain { 0 } else { count });
     }
     Ok(())
 }
@@ -462,7 +489,7 @@ fn read_tables(conn: &Connection) -> Vec<Result<Vec<Row>, String>> {
     (0..TABLES.len())
         .map(|t| {
             let mut stmt = conn
-                .prepare(&Fixture::select_sql(t))
+                .prepare(&Fixture::select_sql(t, "main"))
                 .map_err(|e| e.to_string())?;
             let cols = stmt.column_count();
             let rows = stmt
