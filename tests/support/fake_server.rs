@@ -32,6 +32,10 @@
 //! * `--notify-at-start`: send a `notifications/message` at start.
 //! * `--flush-each`: flush stdout after every input line (default: flush only
 //!   when no more input is buffered).
+//! * `--tools FILE`: play a real server: FILE is a JSON object whose `tools`
+//!   array is served as the `tools/list` result and whose `serverInfo` (if any)
+//!   `initialize` reports (other members, such as `_source`, are ignored);
+//!   every `tools/call` of a tool it does not know is echoed, as usual.
 //!
 //! Files written at start go to `FILE.tmp` first and are then renamed, so
 //! readers never see partial contents. The pid file is written last, after
@@ -43,6 +47,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{self, Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -58,6 +63,33 @@ const START_NOTIFICATION: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/m
 
 /// `tools/list` result.
 const TOOLS_LIST_RESULT: &[u8] = br#"{"tools":[{"name":"query","description":"Run a query","inputSchema":{"type":"object","properties":{"query":{"type":"string"}}}},{"name":"echo","description":"Echo the arguments back as text","inputSchema":{"type":"object"}},{"name":"big","description":"Return a text of `bytes` 'x' characters","inputSchema":{"type":"object","properties":{"bytes":{"type":"integer"}}}},{"name":"sleep","description":"Sleep `ms` milliseconds, then answer","inputSchema":{"type":"object","properties":{"ms":{"type":"integer"}}}},{"name":"fail","description":"Always fails with isError","inputSchema":{"type":"object"}}]}"#;
+
+/// The `tools/list` result and `serverInfo` of `--tools FILE`, when given.
+static PLAYED: OnceLock<Played> = OnceLock::new();
+
+/// What `--tools FILE` makes the server answer, serialised once at start.
+struct Played {
+    tools_list: Vec<u8>,
+    server_info: Vec<u8>,
+}
+
+/// Reads `--tools FILE`: its `tools` array (required) and `serverInfo` (optional).
+fn load_played(path: &str) -> Played {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| die(&format!("cannot read {path}"), e));
+    let doc: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| usage_error(format_args!("{path} is not JSON: {e}")));
+    let Some(tools) = doc.get("tools").filter(|t| t.is_array()) else {
+        usage_error(format_args!("{path} has no `tools` array"));
+    };
+    let info = doc
+        .get("serverInfo")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({"name": "fake_server", "version": "0.1"}));
+    Played {
+        tools_list: serde_json::to_vec(&serde_json::json!({ "tools": tools })).expect("JSON"),
+        server_info: serde_json::to_vec(&info).expect("JSON"),
+    }
+}
 
 /// `tools/call` result of the `fail` tool.
 const FAIL_RESULT: &[u8] = br#"{"content":[{"type":"text","text":"tool failed"}],"isError":true}"#;
@@ -90,6 +122,7 @@ struct Options {
     notify_at_start: bool,
     flush_each: bool,
     trap_term_exit: Option<i32>,
+    tools: Option<String>,
 }
 
 fn usage_error(msg: fmt::Arguments<'_>) -> ! {
@@ -122,6 +155,7 @@ fn parse_args() -> Options {
             "--notify-at-start" => opts.notify_at_start = true,
             "--flush-each" => opts.flush_each = true,
             "--trap-term-exit" => opts.trap_term_exit = Some(num(&flag, value())),
+            "--tools" => opts.tools = Some(value()),
             _ => usage_error(format_args!("unknown flag {flag:?}")),
         }
     }
@@ -238,7 +272,11 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
     let answer = match method {
         "initialize" => Answer::Initialize(param("protocolVersion")),
         "ping" => Answer::Raw(b"{}"),
-        "tools/list" => Answer::Raw(TOOLS_LIST_RESULT),
+        "tools/list" => Answer::Raw(
+            PLAYED
+                .get()
+                .map_or(TOOLS_LIST_RESULT, |p| p.tools_list.as_slice()),
+        ),
         "tools/call" => {
             let args = param("arguments");
             let arg_u64 = |key: &str| args.and_then(|a| a.get(key)).and_then(Value::as_u64);
@@ -282,9 +320,16 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
                 Some(v) => serde_json::to_writer(&mut *out, v)?,
                 None => serde_json::to_writer(&mut *out, DEFAULT_PROTOCOL_VERSION)?,
             }
-            out.write_all(
-                br#","capabilities":{"tools":{}},"serverInfo":{"name":"fake_server","version":"0.1"}}"#,
-            )?;
+            match PLAYED.get() {
+                Some(p) => {
+                    out.write_all(br#","capabilities":{"tools":{}},"serverInfo":"#)?;
+                    out.write_all(&p.server_info)?;
+                    out.write_all(b"}")?;
+                }
+                None => out.write_all(
+                    br#","capabilities":{"tools":{}},"serverInfo":{"name":"fake_server","version":"0.1"}}"#,
+                )?,
+            }
         }
         Answer::Big(mut n) => {
             out.write_all(br#","result":{"content":[{"type":"text","text":""#)?;
@@ -369,6 +414,9 @@ fn handle_line<W: Write>(
 
 fn main() {
     let opts = parse_args();
+    if let Some(path) = &opts.tools {
+        let _ = PLAYED.set(load_played(path));
+    }
 
     if opts.ignore_sigterm {
         // SAFETY: setting a signal disposition to SIG_IGN is always sound.
