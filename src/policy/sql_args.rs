@@ -282,11 +282,12 @@ pub fn classify(
     let (sql_tool, prose_tool) = tool_name_signals(tool);
     let prose_named = any_in(&key_words, PROSE_NAMES) && !query_named;
     if sql_tool {
-        // A prose-named argument of a SQL tool (a note, a title) is judged if it parses.
-        return if prose_named {
-            ArgKind::Maybe
-        } else {
+        // The statement argument of a SQL tool carries SQL; its other arguments (a note, a
+        // database name, a limit) are judged if they parse as SQL.
+        return if query_named && !prose_named {
             ArgKind::Sql
+        } else {
+            ArgKind::Maybe
         };
     }
     if prose_tool || prose_named {

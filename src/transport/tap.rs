@@ -20,6 +20,11 @@ impl Tap {
     /// now; `mid_line` whether the chunk starts in the middle of a line; `line` receives each
     /// complete line copied.
     pub fn feed(&mut self, chunk: &[u8], want: bool, mid_line: bool, line: &mut dyn FnMut(&[u8])) {
+        if self.open && !want && !mid_line {
+            // At a line boundary and no longer wanted.
+            self.open = false;
+            self.line = Vec::new();
+        }
         if !self.open {
             if !want {
                 return;

@@ -72,6 +72,9 @@ fn sql_guard_per_tool_with_its_own_settings_and_rule_ids() {
             row(1, "blocked", "db.unbounded_read", None),
             row(4, "blocked", "db.export", None),
             row(5, "monitored", "db.unparseable", None),
+            // `query` is not in `keys`, but read_query is a tool that runs SQL and `query` its
+            // statement argument: the evidence makes it SQL-bearing all the same.
+            row(6, "monitored", "db.unparseable", None),
             row(8, "blocked", "db.unbounded_read", None),
         ]
     );
