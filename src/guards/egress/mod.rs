@@ -20,6 +20,8 @@ mod names;
 mod reading;
 mod scan;
 #[cfg(test)]
+mod spellings;
+#[cfg(test)]
 mod tests;
 
 use chars::{find_localhost, has_percent_escape, percent_decode, CLASS, MAY};
@@ -99,8 +101,6 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
     if may & MAY == 0 && (letters & LOCALHOST != LOCALHOST || find_localhost(b, 0).is_none()) {
         return;
     }
-    let first = out.len();
-    Scan::new(s, known, out).run();
     // The whole argument as a client reads a URL argument: blanks around it dropped, tabs
     // and newlines inside removed, up to its end whatever it holds.
     let whole = s.trim_matches(|c: char| c <= ' ');
@@ -119,17 +119,18 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
     });
     let decode = has_percent_escape(s.as_bytes());
     if !(decode || url) {
-        return;
+        return Scan::new(s, known, out).run();
     }
-    // More readings: keep only the hosts the scan as written did not find (the class follows
-    // from the host, so a repeat adds nothing to a verdict).
-    let mut seen: HashSet<String> = out[first..].iter().map(|d| d.host.clone()).collect();
+    // Several readings: the fetcher's of the whole argument first (the most telling finding),
+    // then the text as written, then decoded; a host already found is not repeated (the class
+    // follows from the host, so a repeat adds nothing to a verdict).
     let mut more = Vec::new();
     if url {
         let mut reads = Vec::new();
         reading::readings(&whole, &mut reads);
         more.extend(reads.into_iter().map(|r| scan::from_read(r, Kind::Url)));
     }
+    Scan::new(s, known, &mut more).run();
     if decode {
         // `%2e`, `%3a`, `%40`, `%2f` can hide every delimiter: the decoded text is scanned too
         // (decoding twice more undoes double and triple encoding).
@@ -146,6 +147,7 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
             decoded = next;
         }
     }
+    let mut seen = HashSet::new();
     for d in more {
         if seen.insert(d.host.clone()) {
             out.push(d);
