@@ -130,7 +130,13 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
         reading::readings(&whole, &mut reads);
         more.extend(reads.into_iter().map(|r| scan::from_read(r, Kind::Url)));
     }
-    Scan::new(s, known, &mut more).run();
+    let read = !more.is_empty();
+    let mut scan = Scan::new(s, known, &mut more);
+    match whole {
+        // A URL argument as a whole is also the scan's URL text: it is read once.
+        std::borrow::Cow::Borrowed(w) if read => scan.already_read(w).run(),
+        _ => scan.run(),
+    }
     if decode {
         // `%2e`, `%3a`, `%40`, `%2f` can hide every delimiter: the decoded text is scanned too
         // (decoding twice more undoes double and triple encoding).

@@ -23,6 +23,8 @@ pub(super) struct Scan<'a> {
     out: &'a mut Vec<Destination>,
     /// End of the word being looked at (for the "followed by `(`" test).
     word_end: usize,
+    /// A URL text whose readings the caller already has (the whole argument): not read again.
+    read: Option<&'a str>,
 }
 
 impl<'a> Scan<'a> {
@@ -37,7 +39,15 @@ impl<'a> Scan<'a> {
             known,
             out,
             word_end: 0,
+            read: None,
         }
+    }
+
+    /// Skips the readings of a URL whose text is `u` (the caller has them, and they found a
+    /// host).
+    pub(super) fn already_read(mut self, u: &'a str) -> Self {
+        self.read = Some(u);
+        self
     }
 
     /// The character at byte `i`: (is a word character, is a dot, length in bytes).
@@ -225,8 +235,12 @@ impl<'a> Scan<'a> {
             .iter()
             .position(|&c| matches!(c, b'/' | b'?' | b'#'))
             .unwrap_or(e - p);
+        let u = &self.t[s0..e];
+        if self.read == Some(u) {
+            return aend.max(p);
+        }
         let mut reads = Vec::new();
-        readings(&self.t[s0..e], &mut reads);
+        readings(u, &mut reads);
         if reads.is_empty() {
             // No client connects to it; reported as written (fail closed).
             let auth = &self.t[p..aend];
