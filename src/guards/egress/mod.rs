@@ -102,14 +102,15 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
         return;
     }
     // The whole argument as a client reads a URL argument: blanks around it dropped, tabs
-    // and newlines inside removed, up to its end whatever it holds.
+    // and newlines inside removed, up to its end whatever it holds. Whether it starts with a
+    // scheme is decided on its first characters, so prose is not copied.
     let whole = s.trim_matches(|c: char| c <= ' ');
-    let whole = if whole.contains(['\t', '\n', '\r']) {
-        std::borrow::Cow::Owned(whole.replace(['\t', '\n', '\r'], ""))
-    } else {
-        std::borrow::Cow::Borrowed(whole)
-    };
-    let url = whole.split_once(':').is_some_and(|(sc, rest)| {
+    let head: String = whole
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .take(40)
+        .collect();
+    let url = head.split_once(':').is_some_and(|(sc, rest)| {
         sc.starts_with(|c: char| c.is_ascii_alphabetic())
             && sc
                 .bytes()
@@ -117,6 +118,11 @@ pub fn destinations(s: &str, known: &dyn Fn(&str) -> bool, out: &mut Vec<Destina
             && (rest.starts_with(['/', '\\'])
                 || SPECIAL.iter().any(|sp| sc.eq_ignore_ascii_case(sp)))
     });
+    let whole = if url && whole.contains(['\t', '\n', '\r']) {
+        std::borrow::Cow::Owned(whole.replace(['\t', '\n', '\r'], ""))
+    } else {
+        std::borrow::Cow::Borrowed(whole)
+    };
     let decode = has_percent_escape(s.as_bytes());
     if !(decode || url) {
         return Scan::new(s, known, out).run();
