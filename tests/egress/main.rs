@@ -382,3 +382,4 @@ fn on_target(
 mod destinations;
 mod limits;
 mod secrets;
+mod spellings;

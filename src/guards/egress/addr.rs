@@ -1,76 +1,18 @@
-//! Addresses: the numeric IPv4 spellings URL parsers accept (WHATWG: octal, hex, fewer than
-//! four parts), IPv4 embedded in IPv6, and classification of an address as public, private or
-//! metadata.
+//! Addresses: which words look numeric to a URL parser, IPv4 embedded in IPv6, and
+//! classification of an address as public, private or metadata. (Numbers are read as
+//! addresses by the `url` crate, in `host.rs`.)
 
-use super::chars::{hex_value, is_dot};
 use super::Class;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// A label URL parsers read as a number: decimal digits, or `0x` and hex digits.
+/// A label URL parsers read as a number: decimal digits, or `0x` and hex digits. The scanner
+/// asks it to tell an address-shaped word from a name; the number itself is the `url` crate's.
 pub(super) fn is_number_label(b: &[u8]) -> bool {
     if b.len() >= 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' {
         b[2..].iter().all(u8::is_ascii_hexdigit)
     } else {
         !b.is_empty() && b.iter().all(u8::is_ascii_digit)
     }
-}
-
-/// WHATWG "ends in a number": such a host is an IPv4 address or invalid, never a name.
-pub(super) fn ends_in_number(host: &str) -> bool {
-    host.rsplit(is_dot)
-        .next()
-        .is_some_and(|l| is_number_label(l.as_bytes()))
-}
-
-/// One WHATWG IPv4 number: `0x` hex, leading-zero octal, or decimal. Saturates far above
-/// `u32::MAX`, so overlong input cannot overflow.
-fn ipv4_number(p: &str) -> Option<u64> {
-    let b = p.as_bytes();
-    let (digits, radix) = if b.len() >= 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' {
-        (&b[2..], 16)
-    } else if b.len() >= 2 && b[0] == b'0' {
-        (&b[1..], 8)
-    } else {
-        (b, 10)
-    };
-    if b.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        let d = u64::from(hex_value(c));
-        if !c.is_ascii_hexdigit() || d >= radix {
-            return None;
-        }
-        v = (v * radix + d).min(1 << 40);
-    }
-    Some(v)
-}
-
-/// The WHATWG URL IPv4 parser: 1 to 4 parts, each a number; the last fills the remaining
-/// bytes (`127.1` is 127.0.0.1, `2852039166` is 169.254.169.254).
-pub(super) fn whatwg_ipv4(host: &str) -> Option<Ipv4Addr> {
-    let mut parts = [0u64; 4];
-    let mut count = 0;
-    for p in host.split(is_dot) {
-        if count == 4 {
-            return None;
-        }
-        parts[count] = ipv4_number(p)?;
-        count += 1;
-    }
-    if count == 0 || parts[..count - 1].iter().any(|&p| p > 255) {
-        return None;
-    }
-    let last = parts[count - 1];
-    if last >= 1u64 << (8 * (5 - count)) {
-        return None;
-    }
-    let mut v = last;
-    for (i, &p) in parts[..count - 1].iter().enumerate() {
-        v += p << (8 * (3 - i));
-    }
-    u32::try_from(v).ok().map(Ipv4Addr::from)
 }
 
 /// The IPv4 address an IPv6 one carries: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
@@ -92,9 +34,13 @@ pub(super) fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 
 fn classify_v4(ip: Ipv4Addr) -> Class {
     match ip.octets() {
+        // AWS, GCP, Azure, DigitalOcean; ECS task metadata; Alibaba; Oracle Cloud.
         [169, 254, 169, 254] | [169, 254, 170, 2] | [100, 100, 100, 200] => Class::Metadata,
+        [192, 0, 0, 192] => Class::Metadata,
         [0 | 10 | 127, ..] | [169, 254, ..] | [192, 168, ..] => Class::Private,
         [100, 64..=127, ..] | [172, 16..=31, ..] => Class::Private,
+        // IETF protocol assignments (192.0.0.0/24) and benchmarking (198.18.0.0/15).
+        [192, 0, 0, _] | [198, 18 | 19, ..] => Class::Private,
         // Multicast, reserved and broadcast.
         [224..=255, ..] => Class::Private,
         _ => Class::Public,
@@ -146,6 +92,10 @@ mod tests {
         assert_eq!(c("224.0.0.1"), Class::Private);
         assert_eq!(c("ff02::1"), Class::Private);
         assert_eq!(c("1.1.1.1"), Class::Public);
+        assert_eq!(c("192.0.0.192"), Class::Metadata);
+        assert_eq!(c("198.19.255.255"), Class::Private);
+        assert_eq!(c("192.0.1.1"), Class::Public);
+        assert_eq!(c("198.20.0.1"), Class::Public);
         assert_eq!(c("2606:4700::1111"), Class::Public);
         assert_eq!(classify_name("foo.localhost"), Class::Private);
         assert_eq!(classify_name("localhost.example.com"), Class::Public);

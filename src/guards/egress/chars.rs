@@ -136,7 +136,7 @@ pub(super) fn has_percent_escape(b: &[u8]) -> bool {
             .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
 }
 
-pub(super) fn hex_value(c: u8) -> u8 {
+fn hex_value(c: u8) -> u8 {
     match c {
         b'0'..=b'9' => c - b'0',
         b'a'..=b'f' => c - b'a' + 10,
@@ -144,8 +144,20 @@ pub(super) fn hex_value(c: u8) -> u8 {
     }
 }
 
-/// `%XX` decoded once; invalid UTF-8 in the result becomes U+FFFD (which ends a word).
+/// `%XX` decoded once, except the escapes of white space and control bytes (`%20`, `%09`,
+/// `%0A`, `%00`): the text keeps its words, so `q=connect%20to%20localhost` stays one query
+/// word as `q=connect+to+localhost` is. Invalid UTF-8 in the result becomes U+FFFD (which
+/// ends a word).
 pub(super) fn percent_decode(s: &str) -> String {
+    decode(s, |c| c > b' ' && c != 0x7f)
+}
+
+/// `%XX` decoded once, every escape: what a server that decodes an argument hands its client.
+pub(super) fn percent_decode_all(s: &str) -> String {
+    decode(s, |_| true)
+}
+
+fn decode(s: &str, keep: impl Fn(u8) -> bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -153,9 +165,12 @@ pub(super) fn percent_decode(s: &str) -> String {
         if b[i] == b'%' {
             if let (Some(&h), Some(&l)) = (b.get(i + 1), b.get(i + 2)) {
                 if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() {
-                    out.push(hex_value(h) << 4 | hex_value(l));
-                    i += 3;
-                    continue;
+                    let c = hex_value(h) << 4 | hex_value(l);
+                    if keep(c) {
+                        out.push(c);
+                        i += 3;
+                        continue;
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! wrong, and matched against a destination.
 
 use super::addr::embedded_v4;
-use super::names::to_ascii_host;
+use super::host::to_ascii_host;
 use super::Destination;
 use crate::base::glob;
 use std::net::IpAddr;

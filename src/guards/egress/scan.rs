@@ -2,17 +2,19 @@
 //! (`.` `:` `@`), and splits them into URLs, e-mail domains, bare addresses and bare host names,
 //! judging each candidate (a code call or a file name is no host) before it is pushed.
 
-use super::addr::{classify_ip, ends_in_number, is_number_label, whatwg_ipv4};
+use super::addr::{classify_ip, is_number_label};
 use super::chars::{
-    bare_label_char, find_localhost, fullwidth, is_dot, is_slash, url_label_char, AUTH_END, CLASS,
-    DASH, SCHEME, SPLIT, TRIGGER, WORD,
+    bare_label_char, find_localhost, is_dot, is_slash, url_label_char, AUTH_END, CLASS, DASH,
+    SCHEME, SPLIT, TRIGGER, WORD,
 };
+use super::host::{ipv4, to_ascii_host, Read};
 use super::names::{
-    classify_name, min3, private_suffix, special_tld, tld_listed, to_ascii_host, FILE_EXTENSIONS,
-    FILE_STEMS, METADATA_NAMES, RECEIVERS,
+    classify_name, min3, private_suffix, special_tld, tld_listed, FILE_EXTENSIONS, FILE_STEMS,
+    METADATA_NAMES, RECEIVERS,
 };
+use super::reading::readings;
 use super::{Destination, Kind, MAX_LABEL, MAX_NAME};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 pub(super) struct Scan<'a> {
     t: &'a str,
@@ -21,6 +23,8 @@ pub(super) struct Scan<'a> {
     out: &'a mut Vec<Destination>,
     /// End of the word being looked at (for the "followed by `(`" test).
     word_end: usize,
+    /// A URL text whose readings the caller already has (the whole argument): not read again.
+    read: Option<&'a str>,
 }
 
 impl<'a> Scan<'a> {
@@ -35,7 +39,15 @@ impl<'a> Scan<'a> {
             known,
             out,
             word_end: 0,
+            read: None,
         }
+    }
+
+    /// Skips the readings of a URL whose text is `u` (the caller has them, and they found a
+    /// host).
+    pub(super) fn already_read(mut self, u: &'a str) -> Self {
+        self.read = Some(u);
+        self
     }
 
     /// The character at byte `i`: (is a word character, is a dot, length in bytes).
@@ -187,7 +199,7 @@ impl<'a> Scan<'a> {
                         .fold(0, |f, &c| f | CLASS[c as usize]);
                     self.word(start, s0, f, !self.b[start..s0].is_ascii());
                 }
-                return self.url(end + 2);
+                return self.url(s0, end + 2);
             }
         }
         if flags & TRIGGER != 0 {
@@ -198,101 +210,54 @@ impl<'a> Scan<'a> {
         end
     }
 
-    /// The authority of a URL starting at `p` (just after `//`); returns where to go on
-    /// scanning: just after the host, so the port, path and query are scanned as text.
-    fn url(&mut self, p: usize) -> usize {
+    /// A URL whose scheme starts at `s0` and whose authority starts at `p` (just after `//`):
+    /// its hosts under every reading of the URL text (`reading.rs`), which in prose ends at
+    /// white space, a quote, a bracket or a symbol. Returns where to go on scanning: the end
+    /// of the authority (the first `/`, `?` or `#`), so the path and query are scanned as text.
+    fn url(&mut self, s0: usize, p: usize) -> usize {
         let n = self.b.len();
-        let mut aend = p;
-        while aend < n && CLASS[self.b[aend] as usize] & AUTH_END == 0 {
-            aend += 1;
-        }
-        let hs = match self.b[p..aend].iter().rposition(|&c| c == b'@') {
-            Some(k) => p + k + 1,
-            None => p,
-        };
-        if hs < aend && self.b[hs] == b'[' {
-            return match self.b[hs..aend].iter().position(|&c| c == b']') {
-                Some(k) => {
-                    self.bracketed(hs + 1, hs + k);
-                    hs + k + 1
-                }
-                None => hs + 1,
-            };
-        }
-        let mut he = hs;
-        while he < aend {
-            let c = self.b[he];
+        let mut e = p;
+        while e < n {
+            let c = self.b[e];
             if c < 0x80 {
-                if !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.')) {
+                if CLASS[c as usize] & AUTH_END != 0 && !matches!(c, b'/' | b'\\' | b'?' | b'#') {
                     break;
                 }
-                he += 1;
+                e += 1;
             } else {
-                match self.t.get(he..).and_then(|r| r.chars().next()) {
-                    Some(ch) if url_label_char(ch) => he += ch.len_utf8(),
+                match self.t.get(e..).and_then(|r| r.chars().next()) {
+                    Some(ch) if url_label_char(ch) => e += ch.len_utf8(),
                     _ => break,
                 }
             }
         }
-        if he > hs {
-            self.url_host(hs, he);
+        let aend = p + self.b[p..e]
+            .iter()
+            .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+            .unwrap_or(e - p);
+        let u = &self.t[s0..e];
+        if self.read == Some(u) {
+            return aend.max(p);
         }
-        he.max(p)
-    }
-
-    /// `[...]` after `scheme://`: an IPv6 address, possibly with a zone (`%eth0`).
-    fn bracketed(&mut self, s: usize, e: usize) {
-        let inner = &self.t[s..e];
-        let addr = inner.split('%').next().unwrap_or("");
-        if let Ok(ip) = addr.parse::<Ipv6Addr>() {
-            self.push_ip(IpAddr::V6(ip), Kind::Url);
-        } else if let Ok(ip) = addr.parse::<Ipv4Addr>() {
-            self.push_ip(IpAddr::V4(ip), Kind::Url);
-        } else if !inner.is_empty() {
-            // Not an address a client can connect to; reported as written (fail closed).
-            self.push(inner.to_ascii_lowercase(), None, Kind::Url);
-        }
-    }
-
-    /// A URL host: numeric forms decoded as WHATWG URL parsers do (`2852039166`,
-    /// `0xA9FEA9FE`, `0251.0376.0251.0376`, `127.1`), names normalized.
-    fn url_host(&mut self, s: usize, e: usize) {
-        let raw = &self.t[s..e];
-        let mut norm = String::with_capacity(e - s);
-        if raw.is_ascii() {
-            norm.push_str(raw);
-            norm.make_ascii_lowercase();
-        } else {
-            for c in raw.chars() {
-                if is_dot(c) {
-                    norm.push('.');
-                } else if let Some(a) = fullwidth(c) {
-                    norm.push(a.to_ascii_lowercase());
-                } else {
-                    norm.extend(c.to_lowercase());
-                }
+        let mut reads = Vec::new();
+        readings(u, &mut reads);
+        if reads.is_empty() {
+            // No client connects to it; reported as written (fail closed).
+            let auth = &self.t[p..aend];
+            let info = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+            let host = match info.strip_prefix('[') {
+                Some(b) => &b[..b.find(']').unwrap_or(b.len())],
+                None => info.split(':').next().unwrap_or(""),
+            };
+            let host = host.trim_end_matches('.');
+            if !host.is_empty() {
+                self.push(host.to_lowercase(), None, Kind::Url);
             }
         }
-        while norm.ends_with('.') {
-            norm.pop();
+        for r in reads {
+            self.push_read(r, Kind::Url);
         }
-        if norm.is_empty() {
-            return;
-        }
-        if ends_in_number(&norm) {
-            match whatwg_ipv4(&norm) {
-                Some(ip) => self.push_ip(IpAddr::V4(ip), Kind::Url),
-                // Not a valid address: no parser connects to it, but report it as written.
-                None => self.push(norm, None, Kind::Url),
-            }
-            return;
-        }
-        let host = if norm.is_ascii() {
-            norm
-        } else {
-            to_ascii_host(&norm).unwrap_or(norm)
-        };
-        self.push(host, None, Kind::Url);
+        aend.max(p)
     }
 
     /// A run of word characters that is not the scheme of a URL.
@@ -410,7 +375,7 @@ impl<'a> Scan<'a> {
             if d.split(is_dot).count() != 4 {
                 return false;
             }
-            return match whatwg_ipv4(d) {
+            return match ipv4(d) {
                 Some(ip) => {
                     self.push_ip(IpAddr::V4(ip), Kind::Email);
                     true
@@ -545,7 +510,7 @@ impl<'a> Scan<'a> {
         if h.is_ascii() {
             return self.ascii_host(hs, he);
         }
-        // Unicode: judged in its ASCII form (dots, fullwidth forms, case, punycode).
+        // Unicode: judged in its ASCII form (UTS 46: dots, fullwidth forms, case, punycode).
         if let Some(name) = to_ascii_host(h) {
             self.judge(&name, hs, he);
         }
@@ -587,7 +552,7 @@ impl<'a> Scan<'a> {
         valid &= !last.is_empty() && last.len() <= MAX_LABEL;
         if numeric {
             if labels == 4 {
-                if let Some(ip) = whatwg_ipv4(name) {
+                if let Some(ip) = ipv4(name) {
                     self.push_ip(IpAddr::V4(ip), Kind::Ip);
                 }
             }
@@ -611,7 +576,7 @@ impl<'a> Scan<'a> {
                 if sub.split('.').count() == 4
                     && sub.split('.').all(|l| is_number_label(l.as_bytes()))
                 {
-                    if let Some(ip) = whatwg_ipv4(sub) {
+                    if let Some(ip) = ipv4(sub) {
                         self.push_ip(IpAddr::V4(ip), Kind::Ip);
                     }
                 }
@@ -641,19 +606,35 @@ impl<'a> Scan<'a> {
     }
 
     fn push(&mut self, host: String, ip: Option<IpAddr>, kind: Kind) {
-        let class = match ip {
-            Some(ip) => classify_ip(ip),
-            None => classify_name(&host),
-        };
-        self.out.push(Destination {
-            host,
-            ip,
-            kind,
-            class,
-        });
+        self.out.push(destination(host, ip, kind));
+    }
+
+    fn push_read(&mut self, r: Read, kind: Kind) {
+        self.out.push(from_read(r, kind));
     }
 
     fn push_ip(&mut self, ip: IpAddr, kind: Kind) {
         self.push(ip.to_string(), Some(ip), kind);
+    }
+}
+
+fn destination(host: String, ip: Option<IpAddr>, kind: Kind) -> Destination {
+    let class = match ip {
+        Some(ip) => classify_ip(ip),
+        None => classify_name(&host),
+    };
+    Destination {
+        host,
+        ip,
+        kind,
+        class,
+    }
+}
+
+/// The destination a reading of a host is.
+pub(super) fn from_read(r: Read, kind: Kind) -> Destination {
+    match r {
+        Read::Name(n) => destination(n, None, kind),
+        Read::Ip(a) => destination(a.to_string(), Some(a), kind),
     }
 }
