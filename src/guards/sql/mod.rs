@@ -13,11 +13,13 @@ use std::ops::ControlFlow;
 mod bounds;
 mod fold;
 mod lexical;
+mod normal;
 
 use bounds::row_concat_aggregate;
 use fold::always_true;
 use lexical::first_word;
 use lexical::{exports_into_file, is_keyword, mysql_unhide};
+pub use normal::normal_form;
 
 /// The dialect names `--dialect` accepts (sqlparser's own names).
 pub const DIALECTS: &[&str] = &[
