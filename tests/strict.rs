@@ -3,7 +3,8 @@
 //! duplicate of any top-level member is refused whichever copy is harmless; objects, like
 //! arrays, nest to 100 levels and no deeper; a long malformed line is audited cut at 64 KiB;
 //! and the gateway remembers the ids it answered itself (4,096 of them), so that a later
-//! cancellation of one never reaches a server that never saw the request.
+//! cancellation of one never reaches a server that never saw the request. A `tools/call`
+//! whose `params` is not an `{name, arguments}` object is refused with -32602, in every mode.
 
 mod util;
 
@@ -16,6 +17,7 @@ const T: Duration = Duration::from_secs(20);
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const BLOCKED: i64 = -32010;
+const INVALID_PARAMS: i64 = -32602;
 
 fn log_path(dir: &Path) -> PathBuf {
     dir.join("server.log")
@@ -306,4 +308,145 @@ fn a_request_named_notifications_cancelled_is_forwarded() {
         server_log(&dir),
         format!("{}\n", String::from_utf8_lossy(&request))
     );
+}
+
+/// The `tools/call` lines whose params cannot be judged, with what the refusal must say.
+fn unreadable_params() -> Vec<(String, &'static str)> {
+    let call = |id: u64, params: &str| {
+        format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{params}}}"#)
+    };
+    vec![
+        (
+            call(1, r#"["drop_table",{"sql":"DROP TABLE users"}]"#),
+            "params is an array, not an object",
+        ),
+        (
+            call(2, r#""drop_table""#),
+            "params is a string, not an object",
+        ),
+        (call(3, "42"), "params is a number, not an object"),
+        (call(4, "null"), "params is null, not an object"),
+        (
+            call(5, r#"{"name":"echo","arguments":["DROP TABLE users"]}"#),
+            "params.arguments is an array, not an object",
+        ),
+        (
+            call(6, r#"{"name":"echo","arguments":"DROP TABLE users"}"#),
+            "params.arguments is a string, not an object",
+        ),
+        (
+            call(7, r#"{"name":"echo","arguments":42}"#),
+            "params.arguments is a number, not an object",
+        ),
+        (
+            call(8, r#"{"name":["echo"],"arguments":{}}"#),
+            "params.name is an array, not a string",
+        ),
+        (
+            call(9, r#"{"name":7}"#),
+            "params.name is a number, not a string",
+        ),
+        (
+            call(10, r#"{"name":"echo","arguments":true}"#),
+            "params.arguments is a boolean, not an object",
+        ),
+    ]
+}
+
+/// Each unreadable `params` is answered -32602 with the rule, a detail that names the defect and
+/// a hint; it never reaches the server, is audited, and is refused in monitor mode and with
+/// `--block-as result` too. Well-formed calls on the same line stream, and calls with no params
+/// or no name at all, still go through.
+#[test]
+fn a_tools_call_whose_params_cannot_be_read_is_refused_with_32602() {
+    let cases = unreadable_params();
+    let mut lines: Vec<Vec<u8>> = cases.iter().map(|(l, _)| l.clone().into_bytes()).collect();
+    let ok = r#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
+    let no_args = r#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo"}}"#;
+    // Without params or a name, or with null arguments (no arguments to the Python SDK),
+    // nothing is hidden: the server answers its own error or reads no arguments.
+    let no_params = r#"{"jsonrpc":"2.0","id":13,"method":"tools/call"}"#;
+    let no_name = r#"{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"arguments":{}}}"#;
+    let null_args = r#"{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":"echo","arguments":null}}"#;
+    let passing = [ok, no_args, no_params, no_name, null_args];
+    lines.extend(passing.iter().map(|l| l.as_bytes().to_vec()));
+    let policy_dir = util::scratch("strict-params-policy");
+    let monitor = policy_dir.join("monitor.yaml");
+    std::fs::write(
+        &monitor,
+        "version: 1\nprofiles:\n  default:\n    mode: monitor\n    rules: []\n",
+    )
+    .unwrap();
+    let monitor = monitor.to_str().unwrap();
+    for (mode, extra) in [
+        ("demo", vec![]),
+        ("proxy", vec![]),
+        ("proxy-monitor", vec!["--policy", monitor]),
+        ("proxy-result", vec!["--block-as", "result"]),
+    ] {
+        let dir = util::scratch(&format!("strict-params-{mode}"));
+        let mut cmd = if mode == "demo" {
+            util::command(&dir)
+        } else {
+            let mut c = util::command(&dir);
+            c.args(&extra);
+            c.arg("--")
+                .arg(util::fake_server())
+                .arg("--log")
+                .arg(log_path(&dir));
+            c
+        };
+        let (_, answers) = run(&mut cmd, &lines);
+        for (i, (line, says)) in cases.iter().enumerate() {
+            let id = json!(i + 1);
+            let e = error_of(&answers, &id);
+            assert_eq!(e["code"], json!(INVALID_PARAMS), "{mode} {line}: {e}");
+            let message = e["message"].as_str().unwrap_or_default();
+            assert!(
+                message.starts_with("Invalid params: ") && message.contains(says),
+                "{mode} {line}: message {message:?} should say {says:?}"
+            );
+            assert_eq!(e["data"]["rule"], "jsonrpc.invalid_params", "{mode}: {e}");
+            assert!(
+                e["data"]["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.contains("\"name\"")),
+                "{e}"
+            );
+        }
+        // The well-formed calls are not answered by Sentinel.
+        for id in [11, 12, 13, 14, 15] {
+            assert!(
+                answers
+                    .iter()
+                    .all(|a| a["id"] != json!(id) || a.get("error").is_none()),
+                "{mode}: call {id} was refused: {answers:?}"
+            );
+        }
+        let audit = util::audit_entries(&dir);
+        let refused: Vec<&Value> = audit
+            .iter()
+            .filter(|a| a["rule"] == "jsonrpc.invalid_params")
+            .collect();
+        assert_eq!(refused.len(), cases.len(), "{mode}: {audit:?}");
+        assert!(
+            refused.iter().all(|a| a["action"] == "blocked"),
+            "{mode}: {refused:?}"
+        );
+        if mode != "demo" {
+            let log = server_log(&dir);
+            for (line, _) in &cases {
+                assert!(
+                    !log.contains(line.as_str()),
+                    "{mode}: reached the server: {line}"
+                );
+            }
+            for line in passing {
+                assert!(
+                    log.contains(line),
+                    "{mode}: {line} did not reach the server: {log}"
+                );
+            }
+        }
+    }
 }

@@ -117,7 +117,25 @@ impl Gateway {
         }
         let tool = msg.tool_name();
         reply.reserve(2 * text.len() + 256);
+        // Unreadable params are a protocol error, answered as one whatever --block-as says.
+        let invalid = rule == INVALID_PARAMS;
         match self.block_as {
+            _ if invalid => {
+                let data = jsonrpc::string_object(&[
+                    ("rule", Some(rule)),
+                    ("reason", Some(&hit.reason)),
+                    ("detail", Some(&detail)),
+                    ("hint", Some(&hit.hint)),
+                ]);
+                let message = format!("Invalid params: {detail}");
+                jsonrpc::write_error(
+                    reply,
+                    Some(id),
+                    jsonrpc::INVALID_PARAMS,
+                    &message,
+                    Some(&data),
+                );
+            }
             BlockAs::Error => {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
@@ -231,6 +249,53 @@ fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
 }
 
 /// The refusal when inspecting a call panicked (fail closed).
+/// The rule id of a `tools/call` refused because its `params` cannot be read unambiguously.
+pub(super) const INVALID_PARAMS: &str = "jsonrpc.invalid_params";
+
+/// The refusal of a `tools/call` whose `params` is there but not an object, or whose `name` or
+/// `arguments` is there but not a string or an object: judging it would mean guessing what the
+/// server makes of it, so it is refused (in every mode), never forwarded unread. A call without
+/// params or without a name, or with `arguments: null`, hides nothing and goes on (the server
+/// answers its own error, or reads null as no arguments).
+pub(super) fn invalid_params(msg: &Message) -> Option<Hit> {
+    use crate::base::jsonrpc::Json;
+    let kind = |v: &Json| match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Int(_) | Json::UInt(_) | Json::Float(_) => "a number",
+        Json::Str(_) => "a string",
+        Json::Arr(_) => "an array",
+        Json::Obj(_) => "an object",
+    };
+    let detail = match &msg.params {
+        None => return None,
+        Some(p @ Json::Obj(_)) => match (p.get("name"), p.get("arguments")) {
+            (Some(n), _) if n.as_str().is_none() => {
+                format!("tools/call params.name is {}, not a string", kind(n))
+            }
+            // null is "no arguments" to the Python SDK (an error to the TypeScript one): it
+            // hides nothing, and is judged as no arguments.
+            (_, Some(a)) if !matches!(a, Json::Obj(_) | Json::Null) => {
+                format!("tools/call params.arguments is {}, not an object", kind(a))
+            }
+            _ => return None,
+        },
+        Some(p) => format!("tools/call params is {}, not an object", kind(p)),
+    };
+    Some(Hit {
+        rule: INVALID_PARAMS.into(),
+        action: policy::Action::Block,
+        enforced: true,
+        reason: "Invalid Params".into(),
+        detail,
+        hint: "send params as an object: {\"name\": \"TOOL\", \"arguments\": {...}}, with \
+               arguments an object (or left out)"
+            .into(),
+        pointer: String::new(),
+        retry_at: None,
+    })
+}
+
 pub(super) fn internal_error() -> Hit {
     Hit {
         rule: "sentinel.internal_error".into(),

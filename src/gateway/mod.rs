@@ -296,6 +296,12 @@ impl Gateway {
     ) -> Judgement {
         match msg.method.as_deref() {
             Some("tools/call") => {
+                if let Some(hit) = answers::invalid_params(msg) {
+                    return Judgement::Decided(Decision {
+                        terminal: Some(hit),
+                        monitored: Vec::new(),
+                    });
+                }
                 let params = msg.params.as_ref();
                 let (def, target) = self.server_facts(msg.tool_name());
                 let call = Call {

@@ -1,5 +1,5 @@
-//! Probes that never come back, the test clock itself, budgets in monitor mode, and late
-//! answers.
+//! Probes that never come back, the test clock itself, budgets in monitor mode, late
+//! answers, and loops of one SQL query spelled five ways.
 
 use super::*;
 
@@ -145,4 +145,38 @@ fn a_late_answer_to_an_older_call_does_not_decide_a_half_open_circuit() {
         end.decisions("blocked"),
         decided(&[("3", "breaker.loop"), ("5", "breaker.half_open")])
     );
+}
+
+/// The same query with other whitespace, keyword case, a comment or a trailing `;` is the same
+/// call: the 5th opens the circuit. Queries that differ in a literal are different calls.
+#[test]
+fn a_loop_of_one_query_spelled_differently_opens_the_circuit() {
+    let mut g = Gateway::start("sql-loop", None);
+    let spellings = [
+        "SELECT id, name FROM users WHERE name = 'Bob' LIMIT 10",
+        "select id, name from users where name = 'Bob' limit 10;",
+        "SELECT id,name\n  FROM users\n WHERE name='Bob'\n LIMIT 10",
+        "/* again */ SELECT id, name FROM users -- same\nWHERE name = 'Bob' LIMIT 10 ;;",
+    ];
+    for (i, q) in spellings.iter().enumerate() {
+        g.time(i as u64 * 100);
+        let args = json!({ "query": q }).to_string();
+        g.forwarded(&(i + 1).to_string(), "echo", &args);
+    }
+    // Differing in the string literal's case: another query, forwarded.
+    g.forwarded(
+        "5",
+        "echo",
+        &json!({"query": "SELECT id, name FROM users WHERE name = 'bob' LIMIT 10"}).to_string(),
+    );
+    let m = g.refused(
+        "6",
+        "echo",
+        &json!({"query": "Select  ID, NAME From users Where name = 'Bob' Limit 10"}).to_string(),
+        "breaker.loop",
+        "Loop Detected",
+        Some(&at(30_300)),
+    );
+    assert_has(&m, "the same call was made 5 times within 5 s");
+    g.end();
 }

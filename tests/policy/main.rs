@@ -200,6 +200,7 @@ fn decision(stdout: &str) -> &str {
         .unwrap_or_else(|| panic!("no decision line in {stdout}"))
 }
 
+mod conditions;
 mod files;
 mod profiles;
 mod rules;

@@ -23,6 +23,9 @@ pub use crate::base::json::{Json, MAX_DEPTH};
 pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC "Invalid Request": valid JSON, but not a message the gateway can judge or answer.
 pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC "Invalid params": a `tools/call` whose `params` the gateway cannot read as MCP's
+/// `{name, arguments}` object.
+pub const INVALID_PARAMS: i64 = -32602;
 /// Sentinel: the request was blocked by policy (implementation-defined range -32000..-32019).
 pub const BLOCKED: i64 = -32010;
 /// Sentinel: the request needs a person's approval (refused until approvals exist).

@@ -1,11 +1,13 @@
 //! Call fingerprints for loop detection: a hash of the tool and its arguments that ignores key
-//! order, whitespace, number spelling and the configured volatile keys at any depth.
+//! order, whitespace, number spelling, the configured volatile keys at any depth, and how SQL
+//! in a string is spelled (its normal form, `sql::normal_form`).
 
 use crate::base::jsonrpc::Json;
+use crate::guards::sql;
 use std::hash::{Hash, Hasher};
 
-/// A fingerprint of the call that ignores key order, whitespace and number spelling, and the
-/// keys in `ignore` at any depth.
+/// A fingerprint of the call that ignores key order, whitespace and number spelling, the keys
+/// in `ignore` at any depth, and the spelling of SQL strings.
 pub fn fingerprint(tool: &str, args: Option<&Json>, ignore: &[String]) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     tool.hash(&mut h);
@@ -22,7 +24,12 @@ fn hash_json(v: &Json, ignore: &[String], h: &mut impl Hasher) {
         Json::Int(n) => hash_number(*n as f64, h),
         Json::UInt(n) => hash_number(*n as f64, h),
         Json::Float(f) => hash_number(*f, h),
-        Json::Str(s) => (3u8, s.as_ref()).hash(h),
+        // SQL compares in its normal form: whitespace, comments, keyword case and a trailing
+        // `;` do not make a different query.
+        Json::Str(s) => match sql::normal_form(s) {
+            Some(n) => (6u8, n).hash(h),
+            None => (3u8, s.as_ref()).hash(h),
+        },
         Json::Arr(items) => {
             (4u8, items.len()).hash(h);
             for item in items {

@@ -18,6 +18,7 @@ pub mod conventions;
 mod fold;
 mod functions;
 mod lexical;
+mod normal;
 mod statements;
 
 use bounds::row_concat_aggregate;
@@ -25,6 +26,7 @@ pub use conventions::Convention;
 use conventions::{LexError, Reading as Read, Stmt};
 use fold::filters_rows;
 use lexical::{exports_into_file, is_keyword};
+pub use normal::normal_form;
 
 /// The dialect names `--dialect` accepts (sqlparser's own names; `auto` and `generic` mean the
 /// target database is not known: every convention is tried).

@@ -8,6 +8,7 @@ use crate::base::glob::Glob;
 use crate::guards::egress::DomainList;
 use crate::guards::secrets;
 use crate::guards::sql::{self, Check, SqlGuard};
+use crate::policy::conditions::{json_of, Elements, PathReading};
 use crate::policy::{
     Action, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule, Target, Test,
 };
@@ -29,16 +30,16 @@ impl PolicyFile {
         let globs = |v: &Option<Vec<String>>| -> Vec<Glob> {
             v.iter().flatten().map(|g| Glob::new(g)).collect()
         };
+        let action = ActionDoc::compile(r.action);
         let mut conditions = Vec::new();
         for c in r.when.iter().flatten() {
-            match condition(&c.value) {
+            match condition(&c.value, action == Action::Allow) {
                 Ok(cond) => conditions.push(cond),
                 Err(m) => {
                     return Err(self.error(&c.referenced, format!("rule {:?}: {m}", r.id)));
                 }
             }
         }
-        let action = ActionDoc::compile(r.action);
         let sql = match &r.sql {
             None => None,
             Some(s) => {
@@ -155,7 +156,9 @@ pub(super) fn globs_or_all(v: &Option<Vec<String>>) -> Vec<Glob> {
     }
 }
 
-pub(super) fn condition(c: &ConditionDoc) -> Result<Condition, String> {
+/// Compiles one `when:` condition. `strict` is set for `allow` rules: a string with several
+/// readings (`normalize: path`) passes only if every reading does.
+pub(super) fn condition(c: &ConditionDoc, strict: bool) -> Result<Condition, String> {
     let target = match (&c.path, c.any_string) {
         (Some(p), None | Some(false)) => {
             if !(p.is_empty() || p.starts_with('/')) {
@@ -171,6 +174,27 @@ pub(super) fn condition(c: &ConditionDoc) -> Result<Condition, String> {
         }
         (None, _) => return Err("a condition needs path: /json/pointer or any_string: true".into()),
     };
+    let any_string = matches!(target, Target::AnyString);
+    let elements = match (c.every_element, c.any_element) {
+        (Some(true), Some(true)) => {
+            return Err(
+                "give every_element: true or any_element: true, not both (every: all elements \
+                 must pass; any: one is enough)"
+                    .into(),
+            )
+        }
+        (Some(true), _) => Elements::Every,
+        (_, Some(true)) => Elements::Any,
+        _ => Elements::Value,
+    };
+    if any_string && elements != Elements::Value {
+        return Err(
+            "every_element/any_element look into the array at a path: give path: /json/pointer \
+             instead of any_string (any_string already looks at every string, array elements \
+             included)"
+                .into(),
+        );
+    }
     let mut tests = Vec::new();
     if let Some(v) = &c.equals {
         tests.push(Test::Equals(v.clone()));
@@ -197,23 +221,97 @@ pub(super) fn condition(c: &ConditionDoc) -> Result<Condition, String> {
     if let Some(n) = c.max_length {
         tests.push(Test::MaxLength(n));
     }
+    if let Some(absent) = c.absent {
+        let say = if absent {
+            "absent: true"
+        } else {
+            "absent: false"
+        };
+        if any_string {
+            return Err(format!(
+                "{say} is about one argument: give path: /json/pointer instead of any_string"
+            ));
+        }
+        if !tests.is_empty() || elements != Elements::Value || c.normalize.is_some() {
+            return Err(format!(
+                "{say} is a test of its own and takes no other test, element or normalize \
+                 option (put those in a second condition on the same path)"
+            ));
+        }
+        if c.default.is_some() {
+            return Err(format!(
+                "{say} and default: contradict each other (default: is tested when the \
+                 argument is absent); keep one"
+            ));
+        }
+        if c.not == Some(true) {
+            let other = if absent {
+                "absent: false"
+            } else {
+                "absent: true"
+            };
+            return Err(format!(
+                "{say} with not: true is {other}; write that instead"
+            ));
+        }
+        return Ok(Condition {
+            target,
+            tests,
+            negate: false,
+            absent: Some(absent),
+            default: None,
+            elements,
+            path: None,
+            strict,
+        });
+    }
     if tests.is_empty() {
         return Err(
-            "a condition needs a test: equals, one_of, regex, prefix, min, max, min_length or \
-             max_length"
+            "a condition needs a test: equals, one_of, regex, prefix, min, max, min_length, \
+             max_length, or absent: true|false"
                 .into(),
         );
     }
-    if matches!(target, Target::AnyString)
-        && tests
-            .iter()
-            .any(|t| matches!(t, Test::Min(_) | Test::Max(_)))
-    {
+    let numeric = tests
+        .iter()
+        .any(|t| matches!(t, Test::Min(_) | Test::Max(_)));
+    if any_string && numeric {
         return Err("min/max compare numbers; any_string looks at strings".into());
     }
+    if any_string && c.default.is_some() {
+        return Err(
+            "default: is the server's value for one absent argument: give path: /json/pointer \
+             instead of any_string"
+                .into(),
+        );
+    }
+    let path = match c.normalize {
+        None => None,
+        Some(NormalizeDoc::Path) => {
+            if numeric {
+                return Err(
+                    "normalize: path reads strings as file paths; min/max compare numbers \
+                     (drop one of them)"
+                        .into(),
+                );
+            }
+            Some(PathReading {
+                home: std::env::var("HOME")
+                    .ok()
+                    .filter(|h| h.starts_with('/'))
+                    .map(|h| h.trim_end_matches('/').to_owned())
+                    .map(|h| if h.is_empty() { "/".to_owned() } else { h }),
+            })
+        }
+    };
     Ok(Condition {
         target,
         tests,
         negate: c.not.unwrap_or(false),
+        absent: None,
+        default: c.default.as_ref().map(json_of),
+        elements,
+        path,
+        strict,
     })
 }

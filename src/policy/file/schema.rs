@@ -254,6 +254,27 @@ pub(super) struct ConditionDoc {
     pub(super) max_length: Option<usize>,
     #[serde(default)]
     pub(super) not: Option<bool>,
+    /// `absent: true` holds when the path finds nothing; `absent: false` when it finds a value.
+    #[serde(default)]
+    pub(super) absent: Option<bool>,
+    /// The value tested when the path finds nothing (the server's default); may be null.
+    #[serde(default, deserialize_with = "present")]
+    pub(super) default: Option<serde_json::Value>,
+    /// The tests apply to each element of the array at `path`; all must pass.
+    #[serde(default)]
+    pub(super) every_element: Option<bool>,
+    /// The tests apply to each element of the array at `path`; one passing is enough.
+    #[serde(default)]
+    pub(super) any_element: Option<bool>,
+    /// How strings are read before the tests (`path`: as a file path, normalised).
+    #[serde(default)]
+    pub(super) normalize: Option<NormalizeDoc>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum NormalizeDoc {
+    Path,
 }
 
 /// A field that may hold `null` on purpose: present is `Some`, whatever its value (serde's
