@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// `DELETE FROM t WHERE id = 5 OR (cond)` for each `(cond, expect)`: the table of a
-/// constant-folding test. The `id = 5` names a column of the table (a WHERE naming none is no
+/// `DELETE FROM t WHERE k = 5 OR (cond)` for each `(cond, expect)`: the table of a
+/// constant-folding test. The `k = 5` names a column of the table (a WHERE naming none is no
 /// WHERE at all), so the verdict turns on whether `cond` folds to true.
 fn where_cases(conds: &[(&str, Expect)]) -> Vec<Case> {
     conds
@@ -11,7 +11,7 @@ fn where_cases(conds: &[(&str, Expect)]) -> Vec<Case> {
         .map(|&(cond, expect)| {
             sql(
                 &format!("delete where {cond}"),
-                &format!("DELETE FROM t WHERE id = 5 OR ({cond})"),
+                &format!("DELETE FROM t WHERE k = 5 OR ({cond})"),
                 expect,
             )
         })

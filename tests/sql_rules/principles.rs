@@ -247,7 +247,31 @@ fn a_where_must_filter_rows() {
             "DELETE FROM users WHERE name LIKE '%'",
             DESTROYS,
         ),
+        sql("plus zero", "DELETE FROM users WHERE id + 0 = id", DESTROYS),
+        sql(
+            "coalesce",
+            "DELETE FROM users WHERE coalesce(1, id) = 1",
+            DESTROYS,
+        ),
+        sql(
+            "a comparison is never null",
+            "DELETE FROM users WHERE (id = 2) IS NOT NULL",
+            DESTROYS,
+        ),
+        sql(
+            "any of an array holding the constant",
+            "DELETE FROM users WHERE 1 = ANY(ARRAY[1, id])",
+            BlockAny(&[DESTRUCTIVE, UNPARSEABLE]),
+        ),
+        sql(
+            "every row's own id",
+            "DELETE FROM users WHERE id IN (SELECT id FROM users)",
+            DESTROYS,
+        ),
         sql("a real filter", "DELETE FROM users WHERE id = 7", Allow),
+        sql("all but one", "DELETE FROM users WHERE id <> 5", Allow),
+        sql("below a bound", "DELETE FROM users WHERE id > -100", Allow),
+        sql("the nulls", "DELETE FROM users WHERE email IS NULL", Allow),
         sql(
             "a correlated filter",
             "DELETE FROM users WHERE EXISTS (SELECT 1 FROM banned b WHERE b.id = users.id)",
@@ -306,6 +330,16 @@ fn whole_table_reads_however_spelt() {
             UNBOUNDED,
         ),
         sql(
+            "a union of bounded parts over the maximum",
+            "(SELECT * FROM users LIMIT 600) UNION ALL (SELECT * FROM users LIMIT 600)",
+            UNBOUNDED,
+        ),
+        sql(
+            "a union of bounded parts within the maximum",
+            "(SELECT * FROM users LIMIT 5) UNION ALL (SELECT * FROM users LIMIT 5)",
+            Allow,
+        ),
+        sql(
             "a known scalar function",
             "SELECT lower(email) FROM users LIMIT 10",
             Allow,
@@ -322,8 +356,8 @@ fn whole_table_reads_however_spelt() {
         ),
         sql(
             "a credential catalog is data",
-            "SELECT rolname, rolpassword FROM pg_authid",
-            UNBOUNDED,
+            "SELECT rolname, rolpassword FROM pg_authid LIMIT 5",
+            EXPORTS,
         ),
         sql(
             "a catalog joined with a table is data",

@@ -4,7 +4,7 @@
 //! row-concatenating aggregates, recursive CTEs and functions the guard does not know.
 
 use super::functions::{
-    CATALOG, OUTSIDE_FUNCTIONS, QUALIFIED_CATALOG, SCALAR_AGGREGATES, SCALAR_FUNCTIONS,
+    CATALOG, CREDENTIALS, OUTSIDE_FUNCTIONS, QUALIFIED_CATALOG, SCALAR_AGGREGATES, SCALAR_FUNCTIONS,
 };
 use super::{export, Finding, SqlGuard, ROW_CONCAT_AGGREGATES};
 use sqlparser::ast::{
@@ -125,12 +125,21 @@ impl SqlGuard {
             SetExpr::Query(q) => self.query_bound(q),
             SetExpr::SetOperation {
                 op, left, right, ..
-            } => self
-                .body_bound(left)
-                .and_then(|()| self.body_bound(right))
-                .map_err(|why| {
-                    format!("{op} without an outer LIMIT has an unbounded branch: {why}")
-                }),
+            } => {
+                self.body_bound(left)
+                    .and_then(|()| self.body_bound(right))
+                    .map_err(|why| {
+                        format!("{op} without an outer LIMIT has an unbounded branch: {why}")
+                    })?;
+                let n = self.rows_upper(body);
+                if n > self.max_rows {
+                    return Err(format!(
+                        "{op} of bounded parts can return up to {n} rows, over the maximum of {}",
+                        self.max_rows
+                    ));
+                }
+                Ok(())
+            }
             SetExpr::Values(_) => Ok(()),
             SetExpr::Table(t) => Err(format!(
                 "TABLE {} returns every row",
@@ -140,6 +149,54 @@ impl SqlGuard {
             SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
                 Ok(())
             }
+        }
+    }
+
+    /// The most rows a bounded body can return (`u64::MAX` when it is not known).
+    fn rows_upper(&self, body: &SetExpr) -> u64 {
+        let literal = |e: &Expr| match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse::<u64>().ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        match body {
+            SetExpr::Select(s) => {
+                if let Some(Top {
+                    quantity: Some(TopQuantity::Constant(n)),
+                    percent: false,
+                    with_ties: false,
+                    ..
+                }) = &s.top
+                {
+                    return *n;
+                }
+                let no_group_by = matches!(&s.group_by,
+                    GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+                if s.from.is_empty() || (no_group_by && one_row_projection(&s.projection)) {
+                    1
+                } else {
+                    u64::MAX
+                }
+            }
+            SetExpr::Query(q) => {
+                let limit = match &q.limit_clause {
+                    Some(LimitClause::LimitOffset {
+                        limit: Some(n),
+                        limit_by,
+                        ..
+                    }) if limit_by.is_empty() => literal(n),
+                    Some(LimitClause::OffsetCommaLimit { limit, .. }) => literal(limit),
+                    _ => None,
+                };
+                limit.unwrap_or(u64::MAX).min(self.rows_upper(&q.body))
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                self.rows_upper(left).saturating_add(self.rows_upper(right))
+            }
+            SetExpr::Values(v) => v.rows.len() as u64,
+            _ => u64::MAX,
         }
     }
 
@@ -225,6 +282,36 @@ pub(super) fn dangerous_function(s: &Statement) -> Option<Finding> {
     Some(export(&format!(
         "{name}() reaches outside the database (files, programs, other servers or sessions)"
     )))
+}
+
+/// A relation holding credentials the statement reads (`pg_authid`, `mysql.user`).
+pub(super) fn credential_relation(s: &Statement) -> Option<Finding> {
+    let mut found = None;
+    let _ = visit_relations(s, |name| {
+        let bare = last_name(name);
+        let schema = name.0.len().checked_sub(2).map(|i| {
+            name.0[i]
+                .to_string()
+                .trim_matches(['"', '`', '[', ']'])
+                .to_ascii_lowercase()
+        });
+        // `user` is a credential table only as `mysql.user`; `sql_logins` only as `sys.`.
+        let hit = match bare.as_str() {
+            "user" => schema.as_deref() == Some("mysql"),
+            "sql_logins" => schema.as_deref() == Some("sys"),
+            b => CREDENTIALS.contains(&b),
+        };
+        if hit {
+            found = Some(bare);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found.map(|name| {
+        export(&format!(
+            "{name} holds the database's credentials (password hashes, user mappings)"
+        ))
+    })
 }
 
 /// Whether every relation the query reads is a catalog relation (the schema, no user data).

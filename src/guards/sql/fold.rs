@@ -44,7 +44,84 @@ const ANY: u8 = T | F | N;
 /// id)`, `id = "id"`, `x OR NOT x`) or naming no column of the target (`2/2`, `EXISTS (SELECT
 /// 1)`, `random() < 0.5`) is no WHERE.
 pub fn filters_rows(e: &Expr, targets: &[String]) -> bool {
-    mentions_target(e, targets) && truth(e) & F != 0
+    mentions_target(e, targets) && truth(e, targets) & F != 0 && !true_on_samples(e)
+}
+
+/// Sample values given to every column in turn when looking for a tautology the symbolic
+/// rules miss (`id + 0 = id`, `coalesce(1, id) = 1`, `(id = 2) IS NOT NULL`).
+const SAMPLES: &[f64] = &[0.0, 1.0, -7.0, 2.5, 1e6];
+const STRING_SAMPLES: &[&str] = &["", "a", "zz9"];
+
+thread_local! {
+    /// The values columns take, by name, while [`true_on_samples`] evaluates a condition.
+    static COLUMNS: std::cell::RefCell<Vec<(String, Const)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn column_key(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Identifier(id) => Some(id.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Whether `e` evaluates to true for every sampled non-NULL value of its columns (every
+/// combination of samples for one or two columns, rotations of them for more). A condition
+/// true for all of them is taken for no filter; one that cannot be evaluated (an unknown
+/// function) is not.
+fn true_on_samples(e: &Expr) -> bool {
+    // The constants of the condition and their neighbours are samples too, so `id <> 5`
+    // meets 5 and `id > -100` meets -101.
+    let mut numbers: Vec<f64> = SAMPLES.to_vec();
+    let mut strings: Vec<String> = STRING_SAMPLES.iter().map(|s| (*s).to_owned()).collect();
+    let mut columns: Vec<String> = Vec::new();
+    let _ = visit_expressions(e, |x| {
+        if let Some(k) = column_key(x) {
+            if !columns.contains(&k) && !matches!(k.as_str(), "true" | "false") {
+                columns.push(k);
+            }
+        }
+        match fold(x) {
+            Some(Const::Num(n)) => numbers.extend([n - 1.0, n, n + 1.0]),
+            Some(Const::Str(s)) => {
+                let mut next = s.clone();
+                next.push('~');
+                strings.extend([s, next]);
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    if columns.is_empty() || columns.len() > 8 {
+        return false;
+    }
+    let all_true = |values: Vec<Const>| {
+        let n = values.len();
+        let rounds: Vec<Vec<usize>> = if columns.len() <= 2 {
+            (0..n * n).map(|k| vec![k % n, k / n]).collect()
+        } else {
+            (0..n)
+                .flat_map(|k| (1..4).map(move |stride| (k, stride)))
+                .map(|(k, stride)| (0..columns.len()).map(|j| (k + j * stride) % n).collect())
+                .collect()
+        };
+        rounds.iter().all(|pick| {
+            let env: Vec<(String, Const)> = columns
+                .iter()
+                .zip(pick)
+                .map(|(c, &i)| (c.clone(), values[i].clone()))
+                .collect();
+            COLUMNS.with(|c| *c.borrow_mut() = env);
+            let r = fold(e).and_then(|c| c.truthy());
+            COLUMNS.with(|c| c.borrow_mut().clear());
+            r == Some(true)
+        })
+    };
+    let numeric_all_true = all_true(numbers.into_iter().map(Const::Num).collect());
+    let string_all_true = all_true(strings.into_iter().map(Const::Str).collect());
+    // True for every number, or for every string: the column's type is one of them.
+    numeric_all_true || string_all_true
 }
 
 /// Whether `e` refers to a column of the target: an unqualified column outside subqueries, or
@@ -133,17 +210,17 @@ fn of_const(c: &Const) -> u8 {
 }
 
 /// The truth values `e` can take over all values of the columns it names.
-fn truth(e: &Expr) -> u8 {
+fn truth(e: &Expr, targets: &[String]) -> u8 {
     if let Some(c) = fold(e) {
         return of_const(&c);
     }
     match e {
-        Expr::Nested(inner) => truth(inner),
+        Expr::Nested(inner) => truth(inner, targets),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::And,
             right,
-        } => each(truth(left), truth(right), and3),
+        } => each(truth(left, targets), truth(right, targets), and3),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Or,
@@ -155,16 +232,16 @@ fn truth(e: &Expr) -> u8 {
             if null_test_pair(left, right) || null_test_pair(right, left) {
                 return T;
             }
-            each(truth(left), truth(right), or3)
+            each(truth(left, targets), truth(right, targets), or3)
         }
         Expr::UnaryOp {
             op: UnaryOperator::Not,
             expr,
-        } => not3(truth(expr)),
-        Expr::IsTrue(x) => is_map(truth(x), T),
-        Expr::IsFalse(x) => is_map(truth(x), F),
-        Expr::IsNotTrue(x) => not3(is_map(truth(x), T)),
-        Expr::IsNotFalse(x) => not3(is_map(truth(x), F)),
+        } => not3(truth(expr, targets)),
+        Expr::IsTrue(x) => is_map(truth(x, targets), T),
+        Expr::IsFalse(x) => is_map(truth(x, targets), F),
+        Expr::IsNotTrue(x) => not3(is_map(truth(x, targets), T)),
+        Expr::IsNotFalse(x) => not3(is_map(truth(x, targets), F)),
         Expr::IsNotDistinctFrom(l, r) if same(l, r) => T,
         Expr::IsDistinctFrom(l, r) if same(l, r) => F,
         Expr::BinaryOp { left, op, right } => compare_truth(left, op, right),
@@ -215,6 +292,18 @@ fn truth(e: &Expr) -> u8 {
             }
             _ => ANY,
         },
+        // `id IN (SELECT id FROM <the target>)`: every row's own value is in the list.
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } if selects_itself(expr, subquery, targets) => {
+            if *negated {
+                F | N
+            } else {
+                T | N
+            }
+        }
         Expr::Exists { subquery, negated } => {
             let trivial = matches!(&*subquery.body, sqlparser::ast::SetExpr::Select(s)
                 if s.from.is_empty() && s.selection.is_none());
@@ -230,11 +319,11 @@ fn truth(e: &Expr) -> u8 {
             ..
         } => {
             let mut out = match else_result {
-                Some(e) => truth(e),
+                Some(e) => truth(e, targets),
                 None => N,
             };
             for w in conditions {
-                out |= truth(&w.result);
+                out |= truth(&w.result, targets);
             }
             out
         }
@@ -270,6 +359,40 @@ fn compare_truth(left: &Expr, op: &BinaryOperator, right: &Expr) -> u8 {
         };
     }
     ANY
+}
+
+/// Whether `sub` is `SELECT x FROM t` (no WHERE, no LIMIT) for the `x` of `expr` and a
+/// target `t`.
+fn selects_itself(expr: &Expr, sub: &sqlparser::ast::Query, targets: &[String]) -> bool {
+    let sqlparser::ast::SetExpr::Select(s) = &*sub.body else {
+        return false;
+    };
+    if s.selection.is_some()
+        || sub.limit_clause.is_some()
+        || sub.fetch.is_some()
+        || s.from.len() != 1
+    {
+        return false;
+    }
+    let from = &s.from[0];
+    if !from.joins.is_empty() {
+        return false;
+    }
+    let sqlparser::ast::TableFactor::Table { name, .. } = &from.relation else {
+        return false;
+    };
+    if !targets.contains(&super::bounds::last_name(name)) {
+        return false;
+    }
+    let [sqlparser::ast::SelectItem::UnnamedExpr(col)] = s.projection.as_slice() else {
+        return false;
+    };
+    let bare = |e: &Expr| match e {
+        Expr::Identifier(i) => Some(i.value.to_ascii_lowercase()),
+        Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    bare(col).is_some() && bare(col) == bare(unnest(expr))
 }
 
 /// `x OR NOT x`.
@@ -347,12 +470,37 @@ fn fold(e: &Expr) -> Option<Const> {
             Value::Null => Some(Const::Null),
             _ => None,
         },
-        Expr::Identifier(id) if id.quote_style.is_none() => {
-            match id.value.to_ascii_uppercase().as_str() {
-                "TRUE" => Some(Const::Bool(true)),
-                "FALSE" => Some(Const::Bool(false)),
-                _ => None,
+        Expr::Identifier(id)
+            if id.quote_style.is_none()
+                && matches!(id.value.to_ascii_uppercase().as_str(), "TRUE" | "FALSE") =>
+        {
+            Some(Const::Bool(id.value.eq_ignore_ascii_case("true")))
+        }
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+            let key = column_key(e)?;
+            COLUMNS.with(|c| {
+                c.borrow()
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone())
+            })
+        }
+        Expr::Function(f) => fold_function(f),
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            right,
+            ..
+        } => {
+            let v = fold(left)?;
+            let Expr::Array(a) = unnest(right) else {
+                return None;
+            };
+            let mut hit = false;
+            for item in &a.elem {
+                hit |= compare(&v, &fold(item)?)? == 0;
             }
+            Some(Const::Bool(hit))
         }
         Expr::Nested(e) | Expr::Cast { expr: e, .. } => fold(e),
         Expr::UnaryOp { op, expr } => {
@@ -446,6 +594,44 @@ fn fold(e: &Expr) -> Option<Const> {
             };
             Some(Const::Bool(b))
         }
+        _ => None,
+    }
+}
+
+/// A few deterministic scalar functions of constants.
+fn fold_function(f: &sqlparser::ast::Function) -> Option<Const> {
+    let sqlparser::ast::FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let mut args = Vec::new();
+    for a in &list.args {
+        match a {
+            sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => {
+                args.push(fold(e)?)
+            }
+            _ => return None,
+        }
+    }
+    let name = super::bounds::last_name(&f.name);
+    match (name.as_str(), args.as_slice()) {
+        ("coalesce" | "ifnull" | "nvl", _) => Some(
+            args.iter()
+                .find(|a| **a != Const::Null)
+                .cloned()
+                .unwrap_or(Const::Null),
+        ),
+        ("abs", [Const::Num(n)]) => Some(Const::Num(n.abs())),
+        ("lower" | "upper", [Const::Str(s)]) => Some(Const::Str(if name == "lower" {
+            s.to_lowercase()
+        } else {
+            s.to_uppercase()
+        })),
+        ("length", [Const::Str(s)]) => Some(Const::Num(s.chars().count() as f64)),
+        ("nullif", [a, b]) => Some(if compare(a, b) == Some(0) {
+            Const::Null
+        } else {
+            a.clone()
+        }),
         _ => None,
     }
 }

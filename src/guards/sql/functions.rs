@@ -423,3 +423,14 @@ pub const QUALIFIED_CATALOG: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// Relations that hold the database's credentials: reading them is an export, bounded or not.
+pub const CREDENTIALS: &[&str] = &[
+    "pg_authid",
+    "pg_shadow",
+    "pg_user_mapping",
+    "pg_user_mappings",
+    "pg_auth_members",
+    "sql_logins",
+    "user",
+];

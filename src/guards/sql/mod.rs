@@ -346,6 +346,9 @@ impl SqlGuard {
             if carrier == Carrier::Maybe && !stmt.first.as_ref().is_some_and(is_keyword) {
                 continue;
             }
+            if statements::plain_pragma(dialects[0], &stmt.text) {
+                continue;
+            }
             let mut parsed = None;
             let mut first_err = None;
             for d in dialects {
@@ -369,7 +372,13 @@ impl SqlGuard {
                 (None, None) => {}
             }
         }
-        if stmts.len() > 1 && !found.iter().any(|f| f.check == Check::Unparseable) {
+        let pragmas = stmts
+            .iter()
+            .filter(|s| statements::plain_pragma(dialects[0], &s.text))
+            .count();
+        // A PRAGMA sqlparser cannot parse makes the whole fail; otherwise statements that
+        // parse alone but not together are split differently by the parser.
+        if stmts.len() > 1 && pragmas == 0 && !found.iter().any(|f| f.check == Check::Unparseable) {
             found.push(Finding {
                 check: Check::Unparseable,
                 detail: "the statements parse one by one but not together, so how the database \

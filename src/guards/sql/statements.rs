@@ -20,6 +20,9 @@ impl SqlGuard {
         if let Some(f) = super::bounds::dangerous_function(stmt) {
             out.push(f);
         }
+        if let Some(f) = super::bounds::credential_relation(stmt) {
+            out.push(f);
+        }
         if let Statement::Explain {
             analyze,
             statement,
@@ -256,26 +259,74 @@ fn alter_table(ops: &[AlterTableOperation]) -> Option<Finding> {
     None
 }
 
+/// Whether `text` is exactly `PRAGMA [schema.]name[(argument)]` for a read-only pragma, an
+/// argument being a name, a number or a string: SQLite's form `PRAGMA table_info(users)`,
+/// which sqlparser does not parse, read token by token.
+pub(super) fn plain_pragma(dialect: &dyn sqlparser::dialect::Dialect, text: &str) -> bool {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(dialect, text).tokenize() else {
+        return false;
+    };
+    let t: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match t.get(i) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    if word(0).as_deref() != Some("pragma") {
+        return false;
+    }
+    let mut i = 1;
+    let mut name = word(i);
+    if matches!(t.get(i + 1), Some(Token::Period)) {
+        i += 2;
+        name = word(i);
+    }
+    let Some(name) = name else {
+        return false;
+    };
+    if !READ_ONLY.contains(&name.as_str()) {
+        return false;
+    }
+    let rest = &t[i + 1..];
+    match rest {
+        [] => true,
+        [Token::LParen, Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_), Token::RParen] => {
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Read-only pragmas that describe the schema; any other pragma, or any assignment, is not
 /// proven harmless (`PRAGMA writable_schema = 1`).
 fn pragma(name: &str) -> Option<Finding> {
-    const READ_ONLY: &[&str] = &[
-        "table_info",
-        "table_xinfo",
-        "table_list",
-        "index_list",
-        "index_info",
-        "index_xinfo",
-        "foreign_key_list",
-        "collation_list",
-        "database_list",
-    ];
-    let bare = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
-    if READ_ONLY.contains(&bare.as_str()) {
+    if READ_ONLY.contains(
+        &name
+            .rsplit('.')
+            .next()
+            .unwrap_or(name)
+            .to_ascii_lowercase()
+            .as_str(),
+    ) {
         return None;
     }
-    Some(unrecognised(&format!("PRAGMA {bare}")))
+    Some(unrecognised(&format!("PRAGMA {name}")))
 }
+
+const READ_ONLY: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "collation_list",
+    "database_list",
+];
 
 /// The names a write's WHERE may refer to its target by: the table's name and its alias.
 pub(super) fn target_of(t: &TableFactor) -> Vec<String> {
