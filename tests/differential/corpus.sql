@@ -112,6 +112,11 @@ DELETE FROM users WHERE email IS NOT NULL
 DELETE FROM users WHERE (id = 2) IS NOT NULL
 UPDATE users SET name = 'x' WHERE name LIKE '%'
 UPDATE orders SET item = NULL WHERE item IS NOT NULL AND amount = amount
+## Found by the generator against main at 5c8172b (tests/differential/FOUND.md), minimised.
+DELETE FROM users WHERE CASE WHEN id = 3 THEN 1 ELSE 1 END = 1
+[sqlite] DELETE FROM users WHERE NOT "FALSE"
+[sqlite] DELETE FROM users WHERE "yes" = 'yes'
+[postgres] MERGE INTO users u USING (SELECT 1 AS k) s ON 1 = 1 WHEN MATCHED THEN UPDATE SET name = 'x'
 ## Real filters that match every marked row but not the fixture's outliers: no violation.
 DELETE FROM users WHERE id > 0
 DELETE FROM users WHERE id IN (SELECT user_id FROM orders)
