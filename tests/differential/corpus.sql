@@ -107,6 +107,25 @@ UPDATE users SET name = 'x' WHERE EXISTS (SELECT 1)
 [postgres] DELETE FROM users u USING orders o WHERE o.user_id = u.id
 [postgres] UPDATE users SET name = 'x' FROM orders WHERE orders.user_id = users.id
 [postgres] DELETE FROM users WHERE ctid = ctid
+## True for every non-NULL value of the columns they name (the fixture's NULL rows survive).
+DELETE FROM users WHERE email IS NOT NULL
+DELETE FROM users WHERE (id = 2) IS NOT NULL
+UPDATE users SET name = 'x' WHERE name LIKE '%'
+UPDATE orders SET item = NULL WHERE item IS NOT NULL AND amount = amount
+## Found by the generator against main at 5c8172b (tests/differential/FOUND.md), minimised.
+DELETE FROM users WHERE CASE WHEN id = 3 THEN 1 ELSE 1 END = 1
+[sqlite] DELETE FROM users WHERE NOT "FALSE"
+[sqlite] DELETE FROM users WHERE "yes" = 'yes'
+[postgres] MERGE INTO users u USING (SELECT 1 AS k) s ON 1 = 1 WHEN MATCHED THEN UPDATE SET name = 'x'
+## Real filters that match every marked row but not the fixture's outliers: no violation.
+DELETE FROM users WHERE id > 0
+DELETE FROM users WHERE id IN (SELECT user_id FROM orders)
+DELETE FROM orders WHERE user_id IN (SELECT id FROM users)
+DELETE FROM users WHERE email LIKE '%@example.com'
+UPDATE users SET name = 'x' WHERE name <> ''
+UPDATE orders SET amount = 0 WHERE amount BETWEEN 1 AND 100000
+DELETE FROM users WHERE email IS NULL
+DELETE FROM t WHERE id IN (SELECT id FROM users)
 ## Whole-table reads.
 DELETE FROM users WHERE id = 3 RETURNING *
 DELETE FROM users WHERE id = id RETURNING *

@@ -92,14 +92,19 @@ impl Gen {
     fn cond(&mut self, cols: &[&'static str]) -> String {
         let c = cols[self.rng.below(cols.len())];
         let k = 1 + self.rng.below(self.max_rows + 1);
-        let base = match self.rng.below(24) {
+        let base = match self.rng.below(30) {
             // Real predicates that pick out fewer rows than the table.
             0 => format!("id = {k}"),
             1 => format!("id < {}", 1 + self.rng.below(self.max_rows)),
             2 => format!("id IN ({k}, {})", k % (self.max_rows + 1) + 1),
             3 => format!("{c} IS NULL"),
             4 => "id = 3 AND 1 = 1".into(),
-            // Constant-true forms.
+            // Real predicates that match every marked row, but not the fixture's outliers.
+            24 => "id > 0".into(),
+            25 => format!("id BETWEEN 1 AND {}", 10 * self.max_rows + 10),
+            26 => format!("id IN (SELECT user_id FROM orders) AND {c} IS NOT NULL"),
+            27 => format!("{c} IS NOT NULL AND id > 0"),
+            // Constant-true forms (22 only on its own table: another's ids differ).
             5 => format!("1 IN (1, {c})"),
             6 => "\"id\" = id".into(),
             7 => "2/2".into(),
@@ -118,7 +123,11 @@ impl Gen {
             20 => "'1' = 1".into(),
             21 => format!("id = {k} OR NULL IS NULL"),
             22 => format!("id IN (SELECT id FROM {})", self.table().0),
-            _ => format!("CASE WHEN id = {k} THEN 1 ELSE 1 END = 1"),
+            23 => format!("CASE WHEN id = {k} THEN 1 ELSE 1 END = 1"),
+            // True for every non-NULL value of the column it names.
+            28 => format!("{c} IS NOT NULL"),
+            29 => format!("{c} = {c} AND id + 0 = id"),
+            _ => unreachable!("below(30)"),
         };
         if self.rng.chance(15) {
             format!("{base} AND ({})", self.cond(cols))

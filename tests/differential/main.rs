@@ -317,6 +317,23 @@ const PG_KNOWN: &[(&str, &str)] = &[
     ),
     ("COPY users TO STDOUT", "R1"),
     ("DELETE FROM users WHERE id = 2", "ok"),
+    ("DELETE FROM users WHERE id > 0", "ok"),
+    (
+        "DELETE FROM users u USING orders o WHERE o.user_id = u.id",
+        "ok",
+    ),
+    (
+        "UPDATE users SET name = 'x' FROM orders WHERE orders.user_id = users.id",
+        "ok",
+    ),
+    ("DELETE FROM orders WHERE user_id IS NULL", "ok"),
+    ("DELETE FROM users WHERE email IS NOT NULL", "W1"),
+    (
+        "UPDATE users SET name = 'x' WHERE (id = 2) IS NOT NULL",
+        "W1",
+    ),
+    ("DELETE FROM users u WHERE u IS NOT NULL", "W1"),
+    ("DELETE FROM users WHERE id + 0 = id", "W1"),
     ("DELETE FROM users", "W1"),
     ("DROP TABLE users", "W2"),
     ("COMMIT; DROP TABLE orders", "W2"),
@@ -340,6 +357,16 @@ fn postgres_under_the_postgres_and_built_in_policies() {
     let mut wrong = Vec::new();
     {
         let mut oracle = postgres::PgOracle::new(&server, MAX_ROWS);
+        // The same fixture as SQLite's, read back as the oracle models it.
+        let obs = oracle.observe("SELECT 1");
+        for (t, state) in obs.after.iter().enumerate() {
+            let want = oracle.fixture.table(t);
+            if state.as_ref().ok() != Some(&want) {
+                wrong.push(format!(
+                    "fixture table {t} reads back as {state:?}, not {want:?}"
+                ));
+            }
+        }
         for (sql, want) in PG_KNOWN {
             let obs = oracle.observe(sql);
             let got = match oracle.fixture.judge(&obs) {

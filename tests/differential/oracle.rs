@@ -2,7 +2,8 @@
 //! a statement known to commit it, and known-harmless statements pass, so a silent oracle
 //! cannot make the harness green.
 
-use crate::sql_oracle::{Ran, SqliteOracle};
+use crate::sql_oracle::{Ran, SqliteOracle, OUTLIERS, TABLES};
+use std::collections::BTreeSet;
 
 /// The class of violation the SQLite oracle finds in `sql`, or "ok"/"rejected".
 fn sqlite_class(oracle: &SqliteOracle, sql: &str) -> String {
@@ -28,6 +29,24 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("DELETE FROM users", "W1"),
     ("UPDATE users SET name = 'x' WHERE 1 IN (1, id)", "W1"),
     ("UPDATE orders SET amount = 0 WHERE id < 6", "ok"),
+    // Real filters that match every marked row but not the outliers.
+    ("DELETE FROM users WHERE id > 0", "ok"),
+    ("DELETE FROM users WHERE id IN (SELECT user_id FROM orders)", "ok"),
+    ("DELETE FROM orders WHERE user_id IN (SELECT id FROM users)", "ok"),
+    ("DELETE FROM users WHERE email LIKE '%@example.com'", "ok"),
+    ("UPDATE users SET name = 'x' WHERE name <> ''", "ok"),
+    ("UPDATE users SET age = 0 WHERE age BETWEEN 1 AND 999", "ok"),
+    ("DELETE FROM t WHERE a = lower(a)", "ok"),
+    ("DELETE FROM users WHERE email IS NULL", "ok"),
+    ("UPDATE users SET ssn = 'x' WHERE ssn IS NULL", "ok"),
+    // True for every non-NULL value of the columns they name: whole-table writes.
+    ("DELETE FROM users WHERE email IS NOT NULL", "W1"),
+    ("DELETE FROM users WHERE id IS NOT NULL", "W1"),
+    ("UPDATE users SET name = 'x' WHERE (id = 2) IS NOT NULL", "W1"),
+    ("DELETE FROM users WHERE id + 0 = id", "W1"),
+    ("DELETE FROM users WHERE name LIKE '%'", "W1"),
+    ("DELETE FROM orders WHERE amount = amount", "W1"),
+    ("UPDATE t SET a = NULL WHERE a IS NOT NULL", "W1"),
     ("DROP TABLE users", "W2"),
     ("ALTER TABLE users DROP COLUMN ssn", "W2"),
     ("ALTER TABLE users RENAME TO u2", "W2"),
@@ -41,6 +60,31 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c", "rejected"),
     ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50) SELECT x FROM c", "ok"),
 ];
+
+/// The fixture as SQLite stores it is the fixture the oracle judges against; every table has
+/// its marked rows, complete outliers a targeted predicate misses, and a NULL row.
+#[test]
+fn the_sqlite_fixture_reads_back_as_modelled() {
+    let oracle = SqliteOracle::new(5);
+    let obs = oracle.observe("SELECT 1");
+    for (t, state) in obs.after.iter().enumerate() {
+        let want = oracle.fixture.table(t);
+        assert_eq!(state.as_ref().ok(), Some(&want), "table {}", TABLES[t].0);
+        let complete = oracle.fixture.complete_rows(t);
+        assert_eq!(want.len(), 6 + OUTLIERS.len());
+        assert_eq!(complete.len(), 6 + OUTLIERS.len() - 1, "one NULL row");
+        let mut marked = BTreeSet::new();
+        for v in want.iter().flatten().flatten() {
+            oracle.fixture.markers_in(v, &mut marked);
+        }
+        assert_eq!(
+            marked.len(),
+            6,
+            "max_rows + 1 marked rows in {}",
+            TABLES[t].0
+        );
+    }
+}
 
 #[test]
 fn the_sqlite_oracle_tells_violations_from_harmless_statements() {

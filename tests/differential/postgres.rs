@@ -438,7 +438,7 @@ impl<'s> PgOracle<'s> {
     fn damaged(&mut self) -> bool {
         let tables = self.tables();
         tables.iter().enumerate().any(|(t, state)| match state {
-            Ok(rows) => rows.len() != self.fixture.rows() || self.fixture.changed_rows(t, rows) > 0,
+            Ok(rows) => *rows != self.fixture.table(t),
             Err(_) => true,
         })
     }

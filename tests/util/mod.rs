@@ -20,17 +20,22 @@ pub fn sentinel() -> PathBuf {
 
 /// The fake MCP server example (`tests/support/fake_server.rs`). A full `cargo test` builds it;
 /// when a single test file is run (`cargo test --test wire`) it may be missing, so it is built
-/// here once.
+/// here once, with the profile of the directory it is looked for in (`target/release` is the
+/// `release` profile, `target/debug` the `dev` one).
 pub fn fake_server() -> PathBuf {
     static BUILD: std::sync::Once = std::sync::Once::new();
     let bin = sentinel();
     let dir = bin.parent().expect("binary has a directory");
     let path = dir.join("examples").join("fake_server");
+    let profile = match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
     BUILD.call_once(|| {
         if !path.exists() {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let ok = Command::new(cargo)
-                .args(["build", "--example", "fake_server"])
+                .args(["build", "--example", "fake_server", "--profile", profile])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
                 .is_ok_and(|s| s.success());
