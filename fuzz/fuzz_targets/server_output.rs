@@ -58,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
 
     // The whole stream in pieces.
     let (got, mid) = scan(pieces.cut(stream));
-    assert_eq!(mid, !partial.is_empty(), "mid_line at the end of the stream");
+    assert_eq!(
+        mid,
+        !partial.is_empty(),
+        "mid_line at the end of the stream"
+    );
     if partial.is_empty() && per_line.iter().all(Option::is_some) {
         let want: Reports = per_line.into_iter().flatten().flatten().collect();
         assert_eq!(

@@ -72,8 +72,16 @@ fn plain<'k>(k: &'k Cow<'_, str>) -> Option<&'k str> {
 fn object(raw: &str) -> Result<Option<(String, bool)>, ()> {
     let members: Members = serde_json::from_str(raw).map_err(|_| ())?;
     let members = members.0;
-    let count = |name: &str| members.iter().filter(|(k, _)| plain(k) == Some(name)).count();
-    if ["id", "method", "error", "result"].iter().any(|n| count(n) > 1) {
+    let count = |name: &str| {
+        members
+            .iter()
+            .filter(|(k, _)| plain(k) == Some(name))
+            .count()
+    };
+    if ["id", "method", "error", "result"]
+        .iter()
+        .any(|n| count(n) > 1)
+    {
         return Err(());
     }
     let get = |name: &str| {

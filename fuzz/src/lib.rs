@@ -2,7 +2,8 @@
 //! main crate is a binary with no library target, and this keeps it that way), and the
 //! oracles the targets hold them to: a strict serde_json reading of client lines
 //! (`strict`), the expected scanner report of a server line from a real JSON parse
-//! (`expect`), and a deterministic chunking of input bytes (`Pieces`).
+//! (`expect`), the tests' SQLite differential oracle (`sql_oracle`, from
+//! `tests/support/`), and a deterministic chunking of input bytes (`Pieces`).
 //!
 //! The modules are the binary's, unchanged: `crate::base::...` paths inside them resolve here
 //! because this crate's root declares the same top-level modules. Only the layers the targets
@@ -22,6 +23,8 @@ pub mod guards;
 pub mod policy;
 
 pub mod expect;
+#[path = "../../tests/support/sql_oracle.rs"]
+pub mod sql_oracle;
 pub mod strict;
 
 /// Splits input into pieces of pseudo-random sizes (1 to `most` bytes) drawn from a seed, so

@@ -96,7 +96,9 @@ impl<'de> Visitor<'de> for Level {
 /// The whole of `text` as one value at `level`, read strictly.
 pub fn value(text: &str, level: usize) -> Result<Value, Refused> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = Level(level).deserialize(&mut de).map_err(|e| classify(&e))?;
+    let v = Level(level)
+        .deserialize(&mut de)
+        .map_err(|e| classify(&e))?;
     de.end().map_err(|e| classify(&e))?;
     Ok(v)
 }
@@ -112,7 +114,9 @@ pub fn same(a: &Json, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
         (Json::Obj(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, a)| y.get(&**k).is_some_and(|b| same(a, b)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(&**k).is_some_and(|b| same(a, b)))
         }
         (Json::Int(x), Value::Number(n)) => n.as_i64() == Some(*x),
         (Json::UInt(x), Value::Number(n)) => n.as_u64() == Some(*x),
