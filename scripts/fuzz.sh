@@ -109,4 +109,4 @@ if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzz.sh: FAILED: ${failed[*]}"
     exit 1
 fi
-echo "fuzz.sh: ${#targets[@]} targets ran ${seconds}s each without a failure"
+echo "fuzz.sh: ${targets[*]}: ${seconds}s each, no failure"
