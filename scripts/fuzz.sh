@@ -13,6 +13,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
 
 seconds=30
 targets=()
@@ -82,10 +83,17 @@ for target in "${targets[@]}"; do
     mkdir -p "fuzz/target/corpus/$target" "fuzz/corpus/$target"
     log="fuzz/target/logs/$target.log"
     echo "fuzz.sh: $target for ${seconds}s"
+    dict=()
+    [ -f "fuzz/dict/$target.dict" ] && dict=(-dict="$root/fuzz/dict/$target.dict")
+    # Run in a scratch directory: what the SQLite oracle lets a statement write (ATTACH,
+    # VACUUM INTO a relative path) lands there, not in the checkout.
+    scratch="fuzz/target/scratch/$target"
+    mkdir -p "$scratch"
     status=0
-    cargo "${toolchain[@]}" fuzz run --sanitizer none "$target" \
-        "fuzz/target/corpus/$target" "fuzz/corpus/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    (cd "$scratch" && cargo "${toolchain[@]}" fuzz run --fuzz-dir "$root/fuzz" \
+        --sanitizer none "$target" "$root/fuzz/target/corpus/$target" \
+        "$root/fuzz/corpus/$target" -- "${dict[@]}" \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1) \
         >"$log" 2>&1 </dev/null || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)

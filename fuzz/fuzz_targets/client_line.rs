@@ -25,7 +25,7 @@ impl Read for Trickle<'_> {
         if self.data.is_empty() || buf.is_empty() {
             return Ok(0);
         }
-        if self.pieces.next_u64() % 8 == 0 {
+        if self.pieces.next_u64().is_multiple_of(8) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let n = self.pieces.size(self.data.len()).min(buf.len());
