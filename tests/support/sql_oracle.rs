@@ -1,29 +1,48 @@
 //! The differential oracle for the SQL guard: runs a statement against a real database holding
 //! a known fixture and says whether what the database did breaks the guard's promises. The
-//! fixture is two tables, `users(id, name, email, ssn, age)` and `orders(id, user_id, item,
-//! amount)`, each of `max_rows + 1` rows; every text value of row `i` carries the row's marker
-//! (`mku00042q` in users, `mko00042q` in orders). A **read violation** is a statement that
-//! (R1) returns more than `max_rows` rows while it reads a fixture table (SQLite: the
-//! authorizer saw a read of it; PostgreSQL: `pg_stat_xact_user_tables` counted a scan) or more
-//! than `max_rows` rows that carry a marker, or (R2) returns one value, or (R3) one row, whose
-//! text holds the markers of more than `max_rows` fixture rows ("in one value as well as in
-//! rows"); markers are found verbatim, in any letter case, and hex-encoded (`hex()`, bytea).
-//! A **write violation** is a statement after which (W1) more than `max_rows` of a fixture
-//! table's original rows are gone or changed (with `max_rows + 1` rows: every row; a targeted
-//! write names fewer rows than the whole table, and the fixture's own predicates such as
-//! `id = 3` always do), or (W2) a fixture table or one of its columns is gone, renamed or
+//! fixture is three tables, `users(id, name, email, ssn, age)`, `orders(id, user_id, item,
+//! amount)` and `t(id, a, b, x, name)` (the guard's tests use all three names), each of
+//! `max_rows + 1` **marked rows** (ids `1..=max_rows + 1`; every text value of row `i` carries
+//! the row's marker, `mku00042q` in users, `mko00042q` in orders, `mkt00042q` in t; order `i`
+//! belongs to user `i`) and four unmarked **outlier rows** that a typical targeted predicate
+//! does not match ([`OUTLIERS`]): id 0 with empty strings and zeros, id -1 with `O'Brien`-style
+//! text and -1s, id 1000000 with long upper-case text and numbers as large (its order belongs
+//! to no user, and no order belongs to user 1000000), and id 500000 whose every column but the
+//! key is NULL (a user with no orders, an order with no user); the last two ids are one more in
+//! orders and two more in t, so a join on `id` is a real filter too. The SQLite and PostgreSQL fixtures
+//! are the same text ([`Fixture::setup_sql`]) and read back equal to [`Fixture::table`]. A
+//! **read violation** is a statement that (R1) returns more than `max_rows` rows while it reads
+//! a fixture table (SQLite: the authorizer saw a read of it; PostgreSQL:
+//! `pg_stat_xact_user_tables` counted a scan) or more than `max_rows` rows that carry a marker,
+//! or (R2) returns one value, or (R3) one row, whose text holds the markers of more than
+//! `max_rows` fixture rows ("in one value as well as in rows"); markers are found verbatim, in
+//! any letter case, and hex-encoded (`hex()`, bytea). A **write violation** is a statement after
+//! which (W1) a fixture table was written as a whole: every one of its **complete rows** (the
+//! rows with no NULL: the marked rows and the outliers 0, -1 and 1000000) is gone or changed.
+//! This is the guard's principle that a WHERE is no WHERE when it is true for every non-NULL
+//! value of the columns it names (`id IS NOT NULL`, `(id = 2) IS NOT NULL`, `id + 0 = id`,
+//! `email IS NOT NULL`, `name LIKE '%'` are whole-table writes; `email IS NULL` is a filter),
+//! read as if every statement named every column; because a fixture row is either complete or
+//! NULL in every column but the key, it is the same as "every row whose named columns are
+//! non-NULL" for any statement that names a column besides the key, and a statement that
+//! changes every row of the table is always caught. A real filter leaves an outlier alone
+//! (`id > 0`, `age < 1000`, `name <> ''`, `email LIKE '%@example.com'`, a join to `orders`);
+//! a predicate that is false only on values no complete fixture row holds (`name <> 'zz'`),
+//! or true on every complete row and false only on the NULL row's key (`id <> 500000`), would
+//! still be flagged, so the corpus and the generator use none. Further write violations: (W2)
+//! a fixture table or one of its columns is gone, renamed or
 //! unreadable (added columns and new tables are fine), or (W3) the database attached or wrote a
 //! file (SQLite: the authorizer saw an ATTACH of a file, which `VACUUM INTO` also does;
 //! PostgreSQL: a file appeared in the oracle's scratch directory, `@DIR@` in a statement), or
 //! (W4) a shell program ran (PostgreSQL `COPY ... PROGRAM`: `@PROGRAM@` in a statement becomes
 //! a command that creates a flag file), or (W5) it left a trap: an ordinary targeted write done
-//! after it (insert, update and delete of one row) changes more than `max_rows` rows (a trigger
-//! or rule). A statement the database rejects is no violation ([`Ran::Rejected`]), but what
-//! its earlier statements did is still judged. SQLite runs each statement on a fresh in-memory
-//! copy of the fixture in autocommit mode, as a server would (SQLite refuses `VACUUM` inside a
-//! transaction, so a rolled-back transaction would hide exactly the file-writing statements);
-//! the PostgreSQL engine (tests/differential/postgres.rs) runs it in a transaction that is
-//! rolled back. Statements are cut off after a few seconds (a hang is no violation).
+//! after it (insert, update and delete of one row) writes a table as a whole (W1's test: a
+//! trigger or rule). A statement the database rejects is no violation ([`Ran::Rejected`]), but
+//! what its earlier statements did is still judged. SQLite runs each statement on a fresh
+//! in-memory copy of the fixture in autocommit mode, as a server would (SQLite refuses `VACUUM`
+//! inside a transaction, so a rolled-back transaction would hide exactly the file-writing
+//! statements); the PostgreSQL engine (tests/differential/postgres.rs) runs it in a transaction
+//! that is rolled back. Statements are cut off after a few seconds (a hang is no violation).
 #![allow(dead_code)]
 
 use rusqlite::fallible_iterator::FallibleIterator;
@@ -39,10 +58,38 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Rows kept of one statement's result; more are counted but not stored.
 pub const ROW_CAP: usize = 20_000;
 
-/// The fixture's tables: name, marker letter, columns (the first is the integer key).
-pub const TABLES: [(&str, char, &[&str]); 2] = [
+/// The fixture's tables: name, marker letter, columns (the first is the integer key; a column
+/// whose name is in [`NUMERIC`] holds integers, the others text carrying the row's marker).
+pub const TABLES: [(&str, char, &[&str]); 3] = [
     ("users", 'u', &["id", "name", "email", "ssn", "age"]),
     ("orders", 'o', &["id", "user_id", "item", "amount"]),
+    ("t", 't', &["id", "a", "b", "x", "name"]),
+];
+
+/// The integer columns of [`TABLES`].
+pub const NUMERIC: [&str; 4] = ["id", "age", "user_id", "amount"];
+
+/// The kinds of outlier row each table carries besides its marked rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outlier {
+    /// Empty strings and zeros.
+    Empty,
+    /// Negative numbers and upper-case text with a quote (`O'NAME`).
+    Negative,
+    /// A very large number (an order of user 2000000, who does not exist) and long text.
+    Huge,
+    /// NULL in every column but the key.
+    Null,
+}
+
+/// The outlier rows of every table: id and kind; a positive id is the one in users, the table's
+/// index in [`TABLES`] is added to it in the others (orders 500001, t 1000002). No order
+/// belongs to users 1000000 and 500000; orders 1000001 and 500001 belong to no user.
+pub const OUTLIERS: [(i64, Outlier); 4] = [
+    (-1, Outlier::Negative),
+    (0, Outlier::Empty),
+    (500_000, Outlier::Null),
+    (1_000_000, Outlier::Huge),
 ];
 
 /// One row as text (`None` for NULL), in the columns of [`TABLES`].
@@ -112,55 +159,93 @@ impl Fixture {
         format!("mk{t}{i:05}q")
     }
 
-    /// The original content of table `t` (index into [`TABLES`]), ordered by id.
+    /// The original content of table `t` (index into [`TABLES`]), ordered by id (as
+    /// [`Fixture::select_sql`] reads it back).
     pub fn table(&self, t: usize) -> Vec<Row> {
-        (1..=self.rows())
+        let mut rows = self.inserted(t);
+        rows.sort_by_key(|r| r[0].as_deref().and_then(|k| k.parse::<i64>().ok()));
+        rows
+    }
+
+    /// Table `t` in the order it is inserted: the marked rows first, so that a read bounded by
+    /// a LIMIT without ORDER BY meets marked rows as it did before there were outliers.
+    fn inserted(&self, t: usize) -> Vec<Row> {
+        let (_, letter, cols) = TABLES[t];
+        let mut rows: Vec<Row> = (1..=self.rows())
             .map(|i| {
-                let m = Fixture::marker(TABLES[t].1, i);
-                let row = match t {
-                    0 => vec![
-                        i.to_string(),
-                        format!("name-{m}"),
-                        format!("{m}@example.com"),
-                        format!("{:03}-45-{m}", i % 1000),
-                        (20 + i % 50).to_string(),
-                    ],
-                    _ => vec![
-                        i.to_string(),
-                        i.to_string(),
-                        format!("item-{m}"),
-                        (i * 10).to_string(),
-                    ],
-                };
-                row.into_iter().map(Some).collect()
+                let m = Fixture::marker(letter, i);
+                cols.iter()
+                    .map(|c| {
+                        Some(match *c {
+                            "id" | "user_id" => i.to_string(),
+                            "age" => (20 + i % 50).to_string(),
+                            "amount" => (i * 10).to_string(),
+                            "email" => format!("{m}@example.com"),
+                            "ssn" => format!("{:03}-45-{m}", i % 1000),
+                            other => format!("{other}-{m}"),
+                        })
+                    })
+                    .collect()
             })
+            .collect();
+        for (base, kind) in OUTLIERS {
+            // The large keys differ per table, so that a join on `id` is a real filter too.
+            let id = if base > 0 { base + t as i64 } else { base };
+            let row = cols
+                .iter()
+                .map(|c| match (kind, *c) {
+                    (_, "id") => Some(id.to_string()),
+                    (Outlier::Null, _) => None,
+                    (Outlier::Huge, "user_id") => Some((2 * id).to_string()),
+                    (_, c) if NUMERIC.contains(&c) => Some(id.to_string()),
+                    (Outlier::Empty, _) => Some(String::new()),
+                    (Outlier::Negative, c) => Some(format!("O'{}", c.to_ascii_uppercase())),
+                    (Outlier::Huge, c) => Some(format!("{}-", c.to_ascii_uppercase()).repeat(40)),
+                })
+                .collect();
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// The rows of table `t` with no NULL: the ones W1 requires a whole-table write to change.
+    pub fn complete_rows(&self, t: usize) -> Vec<Row> {
+        self.table(t)
+            .into_iter()
+            .filter(|r| r.iter().all(Option::is_some))
             .collect()
     }
 
     /// The SQL that creates and fills the fixture (the same text for SQLite and PostgreSQL).
     pub fn setup_sql(&self) -> String {
-        let mut sql = String::from(
-            "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, ssn TEXT, age INTEGER);\n\
-             CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, item TEXT, amount INTEGER);\n",
-        );
+        let mut sql = String::new();
+        for (name, _, cols) in TABLES {
+            let defs: Vec<String> = cols
+                .iter()
+                .map(|c| match *c {
+                    "id" => "id INTEGER PRIMARY KEY".to_string(),
+                    c if NUMERIC.contains(&c) => format!("{c} INTEGER"),
+                    c => format!("{c} TEXT"),
+                })
+                .collect();
+            sql.push_str(&format!("CREATE TABLE {name} ({});\n", defs.join(", ")));
+        }
         for (t, (name, _, cols)) in TABLES.iter().enumerate() {
             sql.push_str(&format!(
                 "INSERT INTO {name} ({}) VALUES\n",
                 cols.join(", ")
             ));
             let rows: Vec<String> = self
-                .table(t)
+                .inserted(t)
                 .iter()
                 .map(|row| {
                     let vals: Vec<String> = row
                         .iter()
-                        .map(|v| {
-                            let v = v.as_deref().unwrap_or_default();
-                            if v.bytes().all(|b| b.is_ascii_digit()) {
-                                v.to_string()
-                            } else {
-                                format!("'{v}'")
-                            }
+                        .zip(cols.iter())
+                        .map(|(v, c)| match v {
+                            None => "NULL".to_string(),
+                            Some(v) if NUMERIC.contains(c) => v.clone(),
+                            Some(v) => format!("'{}'", v.replace('\'', "''")),
                         })
                         .collect();
                     format!("({})", vals.join(", "))
@@ -172,11 +257,16 @@ impl Fixture {
         sql
     }
 
-    /// The query that reads table `t` back, in the fixture's column order.
-    pub fn select_sql(t: usize) -> String {
+    /// The query that reads table `t` back, in the fixture's column order and by numeric id,
+    /// from `schema` (named so that a temporary table of the same name cannot stand in for it;
+    /// the qualified key, as PostgreSQL's `ORDER BY id` would sort the text output column).
+    pub fn select_sql(t: usize, schema: &str) -> String {
         let (name, _, cols) = TABLES[t];
         let cast: Vec<String> = cols.iter().map(|c| format!("CAST({c} AS TEXT)")).collect();
-        format!("SELECT {} FROM {name} ORDER BY id", cast.join(", "))
+        format!(
+            "SELECT {} FROM {schema}.{name} AS fixture ORDER BY fixture.id",
+            cast.join(", ")
+        )
     }
 
     /// The distinct fixture rows (table letter, row number) whose markers `text` holds:
@@ -184,7 +274,10 @@ impl Fixture {
     pub fn markers_in(&self, text: &str, found: &mut BTreeSet<(char, usize)>) {
         scan_markers(&text.to_ascii_lowercase(), self.rows(), found);
         let hex = text.strip_prefix("\\x").unwrap_or(text);
-        if hex.len() >= 18 && hex.len() % 2 == 0 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if hex.len() >= 18
+            && hex.len().is_multiple_of(2)
+            && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
                 .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
@@ -286,13 +379,15 @@ impl Fixture {
                     })
                 }
             };
-            let changed = self.changed_rows(t, rows);
-            if changed > self.max_rows {
+            let complete = self.complete_rows(t);
+            let changed = changed(&complete, rows);
+            if changed == complete.len() {
                 return Err(Violation {
                     class,
                     detail: format!(
-                        "{changed} of the {} rows of {name} were deleted or changed{how}",
-                        self.rows()
+                        "every one of the {changed} rows of {name} with no NULL was deleted or changed{how} ({} of its {} rows in all)",
+                        self.changed_rows(t, rows),
+                        self.table(t).len()
                     ),
                 });
             }
@@ -302,14 +397,17 @@ impl Fixture {
 
     /// How many of table `t`'s original rows are missing from `rows` or differ there.
     pub fn changed_rows(&self, t: usize, rows: &[Row]) -> usize {
-        let now: std::collections::HashMap<&Option<String>, &Row> = rows
-            .iter()
-            .filter_map(|r| r.first().map(|k| (k, r)))
-            .collect();
-        self.table(t)
-            .iter()
-            .filter(|orig| now.get(&orig[0]) != Some(orig))
-            .count()
+        changed(&self.table(t), rows)
+    }
+
+    /// The ordinary targeted writes of W5: insert, update and delete of one row of users.
+    pub fn probe_sql(&self, schema: &str) -> String {
+        let probe = self.rows() + 100;
+        format!(
+            "INSERT INTO {schema}.users (id, name) VALUES ({probe}, 'probe'); \
+             UPDATE {schema}.users SET age = age WHERE id = 1; \
+             DELETE FROM {schema}.users WHERE id = {probe};"
+        )
     }
 
     /// Both judgements: reads first, then writes.
@@ -323,6 +421,18 @@ impl Fixture {
     }
 }
 
+/// How many of the `original` rows are missing from `now` (matched by key) or differ there.
+fn changed(original: &[Row], now: &[Row]) -> usize {
+    let now: std::collections::HashMap<&Option<String>, &Row> = now
+        .iter()
+        .filter_map(|r| r.first().map(|k| (k, r)))
+        .collect();
+    original
+        .iter()
+        .filter(|orig| now.get(&orig[0]) != Some(orig))
+        .count()
+}
+
 /// Adds every `mk<letter><5 digits>q` in `lower` with a row number in `1..=rows`.
 fn scan_markers(lower: &str, rows: usize, found: &mut BTreeSet<(char, usize)>) {
     let b = lower.as_bytes();
@@ -330,7 +440,7 @@ fn scan_markers(lower: &str, rows: usize, found: &mut BTreeSet<(char, usize)>) {
     while let Some(p) = lower[i..].find("mk") {
         let s = i + p;
         i = s + 2;
-        if s + 9 > b.len() || b[s + 8] != b'q' || !matches!(b[s + 2], b'u' | b'o') {
+        if s + 9 > b.len() || b[s + 8] != b'q' || !matches!(b[s + 2], b'u' | b'o' | b't') {
             continue;
         }
         let digits = &lower[s + 3..s + 8];
@@ -409,12 +519,7 @@ impl SqliteOracle {
         obs.files = files.lock().unwrap().clone();
         // The statement may have left a transaction open; what it did counts either way.
         obs.after = read_tables(&conn);
-        let probe = self.fixture.rows() + 100;
-        let probe_sql = format!(
-            "INSERT INTO users (id, name) VALUES ({probe}, 'probe'); \
-             UPDATE users SET age = age WHERE id = 1; DELETE FROM users WHERE id = {probe};"
-        );
-        if conn.execute_batch(&probe_sql).is_ok() {
+        if conn.execute_batch(&self.fixture.probe_sql("main")).is_ok() {
             obs.after_probe = read_tables(&conn);
         }
         obs
@@ -433,6 +538,9 @@ fn run_batch(conn: &Connection, sql: &str, obs: &mut Observation) -> rusqlite::R
     let mut batch = rusqlite::Batch::new(conn, sql);
     while let Some(mut stmt) = batch.next()? {
         let cols = stmt.column_count();
+        // EXPLAIN lists the program's opcodes, never rows of a table: its values are still
+        // searched for markers, its row count does not count for R1.
+        let explain = stmt.is_explain() > 0;
         let mut rows = Vec::new();
         let mut count = 0;
         let mut raw = stmt.raw_query();
@@ -444,7 +552,7 @@ fn run_batch(conn: &Connection, sql: &str, obs: &mut Observation) -> rusqlite::R
             rows.push((0..cols).map(|c| text(row.get_ref_unwrap(c))).collect());
         }
         obs.results.push(rows);
-        obs.counts.push(count);
+        obs.counts.push(if explain { 0 } else { count });
     }
     Ok(())
 }
@@ -462,7 +570,7 @@ fn read_tables(conn: &Connection) -> Vec<Result<Vec<Row>, String>> {
     (0..TABLES.len())
         .map(|t| {
             let mut stmt = conn
-                .prepare(&Fixture::select_sql(t))
+                .prepare(&Fixture::select_sql(t, "main"))
                 .map_err(|e| e.to_string())?;
             let cols = stmt.column_count();
             let rows = stmt
