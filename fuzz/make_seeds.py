@@ -3,7 +3,7 @@
 test inputs: string literals in tests/**/*.rs, the arguments of policies/*.tests.yaml, and the
 policy files themselves. Deterministic; rerun after the tests change:
 
-    python3 fuzz/make_seeds.py
+    python3 fuzz/make_seeds.py        (needs PyYAML)
 
 Each seed starts with the bytes the target reads as settings (see fuzz/fuzz_targets/), then
 the input itself."""
