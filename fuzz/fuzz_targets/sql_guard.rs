@@ -1,5 +1,5 @@
 //! The SQL guard: one string, judged by `SqlGuard::inspect` in every dialect of `DIALECTS`,
-//! under a SQL-named key and under another. Checks: no panic, no hang (scripts/fuzz.sh runs
+//! as an argument that carries SQL and as one that only might. Checks: no panic, no hang (scripts/fuzz.sh runs
 //! it with libFuzzer's `-timeout`), the verdict does not depend on the guard's cache (a second
 //! look gives the first answer), and what the `sqlite` guard allows under a SQL-named key
 //! breaks none of the guard's promises when a real SQLite runs it on the differential
@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_sentinel_fuzz::guards::sql::{SqlGuard, DIALECTS};
+use mcp_sentinel_fuzz::guards::sql::{Carrier, SqlGuard, DIALECTS};
 use mcp_sentinel_fuzz::sql_oracle::SqliteOracle;
 use std::sync::OnceLock;
 
@@ -27,12 +27,20 @@ fuzz_target!(|data: &[u8]| {
     };
     // Small bounds keep the oracle's fixture (max_rows + 1 rows a table) cheap to build.
     let max_rows = [1, 2, 5, 10][usize::from(flags & 3)];
-    let sql_key = flags & 4 != 0;
+    let carrier = if flags & 4 != 0 {
+        Carrier::Sql
+    } else {
+        Carrier::Maybe
+    };
     for dialect in DIALECTS {
         let guard = SqlGuard::new(dialect, max_rows);
-        let first = guard.inspect(text, sql_key);
-        assert_eq!(guard.inspect(text, sql_key), first, "{dialect}: {text:?}");
-        if *dialect == "sqlite" && sql_key && first.is_none() && oracle_on() {
+        let first = guard.inspect(text, carrier, None);
+        assert_eq!(
+            guard.inspect(text, carrier, None),
+            first,
+            "{dialect}: {text:?}"
+        );
+        if *dialect == "sqlite" && carrier == Carrier::Sql && first.is_empty() && oracle_on() {
             let oracle = SqliteOracle::new(max_rows as usize);
             let verdict = oracle.check(text);
             if let Err(v) = verdict {

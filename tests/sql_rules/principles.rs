@@ -91,6 +91,16 @@ fn the_target_database_decides_the_reading() {
         &[
             sql("cr is not a line end", "-- note\rDROP TABLE users", Allow),
             sql(
+                "a double-quoted name that is no column is a string",
+                "DELETE FROM users WHERE \"yes\" = 'yes'",
+                DESTROYS,
+            ),
+            sql(
+                "a double-quoted column compared with itself",
+                "DELETE FROM users WHERE \"id\" = id",
+                DESTROYS,
+            ),
+            sql(
                 "nested comments do not nest",
                 "/* a /* b */ SELECT 1 */ LIMIT 1",
                 UNPARSED,
@@ -266,6 +276,21 @@ fn a_where_must_filter_rows() {
         sql(
             "every row's own id",
             "DELETE FROM users WHERE id IN (SELECT id FROM users)",
+            DESTROYS,
+        ),
+        sql(
+            "a case whose branches agree",
+            "DELETE FROM users WHERE CASE WHEN id = 3 THEN 1 ELSE 1 END = 1",
+            DESTROYS,
+        ),
+        sql(
+            "a case that depends on the row",
+            "DELETE FROM users WHERE CASE WHEN id = 3 THEN 1 ELSE 0 END = 1",
+            Allow,
+        ),
+        sql(
+            "a merge whose ON matches every row",
+            "MERGE INTO users u USING (SELECT 1 AS k) s ON true WHEN MATCHED THEN UPDATE SET name = 'x'",
             DESTROYS,
         ),
         sql("a real filter", "DELETE FROM users WHERE id = 7", Allow),

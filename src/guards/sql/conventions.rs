@@ -106,17 +106,20 @@ pub struct Stmt {
 /// Why a text has no reading under a convention: the database would refuse it too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LexError {
-    UnterminatedString,
-    UnterminatedComment,
-    UnterminatedIdentifier,
+    /// A string literal is not closed.
+    String,
+    /// A block comment is not closed.
+    Comment,
+    /// A quoted identifier is not closed.
+    Identifier,
 }
 
 impl std::fmt::Display for LexError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            LexError::UnterminatedString => "a string literal is not closed",
-            LexError::UnterminatedComment => "a block comment is not closed",
-            LexError::UnterminatedIdentifier => "a quoted identifier is not closed",
+            LexError::String => "a string literal is not closed",
+            LexError::Comment => "a block comment is not closed",
+            LexError::Identifier => "a quoted identifier is not closed",
         })
     }
 }
@@ -265,7 +268,7 @@ impl Lexer<'_> {
                     if self.conv == Convention::Sqlite {
                         return Ok(true);
                     }
-                    return Err(LexError::UnterminatedComment);
+                    return Err(LexError::Comment);
                 }
                 if self.at(b"*/") {
                     depth -= 1;
@@ -335,7 +338,7 @@ impl Lexer<'_> {
         let mut i = start + 1;
         loop {
             let Some(&ch) = self.b.get(i) else {
-                return Err(LexError::UnterminatedString);
+                return Err(LexError::String);
             };
             if ch == quote {
                 if self.b.get(i + 1) == Some(&quote) {
@@ -348,7 +351,7 @@ impl Lexer<'_> {
             }
             if ch == b'\\' && backslash {
                 let Some(&next) = self.b.get(i + 1) else {
-                    return Err(LexError::UnterminatedString);
+                    return Err(LexError::String);
                 };
                 value.push(match next {
                     b'n' => b'\n',
@@ -388,7 +391,7 @@ impl Lexer<'_> {
         let tag = &self.text[start..=j];
         let body_from = j + 1;
         let Some(end) = self.text[body_from..].find(tag) else {
-            return Err(LexError::UnterminatedString);
+            return Err(LexError::String);
         };
         self.i = body_from + end + tag.len();
         Ok(Some(self.text[body_from..body_from + end].to_owned()))
@@ -408,7 +411,7 @@ impl Lexer<'_> {
         let mut i = self.i + 1;
         loop {
             let Some(&ch) = self.b.get(i) else {
-                return Err(LexError::UnterminatedIdentifier);
+                return Err(LexError::Identifier);
             };
             if ch == close {
                 if doubling && self.b.get(i + 1) == Some(&close) {
@@ -544,11 +547,11 @@ mod tests {
     fn unclosed_things() {
         assert_eq!(
             read("SELECT 'x", Convention::Postgres),
-            Err(LexError::UnterminatedString)
+            Err(LexError::String)
         );
         assert_eq!(
             read("SELECT 1 /* x", Convention::Postgres),
-            Err(LexError::UnterminatedComment)
+            Err(LexError::Comment)
         );
         assert_eq!(texts("SELECT 1 /* x", Convention::Sqlite), ["SELECT 1"]);
         assert_eq!(

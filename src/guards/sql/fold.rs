@@ -44,7 +44,14 @@ const ANY: u8 = T | F | N;
 /// id)`, `id = "id"`, `x OR NOT x`) or naming no column of the target (`2/2`, `EXISTS (SELECT
 /// 1)`, `random() < 0.5`) is no WHERE.
 pub fn filters_rows(e: &Expr, targets: &[String]) -> bool {
-    mentions_target(e, targets) && truth(e, targets) & F != 0 && !true_on_samples(e)
+    let filters =
+        || mentions_target(e, targets) && truth(e, targets) & F != 0 && !true_on_samples(e);
+    if DOUBLE_QUOTED_STRINGS.with(|c| c.get()) {
+        // A double-quoted name may be a column or a string: it must filter either way.
+        filters() && with_double_quoted_strings(false, filters)
+    } else {
+        filters()
+    }
 }
 
 /// Sample values given to every column in turn when looking for a tautology the symbolic
@@ -56,6 +63,31 @@ thread_local! {
     /// The values columns take, by name, while [`true_on_samples`] evaluates a condition.
     static COLUMNS: std::cell::RefCell<Vec<(String, Const)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// Set while SQLite's reading is judged: SQLite takes a double-quoted name that is no
+    /// column for a string (`"yes" = 'yes'`), so such a name may be either.
+    static DOUBLE_QUOTED_STRINGS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with SQLite's double-quoted-string fallback on or off.
+pub fn with_double_quoted_strings<T>(on: bool, f: impl FnOnce() -> T) -> T {
+    let before = DOUBLE_QUOTED_STRINGS.with(|c| c.replace(on));
+    let out = f();
+    DOUBLE_QUOTED_STRINGS.with(|c| c.set(before));
+    out
+}
+
+fn dq_string(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Identifier(id)
+            if id.quote_style == Some('"') && DOUBLE_QUOTED_STRINGS.with(|c| c.get()) =>
+        {
+            Some(&id.value)
+        }
+        _ => None,
+    }
 }
 
 fn column_key(e: &Expr) -> Option<String> {
@@ -143,6 +175,7 @@ fn mentions_target(e: &Expr, targets: &[String]) -> bool {
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
             match e {
+                Expr::Identifier(_) if dq_string(e).is_some() => {}
                 Expr::Identifier(id) if self.depth == 0 => {
                     let v = id.value.to_ascii_lowercase();
                     if id.quote_style.is_some() || !matches!(v.as_str(), "true" | "false" | "null")
@@ -476,6 +509,9 @@ fn fold(e: &Expr) -> Option<Const> {
         {
             Some(Const::Bool(id.value.eq_ignore_ascii_case("true")))
         }
+        Expr::Identifier(_) if dq_string(e).is_some() => {
+            dq_string(e).map(|s| Const::Str(s.to_owned()))
+        }
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
             let key = column_key(e)?;
             COLUMNS.with(|c| {
@@ -486,6 +522,33 @@ fn fold(e: &Expr) -> Option<Const> {
             })
         }
         Expr::Function(f) => fold_function(f),
+        Expr::Case {
+            operand: None,
+            conditions,
+            else_result,
+            ..
+        } => {
+            // The first branch whose condition folds to true; when a condition cannot be
+            // folded, the value only if every branch has the same one.
+            for w in conditions {
+                match fold(&w.condition).map(|c| c.truthy()) {
+                    Some(Some(true)) => return fold(&w.result),
+                    Some(_) => continue,
+                    None => {
+                        let mut values =
+                            conditions
+                                .iter()
+                                .map(|w| fold(&w.result))
+                                .chain(std::iter::once(
+                                    else_result.as_deref().map_or(Some(Const::Null), fold),
+                                ));
+                        let first = values.next()??;
+                        return values.all(|v| v.as_ref() == Some(&first)).then_some(first);
+                    }
+                }
+            }
+            else_result.as_deref().map_or(Some(Const::Null), fold)
+        }
         Expr::AnyOp {
             left,
             compare_op: BinaryOperator::Eq,

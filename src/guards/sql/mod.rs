@@ -272,7 +272,9 @@ impl SqlGuard {
             match reading {
                 Ok(read) => {
                     let d = parser_dialect(*conv);
-                    self.judge_reading(read, &[&*d], carrier, as_read, &mut found);
+                    fold::with_double_quoted_strings(*conv == Convention::Sqlite, || {
+                        self.judge_reading(read, &[&*d], carrier, as_read, &mut found)
+                    });
                 }
                 Err(e) => found.push(Finding {
                     check: Check::Unparseable,

@@ -201,7 +201,8 @@ impl SqlGuard {
             TableFactor::Derived { subquery, .. } => self.query_bound(subquery).is_ok(),
             _ => false,
         };
-        if deletes || (updates && !bounded_source) {
+        let on_filters = super::fold::filters_rows(&m.on, &target_of(&m.table));
+        if deletes || (updates && (!bounded_source || !on_filters)) {
             return Some(destructive(
                 "MERGE with WHEN MATCHED THEN DELETE/UPDATE can delete or rewrite every row the \
                  source matches",
@@ -291,13 +292,14 @@ pub(super) fn plain_pragma(dialect: &dyn sqlparser::dialect::Dialect, text: &str
         return false;
     }
     let rest = &t[i + 1..];
-    match rest {
-        [] => true,
-        [Token::LParen, Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_), Token::RParen] => {
-            true
-        }
-        _ => false,
-    }
+    matches!(
+        rest,
+        [] | [
+            Token::LParen,
+            Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_),
+            Token::RParen
+        ]
+    )
 }
 
 /// Read-only pragmas that describe the schema; any other pragma, or any assignment, is not
