@@ -199,7 +199,6 @@ const PROSE_NAMES: &[&str] = &[
     "paths",
     "filename",
     "thought",
-    "q",
     "keywords",
     "insight",
     "entity_name",
