@@ -33,20 +33,14 @@ fn egress(s: &str, flags: u8) {
     for d in &out {
         let host = &d.host;
         assert!(!host.is_empty(), "{s:?}: empty host in {d:?}");
-        // Known (fuzz/FOUND.md, egress-1): a Unicode name the punycode step cannot convert (an
-        // empty label, a label too long, a number for its last label) stays Unicode, so only
-        // ASCII hosts are held to "lowercase"; require `host.is_ascii()` once that is fixed.
+        // fuzz/FOUND.md, egress-1 (fixed): every host is in ASCII form.
+        assert!(host.is_ascii(), "{s:?}: host not ASCII: {d:?}");
         assert!(
             !host.bytes().any(|b| b.is_ascii_uppercase()),
             "{s:?}: host not normalized: {d:?}"
         );
-        // Known (fuzz/FOUND.md, egress-2): a bracketed host that is no IPv6 address
-        // (`http://[::1.]/`, `[a%2e.]` once decoded) comes back as written, trailing dot
-        // included; so the check holds only for inputs without a `[`.
-        assert!(
-            !host.ends_with('.') || s.contains('['),
-            "{s:?}: trailing dot: {d:?}"
-        );
+        // fuzz/FOUND.md, egress-2 (fixed): no trailing dot, brackets or not.
+        assert!(!host.ends_with('.'), "{s:?}: trailing dot: {d:?}");
         if let Some(ip) = d.ip {
             assert_eq!(*host, ip.to_string(), "{s:?}: address not canonical: {d:?}");
             let private = match ip {

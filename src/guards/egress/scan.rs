@@ -251,7 +251,21 @@ impl<'a> Scan<'a> {
             };
             let host = host.trim_end_matches('.');
             if !host.is_empty() {
-                self.push(host.to_lowercase(), None, Kind::Url);
+                // Still in ASCII form, as every host is (fuzz/FOUND.md, egress-1): punycode
+                // where UTS 46 can, else the bytes percent-encoded.
+                let ascii = idna::domain_to_ascii(host).unwrap_or_else(|_| {
+                    host.to_lowercase()
+                        .bytes()
+                        .map(|b| {
+                            if b.is_ascii() {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect()
+                });
+                self.push(ascii.trim_end_matches('.').to_owned(), None, Kind::Url);
             }
         }
         for r in reads {

@@ -705,3 +705,22 @@ fn cidr_prefixes_are_short_numbers() {
     assert!(l.matches(&one("10.0.0.1")));
     assert!(!l.matches(&one("10.0.0.2")));
 }
+
+/// The fuzzer's findings on the hand-written host code (fuzz/FOUND.md, egress-1 and egress-2):
+/// every host comes back ASCII (punycode) and without a trailing dot, whatever the spelling.
+#[test]
+fn fuzz_findings_hosts_are_ascii_without_a_trailing_dot() {
+    for s in [
+        "http://é..pastebin.com/",
+        "http://é.0/",
+        "http://ߦ.0",
+        "http://[::1.]/",
+        "http://[++.2%58.]/",
+        &format!("http://{}é.example/", "a".repeat(70)),
+    ] {
+        for d in found(s) {
+            assert!(d.host.is_ascii(), "{s:?}: {d:?}");
+            assert!(!d.host.ends_with('.'), "{s:?}: {d:?}");
+        }
+    }
+}

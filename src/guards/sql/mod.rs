@@ -135,8 +135,12 @@ pub struct Finding {
 const CACHE_ENTRIES: usize = 512;
 const CACHE_MAX_TEXT: usize = 2048;
 
-type CacheKey = (Carrier, Option<Convention>, String);
-type VerdictCache = std::collections::HashMap<CacheKey, Vec<Finding>>;
+/// Verdicts by how the text is read (carrier and target), then by text: a hit allocates
+/// nothing.
+type VerdictCache = std::collections::HashMap<
+    (Carrier, Option<Convention>),
+    std::collections::HashMap<String, Vec<Finding>>,
+>;
 
 /// Which readings a guard makes of a text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,16 +202,22 @@ impl SqlGuard {
         if text.len() > CACHE_MAX_TEXT {
             return self.analyse(text, carrier, target);
         }
-        let key = (carrier, target, text.to_owned());
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        let key = (carrier, target);
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).and_then(|m| m.get(text)).cloned())
+        {
             return hit;
         }
         let verdict = self.analyse(text, carrier, target);
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
+            let map = cache.entry(key).or_default();
+            if map.len() >= CACHE_ENTRIES {
+                map.clear();
             }
-            cache.insert(key, verdict.clone());
+            map.insert(text.to_owned(), verdict.clone());
         }
         verdict
     }
