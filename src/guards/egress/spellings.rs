@@ -3,23 +3,8 @@
 //! table of public URLs, internationalised names and percent-encoded paths and queries (none
 //! may be found private or metadata).
 
+use super::tests::{found, hosts, one};
 use super::*;
-
-fn found(s: &str) -> Vec<Destination> {
-    let mut out = Vec::new();
-    destinations(s, &|_| false, &mut out);
-    out
-}
-
-fn hosts(s: &str) -> Vec<String> {
-    found(s).into_iter().map(|d| d.host).collect()
-}
-
-fn one(s: &str) -> Destination {
-    let mut d = found(s);
-    assert_eq!(d.len(), 1, "{s:?}: {d:?}");
-    d.remove(0)
-}
 
 /// The most severe class among the destinations of `s` (Metadata over Private over Public).
 fn worst(s: &str) -> Option<Class> {

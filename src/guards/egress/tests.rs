@@ -8,18 +8,18 @@ fn none(_: &str) -> bool {
     false
 }
 
-fn found(s: &str) -> Vec<Destination> {
+pub(super) fn found(s: &str) -> Vec<Destination> {
     let mut out = Vec::new();
     destinations(s, &none, &mut out);
     out
 }
 
-fn hosts(s: &str) -> Vec<String> {
+pub(super) fn hosts(s: &str) -> Vec<String> {
     found(s).into_iter().map(|d| d.host).collect()
 }
 
 /// The one destination in `s`.
-fn one(s: &str) -> Destination {
+pub(super) fn one(s: &str) -> Destination {
     let mut d = found(s);
     assert_eq!(d.len(), 1, "{s:?}: {d:?}");
     d.remove(0)
