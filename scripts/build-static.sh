@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TARGET=x86_64-unknown-linux-musl
 BIN="${CARGO_TARGET_DIR:-target}/${TARGET}/dist/sentinel"
-MAX_BYTES=$((7 * 1024 * 1024)) * 1024 * 1024 + 256 * 1024))
+MAX_BYTES=$((7 * 1024 * 1024))
 
 die() {
     echo "build-static: $*" >&2
