@@ -260,7 +260,7 @@ impl<'a> Scan<'a> {
                             if b.is_ascii() {
                                 (b as char).to_string()
                             } else {
-                                format!("%{b:02X}")
+                                format!("%{b:02x}")
                             }
                         })
                         .collect()

@@ -716,10 +716,16 @@ fn fuzz_findings_hosts_are_ascii_without_a_trailing_dot() {
         "http://ߦ.0",
         "http://[::1.]/",
         "http://[++.2%58.]/",
+        // Found by the fuzzer after the fix: the percent-encoded form must be lowercase too.
+        "meta%datps://\u{301}orp.exam.254/latesp",
         &format!("http://{}é.example/", "a".repeat(70)),
     ] {
         for d in found(s) {
             assert!(d.host.is_ascii(), "{s:?}: {d:?}");
+            assert!(
+                !d.host.bytes().any(|b| b.is_ascii_uppercase()),
+                "{s:?}: {d:?}"
+            );
             assert!(!d.host.ends_with('.'), "{s:?}: {d:?}");
         }
     }
