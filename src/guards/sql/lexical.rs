@@ -93,6 +93,15 @@ pub fn first_word(text: &str) -> Option<Word> {
 /// words inside string literals and comments do not count); also SQLite's `VACUUM ... INTO
 /// 'file'`, which copies the whole database to a file.
 pub(super) fn exports_into_file(dialect: &dyn Dialect, text: &str) -> bool {
+    // Every export this scan finds has the word INTO: text without it is not tokenized again
+    // (this runs on every statement the guard judges, not only on unparseable ones).
+    if !text
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"into"))
+    {
+        return false;
+    }
     let Ok(tokens) = Tokenizer::new(dialect, text).tokenize() else {
         return false;
     };
