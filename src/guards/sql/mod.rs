@@ -417,8 +417,11 @@ impl SqlGuard {
                 Check::Unparseable
             },
             detail: format!(
-                "{what} could not be parsed as {} SQL ({err}), so it cannot be verified",
-                self.dialect
+                "{what} could not be parsed as {} ({err}), so it cannot be verified",
+                match self.reading {
+                    Reading::Auto => "SQL".to_owned(),
+                    _ => format!("{} SQL", self.dialect),
+                }
             ),
             hint: "rewrite the statement in plain standard SQL that can be checked (one \
                    statement, no vendor extensions), with LIMIT on reads"
