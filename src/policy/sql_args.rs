@@ -205,46 +205,47 @@ const PROSE_NAMES: &[&str] = &[
     "entityname",
 ];
 
-/// The words of a name: split at `_`, `-`, `.`, `/`, spaces and lower-to-upper case changes.
-fn words(name: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if !c.is_alphanumeric() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
+/// Calls `f` on each word of a name (split at anything but letters and digits, and where a
+/// lower-case letter meets an upper-case one) until it returns true; allocates nothing, as
+/// it runs for every string argument of every call.
+fn any_word(name: &str, f: impl Fn(&str) -> bool) -> bool {
+    let b = name.as_bytes();
+    let mut start = None;
+    for i in 0..=b.len() {
+        let c = b.get(i).copied();
+        let word_char = c.is_some_and(|c| c.is_ascii_alphanumeric() || c >= 0x80);
+        let camel = i > 0
+            && c.is_some_and(|c| c.is_ascii_uppercase())
+            && (b[i - 1].is_ascii_lowercase() || b[i - 1].is_ascii_digit());
+        if let Some(s) = start {
+            if !word_char || camel {
+                if f(&name[s..i]) {
+                    return true;
+                }
+                start = None;
             }
-            prev_lower = false;
-            continue;
         }
-        if c.is_uppercase() && prev_lower && !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        if word_char && start.is_none() {
+            start = Some(i);
         }
-        prev_lower = c.is_lowercase() || c.is_ascii_digit();
-        cur.extend(c.to_lowercase());
     }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
+    false
+}
+
+/// Whether a word of `name` is in `list` (in any case).
+fn has_word(name: &str, list: &[&str]) -> bool {
+    any_word(name, |w| list.iter().any(|l| l.eq_ignore_ascii_case(w)))
 }
 
 fn says_sql(text: &str) -> bool {
-    words(text).iter().any(|w| SQL_WORDS.contains(&w.as_str()))
-}
-
-fn any_in(ws: &[String], list: &[&str]) -> bool {
-    ws.iter().any(|w| list.contains(&w.as_str()))
+    has_word(text, SQL_WORDS)
 }
 
 /// Whether a tool's name says it runs SQL (`read_query`, `execute_sql`, `pg_query`), and
 /// whether it says it does something else (`brave_web_search`, `create_task`).
 fn tool_name_signals(tool: &str) -> (bool, bool) {
-    let ws = words(tool);
-    let prose = any_in(&ws, PROSE_TOOL_WORDS);
-    let sql =
-        any_in(&ws, SQL_WORDS) || (!prose && ws.iter().any(|w| w == "query" || w == "queries"));
+    let prose = has_word(tool, PROSE_TOOL_WORDS);
+    let sql = has_word(tool, SQL_WORDS) || (!prose && has_word(tool, &["query", "queries"]));
     (sql, prose)
 }
 
@@ -264,9 +265,8 @@ pub fn classify(
     if keys.is_some_and(|ks| ks.iter().any(|k| k.eq_ignore_ascii_case(key))) {
         return ArgKind::Sql;
     }
-    let key_words = words(key);
-    let sql_named = key_words.iter().any(|w| w == "sql");
-    let query_named = any_in(&key_words, QUERY_NAMES);
+    let sql_named = has_word(key, &["sql"]);
+    let query_named = has_word(key, QUERY_NAMES);
     if let Some(def) = def {
         if let Some((_, desc)) = def.props.iter().find(|(k, _)| k == key) {
             if sql_named || says_sql(desc) || (query_named && says_sql(&def.text)) {
@@ -279,7 +279,7 @@ pub fn classify(
         return ArgKind::Sql;
     }
     let (sql_tool, prose_tool) = tool_name_signals(tool);
-    let prose_named = any_in(&key_words, PROSE_NAMES) && !query_named;
+    let prose_named = has_word(key, PROSE_NAMES) && !query_named;
     if sql_tool {
         // The statement argument of a SQL tool carries SQL; its other arguments (a note, a
         // database name, a limit) are judged if they parse as SQL.
@@ -301,6 +301,25 @@ mod tests {
 
     fn by_name(tool: &str, key: &str) -> ArgKind {
         classify(None, &[], tool, None, key)
+    }
+
+    #[test]
+    fn words_split_at_separators_and_case_changes() {
+        let words = |n: &str| {
+            let out = std::cell::RefCell::new(Vec::new());
+            any_word(n, |w| {
+                out.borrow_mut().push(w.to_owned());
+                false
+            });
+            out.into_inner()
+        };
+        assert_eq!(
+            words("brave_web-search.v2"),
+            ["brave", "web", "search", "v2"]
+        );
+        assert_eq!(words("executeSql"), ["execute", "Sql"]);
+        assert_eq!(words("  "), Vec::<String>::new());
+        assert!(has_word("runSQL", &["sql"]));
     }
 
     #[test]
