@@ -476,14 +476,28 @@ pub(crate) fn in_rounds<T>(
 }
 
 /// Writes `n` tools/call lines whose `query` argument is `template` filled with the line
-/// number (`distinct`) or always with 0.
-pub(crate) fn write_demo_input(path: &Path, n: usize, template: &str, distinct: bool) -> Res<()> {
+/// number (`distinct`) or always with 0. SQL goes to the tool `query` (its `query` carries
+/// SQL); the prose baseline to `lookup`'s `input`, an argument that only might carry SQL, so
+/// the guard's keyword pre-filter skips it (prose sent to a SQL tool is refused as
+/// unverifiable, by design).
+pub(crate) fn write_demo_input(
+    path: &Path,
+    n: usize,
+    template: &str,
+    distinct: bool,
+    prose: bool,
+) -> Res<()> {
+    let (tool, key) = if prose {
+        ("lookup", "input")
+    } else {
+        ("query", "query")
+    };
     let mut w = BufWriter::new(File::create(path).map_err(err("create demo input"))?);
     let mut msg = Vec::with_capacity(512);
     for i in 0..n as u64 {
         msg.clear();
         let value = fill(template, if distinct { i } else { 0 });
-        tools_call(&mut msg, i, "query", "query", &value);
+        tools_call(&mut msg, i, tool, key, &value);
         w.write_all(&msg).map_err(err("write demo input"))?;
     }
     w.flush().map_err(err("write demo input"))

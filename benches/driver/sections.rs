@@ -312,8 +312,8 @@ pub(crate) fn measure_sql(bench: &mut Bench) -> (Vec<SqlRun>, Vec<&'static str>)
             }
             prose.truncate(len);
             prose.push_str("{n}");
-            if let Err(e) = write_demo_input(&input.sql, input.n, query, *distinct)
-                .and_then(|()| write_demo_input(&input.prose, input.n, &prose, *distinct))
+            if let Err(e) = write_demo_input(&input.sql, input.n, query, *distinct, false)
+                .and_then(|()| write_demo_input(&input.prose, input.n, &prose, *distinct, true))
             {
                 eprintln!("bench_driver: {e}");
                 std::process::exit(1);
