@@ -7,6 +7,7 @@
 //! every verdict, alert and audit entry is made here, on one code path.
 
 mod answers;
+pub mod approvals;
 mod circuit;
 mod facts;
 mod session;
