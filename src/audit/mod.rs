@@ -36,6 +36,12 @@ pub enum Action {
     ApprovalRequired,
     /// Recorded and forwarded (a `monitor` rule, or monitor mode).
     Monitored,
+    /// Held until a person answers (see the entry's `approval`).
+    Held,
+    /// A held call a person approved: forwarded.
+    Approved,
+    /// A held call denied (by a person, by the timeout), or dropped (cancelled, disconnected).
+    Denied,
 }
 
 impl Action {
@@ -44,6 +50,9 @@ impl Action {
             Action::Blocked => "blocked",
             Action::ApprovalRequired => "approval_required",
             Action::Monitored => "monitored",
+            Action::Held => "held",
+            Action::Approved => "approved",
+            Action::Denied => "denied",
         }
     }
 }
@@ -65,6 +74,24 @@ pub struct Entry<'a> {
     /// The message as received: embedded as JSON when `details_is_json`, else as a string.
     pub details: &'a [u8],
     pub details_is_json: bool,
+    /// For held, approved and denied calls: how the approval went.
+    pub approval: Option<ApprovalNote<'a>>,
+}
+
+/// The `approval` object of an entry: the channel asked, who answered, what, and how long it
+/// took.
+pub struct ApprovalNote<'a> {
+    /// `client` (elicitation), `client-retry` (2026-07-28), `local` (`sentinel approvals`),
+    /// `session` (approved earlier for the session), `none`.
+    pub channel: &'a str,
+    /// `the client`, `user NAME (uid N, pid P)`, `timeout`, ... ; None while held.
+    pub by: Option<&'a str>,
+    /// `approve`, `approve_session`, `deny`, `timeout`, `cancelled`, `dropped`; None while held.
+    pub answer: Option<&'a str>,
+    /// From holding to the answer.
+    pub waited_ms: Option<u64>,
+    /// Sentinel's id of the held call (`sentinel approvals approve ID`).
+    pub held_id: Option<&'a str>,
 }
 
 /// An append-only JSON Lines audit log.
@@ -195,6 +222,19 @@ impl Audit {
         field(&mut out, "hint", Some(e.hint));
         field(&mut out, "argument", e.argument);
         field(&mut out, "server", Some(&self.server));
+        if let Some(a) = &e.approval {
+            out.extend_from_slice(b",\"approval\":{\"channel\":");
+            push_json_str(&mut out, a.channel);
+            field(&mut out, "by", a.by);
+            field(&mut out, "answer", a.answer);
+            out.extend_from_slice(b",\"waited_ms\":");
+            match a.waited_ms {
+                Some(ms) => out.extend_from_slice(ms.to_string().as_bytes()),
+                None => out.extend_from_slice(b"null"),
+            }
+            field(&mut out, "held_id", a.held_id);
+            out.push(b'}');
+        }
         out.extend_from_slice(b",\"details\":");
         if e.details_is_json {
             out.extend_from_slice(e.details.trim_ascii());

@@ -20,6 +20,18 @@ impl Gateway {
         hit: &'h Hit,
         action: AuditAction,
     ) -> Cow<'h, str> {
+        self.record_note(msg, raw, hit, action, None)
+    }
+
+    /// [`Gateway::record`] with the `approval` object of a held, approved or denied call.
+    pub(super) fn record_note<'h>(
+        &self,
+        msg: &Message,
+        raw: &[u8],
+        hit: &'h Hit,
+        action: AuditAction,
+        approval: Option<crate::audit::ApprovalNote>,
+    ) -> Cow<'h, str> {
         let would_have = (action == AuditAction::Monitored
             && hit.action != policy::Action::Monitor)
             .then(|| hit.action.as_str());
@@ -48,6 +60,7 @@ impl Gateway {
             would_have,
             details: details.as_deref().map_or(raw, str::as_bytes),
             details_is_json: true,
+            approval,
         });
         if action == AuditAction::Monitored {
             self.term.monitored(&format!(
@@ -100,19 +113,32 @@ impl Gateway {
         let Some(id) = msg.id.as_ref().filter(|_| msg.kind == Kind::Request) else {
             return; // a notification: dropped and audited, nothing to answer
         };
+        self.write_refusal(msg, id, hit, &detail, None, reply);
+        remember_answered(client, id);
+    }
+
+    /// Writes the answer refusing request `id` (an error, or a tool result under
+    /// `--block-as result`), saying `detail`.
+    pub(super) fn write_refusal(
+        &self,
+        msg: &Message,
+        id: &RawId,
+        hit: &Hit,
+        detail: &str,
+        outcome: Option<&str>,
+        reply: &mut Vec<u8>,
+    ) {
+        let rule = hit.rule.as_str();
+        let approve = hit.action == policy::Action::Approve;
         // "Blocked by Sentinel (RULE): DETAIL. Hint: HINT."
         let (detail_text, hint_text) =
             (detail.trim_end_matches('.'), hit.hint.trim_end_matches('.'));
         let mut text = String::with_capacity(40 + rule.len() + detail_text.len() + hint_text.len());
-        for part in [
-            "Blocked by Sentinel (",
-            rule,
-            "): ",
-            detail_text,
-            ". Hint: ",
-            hint_text,
-            ".",
-        ] {
+        let lead = match outcome {
+            Some(_) => "Not approved (",
+            None => "Blocked by Sentinel (",
+        };
+        for part in [lead, rule, "): ", detail_text, ". Hint: ", hint_text, "."] {
             text.push_str(part);
         }
         let tool = msg.tool_name();
@@ -148,6 +174,7 @@ impl Gateway {
                     ),
                     ("tool", tool),
                     ("action", Some(hit.action.as_str())),
+                    ("approval", outcome),
                     ("retry_at", hit.retry_at.as_deref()),
                 ]);
                 let code = if approve {
@@ -164,7 +191,6 @@ impl Gateway {
                 jsonrpc::write_result(reply, Some(id), &result);
             }
         }
-        remember_answered(client, id);
     }
 
     /// Answers and audits a line that could not be parsed unambiguously.
@@ -194,6 +220,7 @@ impl Gateway {
             would_have: None,
             details: details.as_deref().map_or(raw, str::as_bytes),
             details_is_json: false,
+            approval: None,
         });
         self.term.alert(|| {
             (
@@ -293,6 +320,7 @@ pub(super) fn invalid_params(msg: &Message) -> Option<Hit> {
             .into(),
         pointer: String::new(),
         retry_at: None,
+        approval: None,
     })
 }
 
@@ -306,6 +334,7 @@ pub(super) fn internal_error() -> Hit {
         hint: "simplify the arguments; report this to your Sentinel maintainers".into(),
         pointer: String::new(),
         retry_at: None,
+        approval: None,
     }
 }
 

@@ -52,6 +52,7 @@ impl Gateway {
             retry_at: r
                 .retry_at_ms
                 .map(|ms| clock::rfc3339(clock::from_millis(ms))),
+            approval: None,
         })
     }
 

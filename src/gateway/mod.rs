@@ -77,6 +77,15 @@ pub struct Gateway {
     wants_lines: std::sync::atomic::AtomicBool,
     /// The database the server name alone points to.
     name_target: Option<crate::guards::sql::Convention>,
+    /// Calls held for a person's approval (`approvals`).
+    approvals: approvals::Approvals,
+}
+
+/// What one judged message is sent on as.
+enum Pass {
+    No,
+    Original,
+    Rewritten(Vec<u8>),
 }
 
 /// A decision about one parsed message.
@@ -86,6 +95,9 @@ enum Judgement {
     Decided(Decision),
     /// A cancellation for a request the server never saw.
     Swallow,
+    /// The client's answer to Sentinel's own request, or the cancellation of a held call:
+    /// taken here, never forwarded.
+    Mine,
 }
 
 impl Gateway {
@@ -111,6 +123,7 @@ impl Gateway {
             session: Mutex::new(Session::default()),
             clock,
             store: Box::new(breaker::MemoryStore::default()),
+            approvals: approvals::Approvals::new(),
         }
     }
 
@@ -139,10 +152,10 @@ impl Gateway {
                 Forward::Nothing
             }
             Ok(Some(Parsed::Single(msg))) => {
-                if self.decide(client, &policy, &msg, line, &mut reply) {
-                    Forward::Original
-                } else {
-                    Forward::Nothing
+                match self.decide(client, &policy, &msg, line, &mut reply) {
+                    Pass::Original => Forward::Original,
+                    Pass::No => Forward::Nothing,
+                    Pass::Rewritten(bytes) => Forward::Rewritten(bytes),
                 }
             }
             Ok(Some(Parsed::Batch(elements))) => {
@@ -175,20 +188,27 @@ impl Gateway {
         elements: Vec<(&str, Result<Message<'_>, Refusal>)>,
         reply: &mut Vec<u8>,
     ) -> Forward {
-        let mut kept: Vec<&str> = Vec::with_capacity(elements.len());
+        let mut kept: Vec<std::borrow::Cow<[u8]>> = Vec::with_capacity(elements.len());
         let mut answers: Vec<u8> = Vec::new();
         let total = elements.len();
+        let mut rewritten = false;
+        client.in_batch = true;
         for (raw, parsed) in elements {
             let mut one = Vec::new();
-            let allowed = match parsed {
+            let pass = match parsed {
                 Ok(msg) => self.decide(client, policy, &msg, raw.as_bytes(), &mut one),
                 Err(refusal) => {
                     self.refuse(client, &refusal, raw.as_bytes(), &mut one);
-                    false
+                    Pass::No
                 }
             };
-            if allowed {
-                kept.push(raw);
+            match pass {
+                Pass::No => {}
+                Pass::Original => kept.push(raw.as_bytes().into()),
+                Pass::Rewritten(b) => {
+                    rewritten = true;
+                    kept.push(b.into());
+                }
             }
             if !one.is_empty() {
                 one.pop(); // the newline: batch answers go in one array
@@ -200,7 +220,8 @@ impl Gateway {
             answers.extend_from_slice(b"]\n");
             reply.extend_from_slice(&answers);
         }
-        if kept.len() == total {
+        client.in_batch = false;
+        if kept.len() == total && !rewritten {
             return Forward::Original;
         }
         if kept.is_empty() {
@@ -212,13 +233,14 @@ impl Gateway {
             if i > 0 {
                 out.push(b',');
             }
-            out.extend_from_slice(raw.as_bytes());
+            out.extend_from_slice(raw);
         }
         out.push(b']');
         Forward::Rewritten(out)
     }
 
-    /// Decides one parsed message; true when it goes to the server. Answers go to `reply`.
+    /// Decides one parsed message: whether (and as what) it goes to the server. Answers go to
+    /// `reply`.
     fn decide(
         &self,
         client: &mut ClientSide,
@@ -226,22 +248,31 @@ impl Gateway {
         msg: &Message,
         raw: &[u8],
         reply: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Pass {
         let decision = match self.judge(client, policy, msg, raw) {
             Judgement::Swallow => {
                 self.term
                     .info("dropped notifications/cancelled for a request Sentinel answered");
-                return false;
+                return Pass::No;
             }
+            Judgement::Mine => return Pass::No,
             Judgement::Allow => Decision::default(),
             Judgement::Decided(d) => d,
         };
         for hit in &decision.monitored {
             self.record(msg, raw, hit, AuditAction::Monitored);
         }
+        let mut pass = Pass::Original;
         if let Some(hit) = decision.refusal() {
-            self.block(client, msg, raw, hit, reply);
-            return false;
+            if hit.action != policy::Action::Approve || msg.kind != Kind::Request {
+                self.block(client, msg, raw, hit, reply);
+                return Pass::No;
+            }
+            match self.hold(client, msg, raw, hit, reply) {
+                approvals::Hold::Done => return Pass::No,
+                approvals::Hold::Proceed(None) => {}
+                approvals::Hold::Proceed(Some(bytes)) => pass = Pass::Rewritten(bytes),
+            }
         }
         if let Some(hit) = decision
             .terminal
@@ -256,7 +287,7 @@ impl Gateway {
             if let Some(hit) = self.breaker_admit(policy, msg) {
                 if hit.enforced {
                     self.block(client, msg, raw, &hit, reply);
-                    return false;
+                    return Pass::No;
                 }
                 self.record(msg, raw, &hit, AuditAction::Monitored);
             }
@@ -285,7 +316,7 @@ impl Gateway {
                 client.staged.push((key, Pending { seq, raw, tool }));
             }
         }
-        true
+        pass
     }
 
     fn judge(
@@ -328,6 +359,9 @@ impl Gateway {
                 if client.answered_set.contains(&small) {
                     return Judgement::Swallow;
                 }
+                if self.cancel_held(&small) {
+                    return Judgement::Mine;
+                }
                 // The request is waiting: no answer is expected any more (published or not).
                 let cancelled = match client.staged.iter().position(|(k, _)| *k == small) {
                     Some(i) => Some(client.staged.remove(i).1),
@@ -343,6 +377,11 @@ impl Gateway {
                 }
                 Judgement::Allow
             }
+            Some("initialize") if msg.kind == Kind::Request => {
+                self.client_initialize(raw);
+                Judgement::Allow
+            }
+            None if msg.kind == Kind::Response && self.client_answer(msg, raw) => Judgement::Mine,
             _ => Judgement::Allow,
         }
     }

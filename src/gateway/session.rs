@@ -46,6 +46,8 @@ pub struct ClientSide {
     /// Ids the gateway answered itself, oldest first.
     answered: VecDeque<SmallStr>,
     pub(super) answered_set: HashSet<SmallStr, IdHashing>,
+    /// Judging the elements of a batch (whose answers go in one array).
+    pub(super) in_batch: bool,
 }
 
 /// The server side of one session, owned by the thread that reads the server's output: the

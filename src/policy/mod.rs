@@ -81,6 +81,54 @@ pub struct Rule {
     pub reason: Option<String>,
     /// Custom hint.
     pub hint: Option<String>,
+    /// How its `approve` is asked for (ignored by other actions).
+    pub approval: Approval,
+}
+
+/// How a person's approval is asked for: through which channels, how long Sentinel waits,
+/// and whether "approve for this session" is offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Approval {
+    pub channel: Channel,
+    /// Denied when nobody has answered by then.
+    pub timeout: std::time::Duration,
+    /// Whether this exact call may be approved for the rest of the session.
+    pub allow_session: bool,
+}
+
+/// The approval channels a rule allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// The client's (elicitation, the 2026-07-28 retry), else this host's.
+    Any,
+    /// Only the client's.
+    Client,
+    /// Only a person on this host (`sentinel approvals`): a client can be set to accept
+    /// elicitations automatically.
+    Local,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Any => "any",
+            Channel::Client => "client",
+            Channel::Local => "local",
+        }
+    }
+}
+
+/// The default wait: below the 60 s request timeout of the official TypeScript SDK.
+pub const DEFAULT_APPROVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(50);
+
+impl Default for Approval {
+    fn default() -> Self {
+        Approval {
+            channel: Channel::Any,
+            timeout: DEFAULT_APPROVAL_TIMEOUT,
+            allow_session: true,
+        }
+    }
 }
 
 /// A rule that matched: what the gateway reports and audits.
@@ -99,6 +147,8 @@ pub struct Hit {
     pub pointer: String,
     /// When a retry can succeed (RFC 3339), for temporary refusals (the circuit breaker's).
     pub retry_at: Option<String>,
+    /// For `approve`: how the approval is asked for.
+    pub approval: Option<Approval>,
 }
 
 /// The decision on one `tools/call`.
@@ -179,6 +229,7 @@ impl Policy {
                     mode: Mode::Enforce,
                     reason: None,
                     hint: None,
+                    approval: Approval::default(),
                 },
                 Rule {
                     id: "sql".into(),
@@ -194,12 +245,14 @@ impl Policy {
                         prose: Vec::new(),
                         checks: vec![Check::UnboundedRead, Check::Export, Check::Destructive],
                         unparseable: Action::Block,
-                        unrecognised: Action::Block,
+                        unrecognised: Action::Approve,
+                        destructive: Some(Action::Approve),
                     }),
                     action: Action::Block,
                     mode: Mode::Enforce,
                     reason: None,
                     hint: None,
+                    approval: Approval::default(),
                 },
             ],
             default_action: Action::Allow,
@@ -267,6 +320,7 @@ impl Policy {
                         hint: f.hint,
                         pointer: at,
                         retry_at: None,
+                        approval: None,
                     }
                 }
                 (Some(sql), None) => {
@@ -290,6 +344,7 @@ impl Policy {
                         hint: finding.hint,
                         pointer: at,
                         retry_at: None,
+                        approval: None,
                     }
                 }
                 (None, None) if size_detail.is_some() => Hit {
@@ -303,6 +358,7 @@ impl Policy {
                         .into(),
                     pointer: pointer_at,
                     retry_at: None,
+                    approval: None,
                 },
                 (None, None) => Hit {
                     rule: rule.id.clone(),
@@ -322,6 +378,7 @@ impl Policy {
                     hint: default_hint(rule.action).to_owned(),
                     pointer: pointer_at,
                     retry_at: None,
+                    approval: None,
                 },
             };
             if let Some(r) = &rule.reason {
@@ -331,11 +388,7 @@ impl Policy {
                 hit.hint = h.clone();
             }
             if hit.action == Action::Approve {
-                hit.detail = format!(
-                    "{} (needs a person's approval, which this version of Sentinel cannot ask \
-                     for yet)",
-                    hit.detail
-                );
+                hit.approval = Some(rule.approval);
             }
             hit.enforced = rule.mode == Mode::Enforce && self.default_mode == Mode::Enforce;
             note(&|| {
@@ -378,6 +431,7 @@ impl Policy {
                 hint: "use only the tools this policy allows".into(),
                 pointer: String::new(),
                 retry_at: None,
+                approval: None,
             });
         }
         decision

@@ -22,6 +22,8 @@ pub struct SqlRule {
     pub unparseable: Action,
     /// `Block`, `Monitor`, `Approve` or `Allow` for statements not proven harmless.
     pub unrecognised: Action,
+    /// The action for destructive statements, when it differs from the rule's.
+    pub destructive: Option<Action>,
 }
 
 /// What the SQL rule knows of the call beyond its arguments.
@@ -40,6 +42,7 @@ impl SqlRule {
         match check {
             Check::Unparseable => self.unparseable,
             Check::Unrecognised => self.unrecognised,
+            Check::Destructive => self.destructive.unwrap_or(action),
             _ => action,
         }
     }

@@ -7,6 +7,7 @@
 use crate::base::lines::{read_line, Line, MAX_LINE};
 use crate::base::scan::Scanner;
 use crate::base::term::Term;
+use crate::gateway::approvals::Outlet;
 use crate::gateway::{Forward, Gateway, Outcome};
 use crate::transport::lifecycle::{Event, Lifecycle, DRAIN};
 use crate::transport::{server, signals};
@@ -57,24 +58,73 @@ fn raw_stdin() -> ManuallyDrop<File> {
     ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
 }
 
+/// Where demo mode's released calls and later answers go: stdout, like everything else.
+struct DemoOutlet(Arc<Mutex<BufWriter<RawStdout>>>);
+
+impl Outlet for DemoOutlet {
+    fn to_server(&self, line: &[u8]) -> bool {
+        self.to_client(line);
+        true
+    }
+    fn to_client(&self, bytes: &[u8]) {
+        let mut out = lock(&self.0);
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
+/// The proxy's outputs for what the gateway sends on its own (released calls, answers to
+/// held ones, its requests to the client): the server's stdin, shared with the client pump,
+/// and our stdout, shared with the server pump.
+struct ProxyOutlet {
+    server_in: Arc<Mutex<Option<ChildStdin>>>,
+    stdout: Arc<Mutex<RawStdout>>,
+    tx: Sender<Event>,
+}
+
+impl Outlet for ProxyOutlet {
+    fn to_server(&self, line: &[u8]) -> bool {
+        let mut pipe = lock(&self.server_in);
+        let Some(p) = pipe.as_mut() else { return false };
+        if p.write_all(line).is_err() {
+            *pipe = None;
+            let _ = self.tx.send(Event::ServerInputClosed);
+            return false;
+        }
+        true
+    }
+    fn to_client(&self, bytes: &[u8]) {
+        if lock(&self.stdout).write_all(bytes).is_err() {
+            let _ = self.tx.send(Event::ClientGone);
+        }
+    }
+}
+
 /// Demo mode: judge every stdin line; allowed messages and the gateway's answers go to stdout
-/// in order. Returns the exit code.
+/// in order. A call held for approval is written when approved (or its refusal when not);
+/// at the end of the input, demo mode waits for every held call to be answered or time out.
+/// Returns the exit code.
 pub fn run_demo(gateway: Arc<Gateway>) -> u8 {
+    let shared = Arc::new(Mutex::new(BufWriter::with_capacity(BUF, RawStdout::new())));
+    gateway.attach(Arc::new(DemoOutlet(shared.clone())));
     let worker = thread::Builder::new()
         .name("inspect".into())
         .stack_size(INSPECT_STACK)
         .spawn(move || {
             let stdin = raw_stdin();
             let mut input = BufReader::with_capacity(BUF, &*stdin);
-            let mut out = BufWriter::with_capacity(BUF, RawStdout::new());
             let mut line = Vec::new();
             let mut client = gateway.client_side();
             let result: io::Result<()> = (|| loop {
                 let outcome = match read_line(&mut input, &mut line, MAX_LINE)? {
-                    Line::Eof => return out.flush(),
+                    Line::Eof => {
+                        lock(&shared).flush()?;
+                        gateway.wait_settled();
+                        return lock(&shared).flush();
+                    }
                     Line::TooLong => gateway.client_too_long(&mut client, MAX_LINE),
                     Line::Complete { .. } => gateway.client_line(&mut client, &line),
                 };
+                let mut out = lock(&shared);
                 match &outcome.forward {
                     Forward::Nothing => {}
                     Forward::Original => {
@@ -135,7 +185,12 @@ pub fn run_proxy(
     let (tx, rx) = mpsc::channel::<Event>();
     let stdout = Arc::new(Mutex::new(RawStdout::new()));
 
-    let server_in = child.stdin.take().expect("piped stdin");
+    let server_in = Arc::new(Mutex::new(child.stdin.take()));
+    gateway.attach(Arc::new(ProxyOutlet {
+        server_in: server_in.clone(),
+        stdout: stdout.clone(),
+        tx: tx.clone(),
+    }));
     let server_out = child.stdout.take().expect("piped stdout");
     let mut server_err = child.stderr.take().expect("piped stderr");
 
@@ -254,10 +309,18 @@ fn lock_within<T>(m: &Mutex<T>, limit: Duration) -> Option<MutexGuard<'_, T>> {
 /// Reads client lines, asks the gateway, forwards to the server and answers the client.
 fn client_pump(
     gateway: &Gateway,
-    mut server_in: ChildStdin,
+    server_in: Arc<Mutex<Option<ChildStdin>>>,
     stdout: &Mutex<RawStdout>,
     tx: &Sender<Event>,
 ) {
+    let write_server = |bytes: &[u8]| -> bool {
+        let mut pipe = lock(&server_in);
+        let ok = pipe.as_mut().is_some_and(|p| p.write_all(bytes).is_ok());
+        if !ok {
+            *pipe = None;
+        }
+        ok
+    };
     let stdin = raw_stdin();
     let mut input = BufReader::with_capacity(BUF, &*stdin);
     let mut client = gateway.client_side();
@@ -299,7 +362,7 @@ fn client_pump(
             // server has stopped reading, the ones sent from now on are still recorded: they
             // are answered with an error when the server is gone.
             gateway.publish(&mut client);
-            if server_reading && !to_server.is_empty() && server_in.write_all(&to_server).is_err() {
+            if server_reading && !to_server.is_empty() && !write_server(&to_server) {
                 server_reading = false;
                 let _ = tx.send(Event::ServerInputClosed);
             }
@@ -317,10 +380,12 @@ fn client_pump(
     }
     gateway.publish(&mut client);
     if server_reading && !to_server.is_empty() {
-        let _ = server_in.write_all(&to_server);
+        let _ = write_server(&to_server);
     }
+    // The client is gone: calls held for approval are dropped, never forwarded later.
+    gateway.client_gone();
     // Dropping the server's stdin closes it: the first step of MCP's shutdown.
-    drop(server_in);
+    drop(lock(&server_in).take());
     let _ = tx.send(Event::ClientEof);
 }
 

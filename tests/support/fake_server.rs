@@ -3,8 +3,11 @@
 //!
 //! It speaks newline-delimited JSON-RPC 2.0 on stdin/stdout and answers
 //! `initialize`, `ping`, `tools/list` and `tools/call` (tools `query`, `echo`,
-//! `big`, `sleep`, `fail`, plus the unlisted `silent`, which never answers, and `flaky`, which
-//! fails when its arguments say `"fail":"result"` or `"fail":"error"`).
+//! `big`, `sleep`, `fail`, plus the unlisted `silent`, which never answers, `flaky`, which
+//! fails when its arguments say `"fail":"result"` or `"fail":"error"`, and `ask`, which sends
+//! the client its own `elicitation/create` request, with a string id `"sentinel-N"` chosen to
+//! look like Sentinel's, and answers the call with `answered sentinel-N` when the client's
+//! response to it arrives).
 //! Any other request gets a `-32601 Method not found` error; notifications and
 //! responses produce no output. Request ids are echoed byte for byte (big
 //! integers, strings, ...). A JSON array line is treated as a batch and
@@ -253,11 +256,46 @@ impl<'de> Deserialize<'de> for Message<'de> {
 /// A run of `'x'` bytes used to write the `big` tool's text.
 static XS: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
+/// The `ask` tool's open requests to the client: (our request id, the call's id), as JSON.
+static ASKS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
 /// Answers one message. Returns whether anything was written to `out`.
 fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io::Result<bool> {
+    if let (Some(id), None) = (msg.id, msg.method.as_deref()) {
+        // A response: the answer to one of `ask`'s requests ends that call.
+        let mut asks = ASKS.lock().unwrap();
+        if let Some(i) = asks.iter().position(|(ours, _)| ours == id.get()) {
+            let (ours, call) = asks.remove(i);
+            write!(
+                out,
+                r#"{{"jsonrpc":"2.0","id":{call},"result":{{"content":[{{"type":"text","text":"answered {}"}}],"isError":false}}}}"#,
+                ours.trim_matches('"')
+            )?;
+            return Ok(true);
+        }
+        return Ok(false);
+    }
     let (Some(id), Some(method)) = (msg.id, msg.method.as_deref()) else {
-        return Ok(false); // notification or response
+        return Ok(false); // notification
     };
+    if method == "tools/call"
+        && msg
+            .params
+            .as_ref()
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            == Some("ask")
+    {
+        let mut asks = ASKS.lock().unwrap();
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+        let ours = format!("\"sentinel-{}\"", NEXT.fetch_add(1, Ordering::Relaxed));
+        write!(
+            out,
+            r#"{{"jsonrpc":"2.0","id":{ours},"method":"elicitation/create","params":{{"mode":"form","message":"the server asks","requestedSchema":{{"type":"object","properties":{{"ok":{{"type":"boolean"}}}}}}}}}}"#
+        )?;
+        asks.push((ours, id.get().to_owned()));
+        return Ok(true);
+    }
     let params = msg.params.as_ref();
     let param = |key: &str| params.and_then(|p| p.get(key));
 

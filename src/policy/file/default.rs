@@ -33,8 +33,13 @@ profiles:
           # prose: [title]       # the server's tool definitions and the names); prose never does
           checks: [unbounded_read, export, destructive]
           unparseable: block   # SQL that cannot be verified: block | monitor | allow
-          unrecognised: block  # statements not proven harmless: block | monitor | approve | allow
-        action: block
+          unrecognised: approve  # statements not proven harmless: block | monitor | approve | allow
+          destructive: approve   # DROP, TRUNCATE, DELETE/UPDATE without a real WHERE, ...
+        action: block          # unbounded reads and exports
+        approval:              # how `approve` asks a person (README: Human approval)
+          channel: any         # any: the client's prompt, else `sentinel approvals` on this
+          timeout: 50s         # host | client | local; silence past the timeout is a denial
+          allow_session: true  # offer: approve this exact call for the session
     breaker:                 # the circuit breaker, per session: mode enforce | monitor | off
       rate_limits:           # token buckets: `burst` calls at once, refilled at `rate`
         - tools: [\"*\"]       # all tools together

@@ -128,7 +128,8 @@ pub(super) fn merge_rule(base: &mut RuleDoc, child: &RuleDoc) {
         action,
         mode,
         reason,
-        hint
+        hint,
+        approval
     );
     if let Some(cs) = &child.sql {
         let bs = base.sql.get_or_insert_with(SqlDoc::default);
@@ -146,6 +147,15 @@ pub(super) fn merge_rule(base: &mut RuleDoc, child: &RuleDoc) {
         }
         if cs.unparseable.is_some() {
             bs.unparseable = cs.unparseable;
+        }
+        if cs.unrecognised.is_some() {
+            bs.unrecognised = cs.unrecognised;
+        }
+        if cs.destructive.is_some() {
+            bs.destructive = cs.destructive;
+        }
+        if cs.prose.is_some() {
+            bs.prose = cs.prose.clone();
         }
     }
 }

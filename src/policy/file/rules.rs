@@ -10,7 +10,8 @@ use crate::guards::secrets;
 use crate::guards::sql::{self, Check, SqlGuard};
 use crate::policy::conditions::{json_of, Elements, PathReading};
 use crate::policy::{
-    Action, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule, Target, Test,
+    Action, Approval, Channel, Condition, EgressCheck, EgressRule, JsonPointer, Rule, SqlRule,
+    Target, Test,
 };
 use serde_saphyr::Spanned;
 
@@ -81,6 +82,7 @@ impl PolicyFile {
                     unrecognised: s
                         .unrecognised
                         .map_or(Action::Block, |a| ActionDoc::compile(Some(a))),
+                    destructive: s.destructive.map(|a| ActionDoc::compile(Some(a))),
                 })
             }
         };
@@ -131,7 +133,35 @@ impl PolicyFile {
                 })
             }
         };
+        let approval = match &r.approval {
+            None => Approval::default(),
+            Some(doc) => {
+                let a = &doc.value;
+                let timeout = match &a.timeout {
+                    None => Approval::default().timeout,
+                    Some(t) => match super::limits::parse_duration(&t.value) {
+                        Ok(ms) => std::time::Duration::from_millis(ms),
+                        Err(m) => {
+                            return Err(self.error(
+                                &t.referenced,
+                                format!("rule {:?}: approval timeout: {m}", r.id),
+                            ))
+                        }
+                    },
+                };
+                Approval {
+                    channel: match a.channel {
+                        None | Some(ChannelDoc::Any) => Channel::Any,
+                        Some(ChannelDoc::Client) => Channel::Client,
+                        Some(ChannelDoc::Local) => Channel::Local,
+                    },
+                    timeout,
+                    allow_session: a.allow_session.unwrap_or(true),
+                }
+            }
+        };
         Ok(Rule {
+            approval,
             id: r.id.clone(),
             servers: globs(&r.servers),
             tools: globs(&r.tools),

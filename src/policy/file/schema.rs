@@ -174,6 +174,29 @@ pub(super) struct RuleDoc {
     pub(super) reason: Option<String>,
     #[serde(default)]
     pub(super) hint: Option<String>,
+    #[serde(default)]
+    pub(super) approval: Option<Spanned<ApprovalDoc>>,
+}
+
+/// How a rule's `approve` is asked for: `channel: any | client | local`, `timeout: 50s`,
+/// `allow_session: true`.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApprovalDoc {
+    #[serde(default)]
+    pub(super) channel: Option<ChannelDoc>,
+    #[serde(default)]
+    pub(super) timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) allow_session: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ChannelDoc {
+    Any,
+    Client,
+    Local,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
@@ -193,6 +216,8 @@ pub(super) struct SqlDoc {
     pub(super) prose: Option<Vec<String>>,
     #[serde(default)]
     pub(super) unrecognised: Option<ActionDoc>,
+    #[serde(default)]
+    pub(super) destructive: Option<ActionDoc>,
 }
 
 #[derive(Deserialize, Debug, Clone, Default)]
