@@ -10,6 +10,7 @@
 
 mod elicit;
 pub mod local;
+mod retry;
 mod seal;
 
 use super::session::{ClientSide, Pending};
@@ -579,143 +580,6 @@ impl Gateway {
         Hold::Done
     }
 
-    /// The 2026-07-28 flow: a first call is answered `input_required` with a sealed state;
-    /// a retry with a valid state and an approving answer goes on, without Sentinel's fields.
-    #[allow(clippy::too_many_arguments)]
-    fn mrtr(
-        &self,
-        client: &mut ClientSide,
-        msg: &Message,
-        raw: &[u8],
-        hit: &Hit,
-        id: &RawId,
-        tool: &str,
-        canonical_args: &str,
-        params: &Value,
-        reply: &mut Vec<u8>,
-    ) -> Hold {
-        let approval = hit.approval.unwrap_or_default();
-        let binding = seal::Binding {
-            method: "tools/call",
-            tool,
-            canonical_args,
-        };
-        let now_ms = clock::millis(self.clock.now());
-        let state = params.get("requestState").and_then(Value::as_str);
-        let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
-        let Some(state) = state.filter(|s| s.starts_with("sntl1.") || response.is_some()) else {
-            // The first round: ask.
-            let nonce = seal::random::<16>();
-            let expires = now_ms + approval.timeout.as_millis() as u64;
-            let sealed = self.approvals.sealer.seal(&binding, expires, &nonce);
-            let tool_shown = self.clean(tool).into_owned();
-            let req = elicit::Request {
-                server: &self.server_name,
-                tool: &tool_shown,
-                rule: &hit.rule,
-                reason: &hit.reason,
-                detail: &self.clean(&hit.detail),
-                arguments: params.get("arguments"),
-                timeout_s: approval.timeout.as_secs(),
-                allow_session: approval.allow_session,
-            };
-            let result = json!({
-                "resultType": "input_required",
-                "inputRequests": {
-                    INPUT_KEY: {"method": "elicitation/create", "params": elicit::params(&req)},
-                },
-                "requestState": sealed,
-            });
-            let note = ApprovalNote {
-                channel: "client-retry",
-                by: None,
-                answer: None,
-                waited_ms: None,
-                held_id: None,
-            };
-            self.record_note(msg, raw, hit, AuditAction::Held, Some(note));
-            self.term.alert(|| {
-                (
-                    format!(
-                        "{} rule={} asked for approval",
-                        self.headline(msg),
-                        hit.rule
-                    ),
-                    vec![format!(
-                        "{}: {} (2026-07-28: answered input_required; the client's retry \
-                         carries the answer)",
-                        hit.reason,
-                        self.clean(&hit.detail)
-                    )],
-                )
-            });
-            jsonrpc::write_result(reply, Some(id), result.to_string().as_bytes());
-            super::session::remember_answered(client, id);
-            return Hold::Done;
-        };
-        let opened = self
-            .approvals
-            .sealer
-            .open(state, &binding, now_ms)
-            .and_then(|nonce| {
-                let mut t = self.approvals.lock();
-                t.used_states.retain(|_, exp| *exp >= now_ms);
-                let expires = now_ms + approval.timeout.as_millis() as u64;
-                match t.used_states.insert(nonce, expires) {
-                    Some(_) => Err(seal::StateError::Replayed),
-                    None => Ok(()),
-                }
-            });
-        let reading = response.map(elicit::read_result);
-        let end = match (opened, reading) {
-            (Err(e), _) => {
-                let mut refused = hit.clone();
-                refused.detail = format!("{}; {}", hit.detail, e.describe());
-                refused.hint = "retry the call without requestState to be asked again".into();
-                self.block(client, msg, raw, &refused, reply);
-                return Hold::Done;
-            }
-            (Ok(()), Some(elicit::Reading::Approve { session })) => End::Approve {
-                session: session && approval.allow_session,
-            },
-            (Ok(()), Some(elicit::Reading::Deny(why))) => End::Deny(why),
-            (Ok(()), None) => End::Deny("the retry carried no answer to Sentinel's request".into()),
-        };
-        let by = self.client_name();
-        let note = ApprovalNote {
-            channel: "client-retry",
-            by: Some(&by),
-            answer: Some(end.answer()),
-            waited_ms: None,
-            held_id: None,
-        };
-        match end {
-            End::Approve { session } => {
-                if session {
-                    self.approvals
-                        .lock()
-                        .session_ok
-                        .insert(format!("{tool}\0{canonical_args}"));
-                }
-                self.record_note(msg, raw, hit, AuditAction::Approved, Some(note));
-                self.term.notice(&format!(
-                    "{} approved by {by} (2026-07-28 retry)",
-                    self.headline(msg)
-                ));
-                Hold::Proceed(Some(strip_sentinel_fields(raw)))
-            }
-            End::Deny(why) => {
-                let mut denied = hit.clone();
-                denied.detail = format!("{}; {why}", hit.detail);
-                self.record_note(msg, raw, &denied, AuditAction::Denied, Some(note));
-                self.write_refusal(msg, id, &denied, &denied.detail, Some("denied"), reply);
-                super::session::remember_answered(client, id);
-                Hold::Done
-            }
-            _ => unreachable!("a retry is approved or denied"),
-        }
-    }
-
     /// Ends a held call (already taken off the table): forwards it or answers it, audits it,
     /// tells the watchers, and cancels Sentinel's open elicitation for it.
     fn finish(&self, held: Held, end: End, channel: &str, by: &str) {
@@ -930,26 +794,4 @@ impl Gateway {
             };
         }
     }
-}
-
-/// The retry without Sentinel's `requestState` and its entry in `inputResponses`: the one
-/// place a forwarded message is rewritten (re-serialized compactly, keys sorted).
-fn strip_sentinel_fields(raw: &[u8]) -> Vec<u8> {
-    let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
-        return raw.to_vec();
-    };
-    if let Some(p) = v.get_mut("params").and_then(Value::as_object_mut) {
-        p.remove("requestState");
-        let empty = match p.get_mut("inputResponses").and_then(Value::as_object_mut) {
-            Some(r) => {
-                r.remove(INPUT_KEY);
-                r.is_empty()
-            }
-            None => false,
-        };
-        if empty {
-            p.remove("inputResponses");
-        }
-    }
-    v.to_string().into_bytes()
 }
