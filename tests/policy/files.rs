@@ -266,7 +266,7 @@ fn show_default_prints_a_policy_that_is_the_builtin_verdict_for_verdict() {
         for rule in [
             "block sql.unbounded_read",
             "block sql.export",
-            "block sql.destructive",
+            "approve sql.destructive",
             "block sql.unparseable",
             "allow",
         ] {

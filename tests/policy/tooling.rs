@@ -398,7 +398,7 @@ fn explain_without_a_policy_uses_the_builtin_and_handles_odd_messages() {
     assert!(out.stdout.contains("built-in"), "{out:?}");
     assert_eq!(
         decision(&out.stdout),
-        "decision: block (rule sql.destructive)"
+        "decision: approve (rule sql.destructive)"
     );
     assert!(out.stdout.contains("\nargument: /sql\n"), "{out:?}");
 

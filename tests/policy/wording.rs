@@ -144,7 +144,9 @@ profiles:
     );
     let e = error_for(&out.stdout, 2);
     assert_eq!(e["data"]["reason"], "Approval Required", "{e}");
-    assert_eq!(e["data"]["hint"], approve_hint, "{e}");
+    let hint = e["data"]["hint"].as_str().unwrap_or("");
+    assert!(hint.starts_with("run `sentinel approvals watch`"), "{e}");
+    assert!(hint.ends_with(&format!("; or {approve_hint}")), "{e}");
     let msg = e["message"].as_str().unwrap_or("");
     assert!(msg.contains(approve_hint), "{e}");
 
@@ -165,7 +167,7 @@ profiles:
         words,
         [
             w("no-delete", "Blocked by Policy", blocked_hint),
-            w("ask-deploy", "Approval Required", approve_hint),
+            w("ask-deploy", "Approval Required", hint),
             w("watch-writes", "Monitored by Policy", blocked_hint),
         ]
     );

@@ -66,7 +66,8 @@ pub fn scratch(name: &str) -> PathBuf {
 pub const CALLER_SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
 
 /// Makes `cmd` independent of whoever runs the tests: it runs in `dir`; none of Sentinel's
-/// settings (`SENTINEL_*`, `NO_COLOR`) leak in from the caller's environment; and it starts
+/// settings (`SENTINEL_*`, `NO_COLOR`, the runtime directory where `sentinel approvals watch`
+/// is found) leak in from the caller's environment; and it starts
 /// with [`CALLER_SIGNALS`] at their default action and no signal blocked, whatever the test
 /// process inherited. (Sentinel passes its caller's ignored SIGHUP on to its server on
 /// purpose, `nohup`; tests of that set it themselves with [`with_ignored`].)
@@ -78,6 +79,11 @@ pub fn hermetic<'c>(cmd: &'c mut Command, dir: &Path) -> &'c mut Command {
         }
     }
     cmd.current_dir(dir).env_remove("NO_COLOR");
+    // A runtime directory of the test's own: a `sentinel approvals watch` the caller runs must
+    // not open an approval channel for the test's sessions.
+    let runtime = dir.join("xdg-runtime");
+    let _ = std::fs::create_dir_all(&runtime);
+    cmd.env("XDG_RUNTIME_DIR", runtime);
     // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
     // functions (signal, sigemptyset, sigprocmask).
     unsafe {

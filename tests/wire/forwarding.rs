@@ -246,7 +246,9 @@ fn blocked_notification_is_dropped_silently_and_audited() {
     assert_eq!(audit[0]["message_id"], Value::Null);
     assert_eq!(audit[0]["method"], "tools/call");
     assert_eq!(audit[0]["rule"], "sql.destructive");
-    assert_eq!(audit[0]["action"], "blocked");
+    // It needs approval in the built-in policy; a notification cannot be held (nothing could
+    // tell the client the outcome), so it is dropped as refused for want of approval.
+    assert_eq!(audit[0]["action"], "approval_required");
     assert_eq!(
         audit[0]["details"],
         serde_json::from_str::<Value>(note).unwrap()

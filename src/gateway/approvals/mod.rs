@@ -437,7 +437,7 @@ impl Gateway {
         if !elicit && !local_open {
             let mut refused = hit.clone();
             refused.detail = format!(
-                "{} needs a person's approval, and no approval channel is open: {}",
+                "{}; this needs a person's approval, and no approval channel is open: {}",
                 hit.detail,
                 match approval.channel {
                     Channel::Local =>
@@ -451,12 +451,14 @@ impl Gateway {
                                      `sentinel approvals watch` on this host",
                 }
             );
-            refused.hint = match approval.channel {
-                Channel::Client => "use a client that supports elicitation, then retry".into(),
-                _ => "run `sentinel approvals watch` in a terminal on this host (same user), \
-                      then retry the call"
-                    .into(),
+            let open = match approval.channel {
+                Channel::Client => "use a client that supports elicitation, then retry",
+                _ => {
+                    "run `sentinel approvals watch` in a terminal on this host (same user), then \
+                     retry the call"
+                }
             };
+            refused.hint = format!("{open}; or {}", hit.hint);
             self.block(client, msg, raw, &refused, reply);
             return Hold::Done;
         }
