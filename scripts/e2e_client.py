@@ -30,11 +30,17 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import e2e_approvals  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-OVERALL_TIMEOUT_S = 60
+OVERALL_TIMEOUT_S = 120
 REQUEST_TIMEOUT_S = 15
 ROWS = 50
 BLOCK_CODE = -32010
+# Destructive SQL needs a person's approval in the built-in policy; with no approval channel
+# open (the first session's client has no elicitation, nobody watches) it is refused at once.
+APPROVAL_CODE = -32012
 EXPECTED_TOOLS = {"read_query", "write_query", "list_tables", "describe_table"}
 # Markers that only exist inside the table's rows. None of them may ever reach
 # the client through a blocked request, nor be written to the audit log.
@@ -75,6 +81,14 @@ def short(v: Any, n: int = 300) -> str:
 # --------------------------------------------------------------------------- #
 # Fixtures
 # --------------------------------------------------------------------------- #
+def private_env(tmp: Path) -> dict[str, str]:
+    """The environment for a sentinel session: a runtime directory of its own, so a
+    `sentinel approvals watch` of the caller's cannot answer approvals here."""
+    runtime = tmp / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return e2e_approvals.session_env(runtime)
+
+
 def make_db(path: Path) -> None:
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, email TEXT, ssn TEXT)")
@@ -169,6 +183,7 @@ async def run_session(r: Results, sentinel: Path, server: Path, tmp: Path, traff
         command=str(sentinel),
         args=["--no-color", "--audit-log", str(audit), "--", str(server), "--db-path", str(db)],
         cwd=str(tmp),
+        env=private_env(tmp),
     )
     errlog = open(tmp / "sentinel.stderr", "w")
     try:
@@ -237,7 +252,7 @@ async def session_checks(r: Results, session: ClientSession, db: Path, traffic: 
     await expect_block(r, session, traffic, state, "read_query", "SELECT * FROM users", "sql.unbounded_read")
 
     state["step"] = "destructive write_query"
-    await expect_block(r, session, traffic, state, "write_query", "DELETE FROM users", "sql.destructive")
+    await expect_block(r, session, traffic, state, "write_query", "DELETE FROM users", "sql.destructive", APPROVAL_CODE)
     await expect_count(r, session, state, db, 50, "after blocked DELETE: count(*) via MCP is 50 and DB still has 50 rows")
 
     state["step"] = "DELETE ... WHERE id = 50"
@@ -289,10 +304,11 @@ async def session_checks(r: Results, session: ClientSession, db: Path, traffic: 
 
 
 async def expect_block(
-    r: Results, session: ClientSession, traffic: Traffic, state: dict, tool: str, query: str, rule: str
+    r: Results, session: ClientSession, traffic: Traffic, state: dict, tool: str, query: str, rule: str,
+    code: int = BLOCK_CODE,
 ) -> None:
     state["step"] = f"blocked {tool} {query!r}"
-    label = f"{tool} {query!r} is blocked with -32010 / {rule}"
+    label = f"{tool} {query!r} is blocked with {code} / {rule}"
     try:
         res = await session.call_tool(tool, {"query": query})
     except McpError as e:
@@ -300,7 +316,7 @@ async def expect_block(
         data = err.data if isinstance(err.data, dict) else {}
         r.check(
             label,
-            err.code == BLOCK_CODE
+            err.code == code
             and err.message.startswith("Blocked by Sentinel")
             and data.get("rule") == rule
             and isinstance(data.get("hint"), str)
@@ -432,6 +448,7 @@ async def run_policy_session(r: Results, sentinel: Path, server: Path, tmp: Path
         args=["--no-color", "--audit-log", str(audit), "--policy", str(policy), "--profile", "production",
               "--", str(server), "--db-path", str(db)],
         cwd=str(tmp),
+        env=private_env(tmp),
     )
 
     async def refused(session: ClientSession, tool: str, query: str, code: int, rule: str) -> None:
@@ -499,6 +516,7 @@ async def run_guard_session(r: Results, sentinel: Path, server: Path, tmp: Path,
         command=str(sentinel),
         args=["--no-color", "--audit-log", str(audit), "--policy", str(policy), "--", str(server), "--db-path", str(db)],
         cwd=str(tmp),
+        env=private_env(tmp),
     )
 
     async def refused(session: ClientSession, tool: str, args: dict, rule: str, what: str) -> None:
@@ -594,6 +612,8 @@ def main() -> int:
             await run_session(r, sentinel, server, tmp, traffic, state)
             await run_policy_session(r, sentinel, server, tmp, state)
             await run_guard_session(r, sentinel, server, tmp, state)
+            await e2e_approvals.run_elicitation_session(r, sentinel, server, tmp, state, make_db)
+            await e2e_approvals.run_local_session(r, sentinel, server, tmp, state, make_db)
 
     try:
         anyio.run(go)
