@@ -371,3 +371,87 @@ fn a_progress_token_gets_progress_notifications_while_the_call_is_held() {
     assert_eq!(progress[0]["params"]["progressToken"], "tok-9");
     p.finish();
 }
+
+#[test]
+fn the_breaker_counts_an_approved_call_when_it_is_forwarded_and_never_a_held_or_denied_one() {
+    let dir = util::scratch("breaker");
+    let policy = dir.join("breaker.yaml");
+    std::fs::write(
+        &policy,
+        "version: 1\nprofiles:\n  default:\n    rules:\n      - id: deploy\n        tools: [deploy]\n        action: approve\n    breaker:\n      max_calls: 2\n",
+    )
+    .unwrap();
+    let mut cmd = sentinel_in(&dir);
+    cmd.arg("--policy")
+        .arg(&policy)
+        .arg("--")
+        .arg(util::fake_server())
+        .arg("--log")
+        .arg(dir.join("server.log"));
+    let mut p = Proxy {
+        s: Session::spawn(&mut cmd),
+        dir,
+    };
+    p.initialize(true);
+    p.send(&call(json!(1), "deploy", json!({})));
+    let e1 = p.recv();
+    assert!(is_elicitation(&e1));
+    p.send(&call(json!(2), "echo", json!({})));
+    assert!(p.recv()["result"].is_object(), "call 1 of 2");
+    answer(&mut p, &e1, json!({"action": "decline"}));
+    until(&p, |v| v["id"] == 1);
+    p.send(&call(json!(3), "deploy", json!({})));
+    let e3 = p.recv();
+    assert!(is_elicitation(&e3));
+    answer(&mut p, &e3, accept("approve"));
+    let (r3, _) = until(&p, |v| v["id"] == 3);
+    assert!(
+        r3["result"].is_object(),
+        "call 2 of 2 (held and denied calls did not count): {r3}"
+    );
+    p.send(&call(json!(4), "echo", json!({})));
+    let r4 = p.recv();
+    assert_eq!(r4["error"]["data"]["rule"], "breaker.max_calls", "{r4}");
+    // An approval the breaker refuses is answered, not forwarded.
+    p.send(&call(json!(5), "deploy", json!({})));
+    let e5 = p.recv();
+    answer(&mut p, &e5, accept("approve"));
+    let (r5, _) = until(&p, |v| v["id"] == 5);
+    assert_eq!(r5["error"]["data"]["rule"], "breaker.max_calls", "{r5}");
+    let ids: Vec<Value> = p.server_calls().iter().map(|c| c["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(2), json!(3)]);
+    p.finish();
+}
+
+#[test]
+fn a_call_held_inside_a_batch_lets_the_rest_of_the_batch_through() {
+    let mut p = Proxy::start("batch", "30s");
+    p.initialize(true);
+    let batch = json!([
+        call(json!(1), "query", json!({"query": "DROP TABLE t"})),
+        call(json!(2), "echo", json!({"n": 2})),
+    ]);
+    p.send(&batch);
+    let mut elicitation = None;
+    let mut batch_answer = None;
+    while elicitation.is_none() || batch_answer.is_none() {
+        let v = p.recv();
+        if is_elicitation(&v) {
+            elicitation = Some(v);
+        } else {
+            batch_answer = Some(v);
+        }
+    }
+    let answers = batch_answer.unwrap();
+    let ids: Vec<Value> = answers
+        .as_array()
+        .expect("the batch's answer")
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(2)], "{answers}");
+    answer(&mut p, &elicitation.unwrap(), accept("approve"));
+    let (r1, _) = until(&p, |v| v["id"] == 1);
+    assert!(r1["result"].is_object(), "{r1}");
+    p.finish();
+}
