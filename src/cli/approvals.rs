@@ -562,13 +562,14 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// A duration for people: `45s`, `3m05s`, `2h10m`.
+/// A duration for people: `45s`, `3m05s`, `2h10m`, `3d04h`.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
     }
 }
 
@@ -744,5 +745,9 @@ mod tests {
         assert_eq!(human(Duration::from_secs(5)), "5s");
         assert_eq!(human(Duration::from_secs(185)), "3m05s");
         assert_eq!(human(Duration::from_secs(7800)), "2h10m");
+        assert_eq!(
+            human(Duration::from_secs(3 * 86_400 + 4 * 3600 + 5)),
+            "3d04h"
+        );
     }
 }
