@@ -192,6 +192,31 @@ impl Drop for FakeSentinel {
     }
 }
 
+/// Makes the socket file at `path` look a minute old (a stale socket is removed only once
+/// it has settled).
+fn backdate(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as libc::time_t;
+    let t = libc::timespec {
+        tv_sec: now - 60,
+        tv_nsec: 0,
+    };
+    // SAFETY: c is a NUL-terminated path and the two timespecs are valid.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+}
+
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -270,6 +295,7 @@ fn a_stale_socket_is_removed_quietly_and_other_files_are_left_alone() {
     let rundir = env.rundir();
     let stale = rundir.join("12345.sock");
     drop(UnixListener::bind(&stale).unwrap());
+    backdate(&stale);
     let stale_marker = rundir.join("watch-12346.sock");
     drop(UnixListener::bind(&stale_marker).unwrap());
     let not_a_socket = rundir.join("777.sock");
@@ -284,6 +310,7 @@ fn a_stale_socket_is_removed_quietly_and_other_files_are_left_alone() {
     assert_eq!(std::fs::read_to_string(&not_a_socket).unwrap(), "mine");
     // Answering a call of the dead Sentinel says it is gone.
     drop(UnixListener::bind(&stale).unwrap());
+    backdate(&stale);
     let (status, out, err) = env.run(&["approve", "12345-1"]);
     assert_eq!(status.code(), Some(1), "{}", describe(status, &out, &err));
     assert!(err.contains("no running Sentinel has pid 12345"), "{err}");

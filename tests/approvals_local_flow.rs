@@ -72,6 +72,31 @@ impl Env {
     }
 }
 
+/// Makes the socket file at `path` look a minute old (a stale socket is removed only once
+/// it has settled).
+fn backdate(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as libc::time_t;
+    let t = libc::timespec {
+        tv_sec: now - 60,
+        tv_nsec: 0,
+    };
+    // SAFETY: c is a NUL-terminated path and the two timespecs are valid.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            [t, t].as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+}
+
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let start = Instant::now();
     while !f() {
@@ -279,6 +304,7 @@ fn without_a_watch_a_call_is_refused_at_once_and_a_dead_marker_is_cleared() {
     std::fs::set_permissions(env.rundir(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let dead = env.rundir().join("watch-4000001.sock");
     drop(UnixListener::bind(&dead).unwrap());
+    backdate(&dead);
     let mut demo = env.demo(&[]);
     demo.send(&call(1, "write_query", "DROP TABLE users"));
     let answer = demo.recv(T);

@@ -13,6 +13,7 @@ use crate::transport::local::{Client, Held, Reach, Request};
 use crate::transport::rundir::{Entry, RunDir};
 use serde_json::Value;
 use std::ffi::OsString;
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long a Sentinel may take to answer one request.
@@ -162,11 +163,20 @@ fn check_id(id: &str) -> Result<(), UsageError> {
     id_pid(id).map(|_| ()).map_err(usage)
 }
 
+/// Writes to stdout; a reader that went away (`| head`) is not an error worth a panic.
+pub fn out(text: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_ok()
+}
+
 /// Runs an action; returns the exit code.
 pub fn run(action: Action) -> u8 {
     let term = Term::new(true, Verbosity::Normal);
     if action == Action::Help {
-        print!("{USAGE}");
+        out(USAGE);
         return 0;
     }
     let dir = match RunDir::open() {
@@ -224,19 +234,19 @@ pub fn collect(dir: &RunDir, term: &Term) -> Vec<Value> {
 fn list(dir: &RunDir, json: bool, term: &Term) -> u8 {
     let calls = collect(dir, term);
     if json {
-        println!(
-            "{}",
+        out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&calls).unwrap_or_else(|_| "[]".into())
-        );
+        ));
     } else if calls.is_empty() {
-        println!("no calls are waiting for approval");
+        out("no calls are waiting for approval\n");
     } else {
         let now = clock::from_env().now();
         let held: Vec<Held> = calls
             .into_iter()
             .map(|v| serde_json::from_value(v).unwrap_or_default())
             .collect();
-        print!("{}", table(&held, now));
+        out(&table(&held, now));
     }
     0
 }
@@ -291,7 +301,7 @@ pub fn table(calls: &[Held], now: SystemTime) -> String {
 fn answer_command(dir: &RunDir, request: Request, term: &Term) -> u8 {
     match answer(dir, &request) {
         Ok(done) => {
-            println!("{done}");
+            out(&format!("{done}\n"));
             0
         }
         Err(message) => {

@@ -16,7 +16,7 @@ use crate::transport::rundir::{Entry, RunDir};
 use crate::transport::signals;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, BufRead, IsTerminal, Read};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread;
@@ -105,6 +105,7 @@ pub fn run(dir: RunDir, term: Term) -> u8 {
         resolved: HashSet::new(),
         current: None,
         prompt_open: false,
+        stdout_gone: false,
     };
     if tty {
         w.say(&format!(
@@ -129,6 +130,9 @@ pub fn run(dir: RunDir, term: Term) -> u8 {
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        if w.stdout_gone {
+            break;
         }
         if scanned.elapsed() >= RESCAN {
             w.rescan(&tx);
@@ -282,17 +286,20 @@ struct Watch {
     current: Option<(String, Instant)>,
     /// Terminal: the prompt line is printed and not ended.
     prompt_open: bool,
+    /// Writing to stdout failed (its reader is gone): the watch ends.
+    stdout_gone: bool,
 }
 
 impl Watch {
-    fn out(&self, text: &str) {
-        let mut stdout = io::stdout().lock();
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+    /// Writes to stdout; when nobody reads it any more the watch ends.
+    fn out(&mut self, text: &str) {
+        if !super::approvals::out(text) {
+            self.stdout_gone = true;
+        }
     }
 
     /// A JSON line (no terminal).
-    fn line(&self, v: &Value) {
+    fn line(&mut self, v: &Value) {
         self.out(&format!("{v}\n"));
     }
 

@@ -187,7 +187,7 @@ impl Hub {
             if let Entry::Watch(_) = entry {
                 match rundir::poke(&self.dir.entry(&entry)) {
                     Poke::Live => live = true,
-                    Poke::Stale => self.dir.remove_socket(&entry),
+                    Poke::Stale => self.dir.remove_stale(&entry),
                     Poke::Absent => {}
                 }
             }
@@ -586,7 +586,7 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Reach::Missing),
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     if refused_before {
-                        dir.remove_socket(&entry);
+                        dir.remove_stale(&entry);
                         return Err(Reach::Stale);
                     }
                     refused_before = true;

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// The directory's name under `$XDG_RUNTIME_DIR`.
 pub const DIR_NAME: &str = "mcp-sentinel";
 
+/// How old a socket nobody listens on must be to be removed as stale.
+pub const SETTLED: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why the runtime directory cannot be used. Each message names the path, what is wrong with
 /// it and what to do.
 #[derive(Debug)]
@@ -178,12 +181,21 @@ impl RunDir {
         found
     }
 
-    /// Removes an entry's socket file if it is one (never a directory or anything else an
-    /// entry's name was given to).
-    pub fn remove_socket(&self, entry: &Entry) {
+    /// Removes the socket file of an entry nobody listens on: only a socket (never a
+    /// directory or a file someone gave such a name), and only one at least [`SETTLED`] old,
+    /// so a socket between its `bind` and its `listen` is not taken for a dead one.
+    pub fn remove_stale(&self, entry: &Entry) {
         use std::os::unix::fs::FileTypeExt;
         let path = self.entry(entry);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_socket()) {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return;
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        if meta.file_type().is_socket() && age >= SETTLED {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -653,6 +665,26 @@ mod tests {
         assert!(listener.accept().is_ok());
         drop(listener);
         assert_eq!(poke(&path), Poke::Stale);
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
+
+    #[test]
+    fn only_a_settled_socket_is_removed_as_stale() {
+        let parent = scratch("stale");
+        let rd = RunDir::at(&parent, parent.join(DIR_NAME)).unwrap();
+        let entry = Entry::Sentinel(5);
+        let path = rd.entry(&entry);
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        rd.remove_stale(&entry);
+        assert!(path.exists(), "a socket younger than SETTLED was removed");
+        std::thread::sleep(SETTLED);
+        rd.remove_stale(&entry);
+        assert!(!path.exists());
+        // Never a file that only has a socket's name.
+        std::fs::write(&path, "x").unwrap();
+        std::thread::sleep(SETTLED);
+        rd.remove_stale(&entry);
+        assert!(path.exists());
         std::fs::remove_dir_all(&parent).unwrap();
     }
 
