@@ -695,7 +695,7 @@ fn watch_in_a_terminal_shows_the_call_whole_and_takes_one_key() {
     cmd.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
         .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = Reaped(cmd.spawn().unwrap());
     let mut master = pty.master.try_clone().unwrap();
     let screen = Arc::new(Mutex::new(String::new()));
     {
@@ -749,7 +749,7 @@ fn watch_in_a_terminal_shows_the_call_whole_and_takes_one_key() {
     keys.write_all(b"q").unwrap();
     let start = Instant::now();
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         assert!(start.elapsed() < LONG, "watch did not stop on q");
@@ -758,5 +758,17 @@ fn watch_in_a_terminal_shows_the_call_whole_and_takes_one_key() {
     assert!(status.success(), "{status:?}");
     // The terminal is as it was.
     assert_eq!(lflag(&pty.slave), before);
-    assert!(!rundir.join(format!("watch-{}.sock", child.id())).exists());
+    assert!(!rundir.join(format!("watch-{}.sock", child.0.id())).exists());
+}
+
+/// A child process killed if the test fails before it ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
