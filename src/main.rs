@@ -44,6 +44,7 @@ fn main() -> ExitCode {
                 message.as_deref(),
             ))
         }
+        cli::Command::Approvals(action) => return ExitCode::from(cli::approvals::run(action)),
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
     };

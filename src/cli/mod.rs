@@ -1,6 +1,6 @@
-//! The command line: options, their environment-variable fallbacks, the `policy` and `explain`
-//! subcommands, validation with one-line errors that name the option, and the help text.
-//! Produces a [`Command`] for `main` to run.
+//! The command line: options, their environment-variable fallbacks, the `policy`, `explain`
+//! and `approvals` subcommands, validation with one-line errors that name the option, and the
+//! help text. Produces a [`Command`] for `main` to run.
 
 use crate::base::term::Verbosity;
 use crate::gateway::BlockAs;
@@ -9,7 +9,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod approvals;
+mod keys;
 pub mod run;
+mod watch;
 
 pub const USAGE: &str = "\
 sentinel - runtime security gateway for MCP servers
@@ -21,9 +24,15 @@ Usage:
   sentinel policy test FILE CASES                run a policy's test cases
   sentinel policy show-default                   print the built-in policy as a file
   sentinel explain [OPTIONS] [MESSAGE|-]         explain the decision on one message
+  sentinel approvals list [--json]               calls held for a person's approval, of
+                                                 every running Sentinel of yours
+  sentinel approvals approve ID [--session]      approve a held call (for the session)
+  sentinel approvals deny ID [--reason TEXT]     deny a held call
+  sentinel approvals watch                       show held calls as they come and answer
+                                                 them (see sentinel approvals --help)
 
 Everything from SERVER_CMD on is passed to the server untouched (a server named
-`policy` or `explain` needs `sentinel -- policy ...`).
+`policy`, `explain` or `approvals` needs `sentinel -- policy ...`).
 
 Options:
       --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]
@@ -49,6 +58,7 @@ Options:
 Exit codes: the server's own exit code (128+N if signal N ended it); 2 bad usage or an
 invalid policy; 126 server not executable; 127 server not found; 1 other errors.
 `policy check` and `policy test` exit 1 when the file has errors or a case fails.
+`approvals` exits 1 when the call or its Sentinel is not found or the answer is refused.
 ";
 
 /// Settings shared by every mode.
@@ -90,6 +100,8 @@ pub enum Command {
     PolicyShowDefault(Options),
     /// The message text, or `None` to read it from stdin.
     Explain(Options, Option<String>),
+    /// `sentinel approvals ...` (its own arguments; Sentinel's options do not apply).
+    Approvals(approvals::Action),
     Help,
     Version,
 }
@@ -122,6 +134,9 @@ pub fn parse(
         color: true,
         verbosity: Verbosity::Normal,
     };
+    if args.first().and_then(|a| a.to_str()) == Some("approvals") {
+        return approvals::parse(args.into_iter().skip(1).collect()).map(Command::Approvals);
+    }
     let sub = match args.first().and_then(|a| a.to_str()) {
         Some("policy") => Some("policy"),
         Some("explain") => Some("explain"),

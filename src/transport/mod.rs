@@ -2,9 +2,12 @@
 //! verdicts: every line goes through `gateway::Gateway`. `stdio` is the stdio proxy (and the
 //! demo mode), `lifecycle` its shutdown state machine, `server` the wrapped server process and
 //! `signals` Sentinel's own signal handling (the platform code, one small module per concern).
-//! An HTTP transport will sit beside them.
+//! `local` is the out-of-band approval channel on this host (a Unix socket per Sentinel in the
+//! per-user directory of `rundir`). An HTTP transport will sit beside them.
 
 mod lifecycle;
+pub mod local;
+pub mod rundir;
 pub mod server;
 pub mod signals;
 pub mod stdio;
