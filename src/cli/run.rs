@@ -85,6 +85,16 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
             term.clone(),
         )
     });
+    // The local approval channel (`sentinel approvals`): Sentinel runs on without it.
+    let _local = match transport::local::start(gateway.clone(), term.clone()) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            term.warn(&format!(
+                "the local approval channel (sentinel approvals) is off: {e}"
+            ));
+            None
+        }
+    };
     let code = match server {
         None => transport::stdio::run_demo(gateway),
         Some(argv) => transport::stdio::run_proxy(gateway, &argv, term.clone(), reload),

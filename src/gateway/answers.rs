@@ -150,7 +150,7 @@ impl Gateway {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
                     ("reason", Some(&hit.reason)),
-                    ("detail", Some(&detail)),
+                    ("detail", Some(detail)),
                     ("hint", Some(&hit.hint)),
                 ]);
                 let message = format!("Invalid params: {detail}");
@@ -166,7 +166,7 @@ impl Gateway {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
                     ("reason", Some(&hit.reason)),
-                    ("detail", Some(&detail)),
+                    ("detail", Some(detail)),
                     ("hint", Some(&hit.hint)),
                     (
                         "argument",

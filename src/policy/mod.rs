@@ -108,16 +108,6 @@ pub enum Channel {
     Local,
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Any => "any",
-            Channel::Client => "client",
-            Channel::Local => "local",
-        }
-    }
-}
-
 /// The default wait: below the 60 s request timeout of the official TypeScript SDK.
 pub const DEFAULT_APPROVAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(50);
 

@@ -306,8 +306,6 @@ impl Drop for LocalListener {
 /// Starts this Sentinel's listener on `<runtime dir>/<pid>.sock` and attaches it to
 /// `gateway` as its local channel. On an error Sentinel runs without the local channel (the
 /// caller says so on stderr).
-// Until `cli/run.rs` calls this (remove the allow then), nothing does.
-#[allow(dead_code)]
 pub fn start(gateway: Arc<Gateway>, term: Term) -> Result<LocalListener, Error> {
     let dir = RunDir::open().map_err(Error::Dir)?;
     start_in(dir, std::process::id(), gateway, term)

@@ -123,10 +123,6 @@ impl Proxy {
             .collect()
     }
 
-    fn audit(&self) -> Vec<Value> {
-        util::audit_entries(&self.dir)
-    }
-
     /// Closes stdin and waits for a clean exit.
     fn finish(mut self) -> (Vec<Value>, String) {
         self.s.close_stdin();

@@ -34,6 +34,11 @@ fn the_server_inherits_environment_and_working_directory() {
     let mut want: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     want.remove(&OsString::from("SENTINEL_AUDIT_LOG"));
     want.remove(&OsString::from("NO_COLOR"));
+    // util::hermetic gives every test a runtime directory of its own.
+    want.insert(
+        "XDG_RUNTIME_DIR".into(),
+        dir.join("xdg-runtime").into_os_string(),
+    );
     want.insert("SECRET_TOKEN".into(), "abc".into());
     want.insert("SENTINEL_WIRE_ODD".into(), "a=b c\t\u{e4}".into());
     let mut want_lines: Vec<Vec<u8>> = Vec::new();
