@@ -192,37 +192,12 @@ impl Drop for FakeSentinel {
     }
 }
 
-/// Makes the socket file at `path` look a minute old (a stale socket is removed only once
-/// it has settled).
 fn backdate(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as libc::time_t;
-    let t = libc::timespec {
-        tv_sec: now - 60,
-        tv_nsec: 0,
-    };
-    // SAFETY: c is a NUL-terminated path and the two timespecs are valid.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+    util::backdate(path)
 }
 
 fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < LONG, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
+    util::wait_until(what, LONG, f)
 }
 
 #[test]

@@ -528,29 +528,8 @@ fn watch(
     let _ = reader.get_ref().shutdown(Shutdown::Both);
 }
 
-/// A held call as a client reads it off the wire (every field but `id` may be missing from
-/// another version's Sentinel).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default)]
-pub struct Held {
-    pub id: String,
-    pub pid: u32,
-    pub server: String,
-    pub tool: String,
-    pub rule: String,
-    pub reason: String,
-    pub detail: String,
-    pub arguments: Value,
-    pub since: String,
-    pub deadline: String,
-    pub session_allowed: bool,
-    #[serde(default = "yes")]
-    pub local: bool,
-}
-
-fn yes() -> bool {
-    true
-}
+/// A held call as a client reads it off the wire.
+pub use crate::gateway::approvals::local::HeldCall as Held;
 
 /// Why a Sentinel could not be reached.
 #[derive(Debug)]

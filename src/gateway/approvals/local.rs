@@ -5,11 +5,14 @@
 //! calls being held and resolved. The socket, its directory and the wire format belong to
 //! `transport::local`; this module knows nothing about them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One held call as a person sees it (`sentinel approvals list --json` prints these).
-#[derive(Clone, Debug, Serialize)]
+/// One held call as a person sees it (`sentinel approvals list --json` prints these). The
+/// clients of the socket read it back with every field but `id` optional, so a Sentinel of
+/// another version is still understood.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HeldCall {
     /// Unique among this user's running Sentinels: `<pid>-<n>`.
     pub id: String,
@@ -32,7 +35,12 @@ pub struct HeldCall {
     pub session_allowed: bool,
     /// Whether a person on this host may answer it (false when the rule insists on the
     /// client's channel, or the call waits on a channel that is not local).
+    #[serde(default = "yes")]
     pub local: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What the gateway tells the watchers.
