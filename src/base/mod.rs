@@ -14,6 +14,7 @@ pub mod lines;
 pub mod scan;
 pub mod small_str;
 pub mod term;
+pub mod visible;
 
 /// A small deterministic generator (xorshift64*) for the differential tests' inputs.
 #[cfg(test)]

@@ -371,33 +371,9 @@ fn push_visible(out: &mut String, c: char) {
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
         c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-        c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c if crate::base::visible::hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
         c => out.push(c),
     }
-}
-
-/// C1 controls and the characters that are invisible or reorder text: soft hyphen, bidi
-/// marks, embeddings, overrides and isolates, zero-width characters, joiners, invisible
-/// operators, Hangul fillers, variation selectors, the BOM, interlinear annotation, tags.
-fn hidden(c: char) -> bool {
-    matches!(c as u32,
-        0x80..=0x9f
-        | 0xad
-        | 0x34f
-        | 0x61c
-        | 0x115f | 0x1160
-        | 0x17b4 | 0x17b5
-        | 0x180b..=0x180f
-        | 0x200b..=0x200f
-        | 0x2028..=0x202e
-        | 0x2060..=0x206f
-        | 0x3164
-        | 0xfe00..=0xfe0f
-        | 0xfeff
-        | 0xffa0
-        | 0xfff0..=0xfffb
-        | 0x1d173..=0x1d17a
-        | 0xe0000..=0xe0fff)
 }
 
 /// A JSON value on one line, strings quoted and [`visible`] (a `"` inside as `\"`).

@@ -93,23 +93,7 @@ pub fn visible(text: &str) -> String {
 }
 
 fn hidden(c: char) -> bool {
-    let u = c as u32;
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(u,
-            0x00AD                 // soft hyphen
-            | 0x034F               // combining grapheme joiner
-            | 0x061C               // Arabic letter mark
-            | 0x115F | 0x1160 | 0x3164 | 0xFFA0 // Hangul fillers
-            | 0x180E               // Mongolian vowel separator
-            | 0x200B..=0x200F      // zero-width space, joiners, LRM, RLM
-            | 0x2028..=0x202E      // separators, bidi embeddings and overrides
-            | 0x2060..=0x206F      // word joiner, invisible operators, bidi isolates
-            | 0xFE00..=0xFE0F      // variation selectors
-            | 0xFEFF               // BOM, zero-width no-break space
-            | 0xFFF9..=0xFFFB      // interlinear annotation
-            | 0x1D173..=0x1D17A    // musical formatting
-            | 0xE0000..=0xE007F    // tag characters
-            | 0xE0100..=0xE01EF) // variation selectors supplement
+    (c.is_control() && c != '\n' && c != '\t') || crate::base::visible::hidden(c)
 }
 
 /// The form's schema: one required decision.
