@@ -338,3 +338,24 @@ fn the_proxy_listens_while_it_runs_and_removes_its_socket_when_it_ends() {
     s.wait(T);
     assert!(!socket.exists(), "the socket outlived the proxy");
 }
+
+#[test]
+fn demo_mode_at_the_end_of_its_input_waits_for_the_held_call_to_be_answered() {
+    // `cat calls.jsonl | sentinel` with a watch running: the input ends at once, the held
+    // call is still answered, then Sentinel exits.
+    let env = Env::new("flow-demo-eof");
+    let watch = env.watch();
+    let mut demo = env.demo(&[]);
+    let pid = demo.child.id();
+    let line = call(1, "write_query", "DELETE FROM users");
+    demo.send(&line);
+    demo.close_stdin();
+    let held = next_held(&watch);
+    assert_eq!(held["id"], format!("{pid}-1"), "{held}");
+    assert!(util::alive(pid), "demo mode exited with a call still held");
+    let (status, out, err) = env.run(&["approve", &format!("{pid}-1")]);
+    assert!(status.success(), "{out}{err}");
+    assert_eq!(demo.recv_raw(T), format!("{line}\n").into_bytes());
+    assert!(demo.wait(T).success());
+    stop(watch);
+}
