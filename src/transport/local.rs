@@ -24,7 +24,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -36,6 +36,8 @@ pub const WATCH_QUEUE: usize = 256;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request connection may stay silent before it is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an ending Sentinel waits for answers in flight to be confirmed to their senders.
+const CONFIRM_GRACE: Duration = Duration::from_secs(2);
 
 /// One request, as a line of JSON: `{"op":"list"}`, `{"op":"approve","id":..,"session":..}`,
 /// `{"op":"deny","id":..,"reason":..}`, `{"op":"watch"}`.
@@ -169,9 +171,39 @@ struct Hub {
     watchers: Mutex<Vec<Watcher>>,
     next_watcher: AtomicU64,
     closed: AtomicBool,
+    /// Answers taken but not yet confirmed to their sender: the listener's drop waits for
+    /// them, so a Sentinel that ends because the answer settled its last call still says so.
+    answering: Mutex<usize>,
+    confirmed: Condvar,
+}
+
+/// One answer between its arrival and its confirmation (see `Hub::answering`).
+struct Answering<'a>(&'a Hub);
+
+impl<'a> Answering<'a> {
+    fn begin(hub: &'a Hub) -> Self {
+        *hub.answering.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        Answering(hub)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        *self.0.answering.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.confirmed.notify_all();
+    }
 }
 
 impl Hub {
+    /// Waits up to `limit` for every answer in flight to be confirmed.
+    fn wait_confirmed(&self, limit: Duration) {
+        let guard = self.answering.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .confirmed
+            .wait_timeout_while(guard, limit, |n| *n > 0)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
     fn watchers(&self) -> MutexGuard<'_, Vec<Watcher>> {
         self.watchers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -288,6 +320,8 @@ impl LocalListener {
 
 impl Drop for LocalListener {
     fn drop(&mut self) {
+        // An answer that settled the last held call may still be on its way to its sender.
+        self.hub.wait_confirmed(CONFIRM_GRACE);
         self.hub.closed.store(true, Ordering::Release);
         for w in self.hub.watchers().drain(..) {
             let _ = w.stream.shutdown(Shutdown::Both);
@@ -323,6 +357,8 @@ fn start_in(
         watchers: Mutex::new(Vec::new()),
         next_watcher: AtomicU64::new(0),
         closed: AtomicBool::new(false),
+        answering: Mutex::new(0),
+        confirmed: Condvar::new(),
     });
     let thread = {
         let (hub, backend, term) = (hub.clone(), backend.clone(), term.clone());
@@ -435,7 +471,10 @@ fn serve(stream: UnixStream, hub: &Arc<Hub>, backend: &dyn Backend, term: &Term)
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let reply = match parse_request(&line) {
+        let request = parse_request(&line);
+        let _answering = matches!(request, Ok(Request::Approve { .. } | Request::Deny { .. }))
+            .then(|| Answering::begin(hub));
+        let reply = match request {
             Err(message) => error_reply(&message),
             Ok(Request::List) => json!({"ok": true, "held": backend.held()}).to_string(),
             Ok(Request::Approve { id, session }) => answer(
