@@ -45,6 +45,8 @@ fn main() -> ExitCode {
             ))
         }
         cli::Command::Approvals(action) => return ExitCode::from(cli::approvals::run(action)),
+        cli::Command::Audit(args) => return ExitCode::from(cli::audit::run(args)),
+        cli::Command::Pins(args) => return ExitCode::from(cli::pins::run(args)),
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
     };

@@ -42,6 +42,8 @@ pub enum Action {
     Approved,
     /// A held call denied (by a person, by the timeout), or dropped (cancelled, disconnected).
     Denied,
+    /// Forwarded with nothing to report (written only when the policy logs every decision).
+    Allowed,
 }
 
 impl Action {
@@ -53,6 +55,7 @@ impl Action {
             Action::Held => "held",
             Action::Approved => "approved",
             Action::Denied => "denied",
+            Action::Allowed => "allowed",
         }
     }
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod approvals;
+pub mod audit;
 mod keys;
+pub mod pins;
 pub mod run;
 mod watch;
 
@@ -102,6 +104,10 @@ pub enum Command {
     Explain(Options, Option<String>),
     /// `sentinel approvals ...` (its own arguments; Sentinel's options do not apply).
     Approvals(approvals::Action),
+    /// `sentinel audit ...` (its own arguments).
+    Audit(Vec<OsString>),
+    /// `sentinel pins ...` (its own arguments).
+    Pins(Vec<OsString>),
     Help,
     Version,
 }
@@ -136,6 +142,11 @@ pub fn parse(
     };
     if args.first().and_then(|a| a.to_str()) == Some("approvals") {
         return approvals::parse(args.into_iter().skip(1).collect()).map(Command::Approvals);
+    }
+    match args.first().and_then(|a| a.to_str()) {
+        Some("audit") => return Ok(Command::Audit(args.into_iter().skip(1).collect())),
+        Some("pins") => return Ok(Command::Pins(args.into_iter().skip(1).collect())),
+        _ => {}
     }
     let sub = match args.first().and_then(|a| a.to_str()) {
         Some("policy") => Some("policy"),

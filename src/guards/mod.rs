@@ -6,7 +6,10 @@
 //! the policy that compiles guards' settings and the gateway that applies them.
 
 pub mod breaker;
+pub mod descriptions;
 pub mod egress;
+pub mod pins;
+pub mod rows;
 pub mod secrets;
 pub mod sql;
 

@@ -15,11 +15,13 @@ use crate::guards::sql::{Check, SqlGuard};
 pub use crate::guards::Mode;
 use std::fmt::Write as _;
 
+pub mod audit_policy;
 mod conditions;
 mod egress_rule;
 pub mod file;
 mod live;
 pub mod reload;
+pub mod server;
 pub mod sql_args;
 mod sql_rule;
 pub mod tooling;
@@ -180,6 +182,10 @@ pub struct Policy {
     pub default_mode: Mode,
     /// The circuit breaker's settings (stateful: applied by the gateway, not by `decide`).
     pub breaker: crate::guards::breaker::Config,
+    /// What the audit log records beyond refusals (`audit:`).
+    pub audit: audit_policy::AuditPolicy,
+    /// Server-side inspection (`server:`).
+    pub server: server::ServerPolicy,
 }
 
 /// The message facts a decision depends on.
@@ -248,6 +254,8 @@ impl Policy {
             default_action: Action::Allow,
             default_mode: Mode::Enforce,
             breaker: crate::guards::breaker::Config::defaults(),
+            audit: Default::default(),
+            server: Default::default(),
         }
     }
 

@@ -230,6 +230,8 @@ impl PolicyFile {
             },
             default_mode: mode,
             breaker,
+            audit: Default::default(),
+            server: Default::default(),
         })
     }
 }

@@ -1,0 +1,1 @@
+//! Description scanning of what a server lists (tools, prompts, resources): being built.

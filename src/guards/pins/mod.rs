@@ -1,0 +1,1 @@
+//! Pinning tool definitions per server: being built.

@@ -1,0 +1,1 @@
+//! Counting the rows of a SQL tool's result: being built.
