@@ -44,6 +44,16 @@ pub enum Action {
     Denied,
     /// Forwarded with nothing to report (written only when the policy logs every decision).
     Allowed,
+    /// An item of the server's lists kept from the client (tool, prompt, resource).
+    Hidden,
+    /// An item of the server's lists passed on with offending text cut out.
+    Sanitised,
+    /// A server's answer over its response cap: replaced by an error, or cut.
+    Capped,
+    /// Tool definitions pinned at first sight, or a change to them accepted.
+    Pinned,
+    /// A request the server sent the client (sampling, elicitation, roots).
+    ServerRequest,
 }
 
 impl Action {
@@ -56,6 +66,11 @@ impl Action {
             Action::Approved => "approved",
             Action::Denied => "denied",
             Action::Allowed => "allowed",
+            Action::Hidden => "hidden",
+            Action::Sanitised => "sanitised",
+            Action::Capped => "capped",
+            Action::Pinned => "pinned",
+            Action::ServerRequest => "server_request",
         }
     }
 }

@@ -145,7 +145,12 @@ impl Gateway {
         reply.reserve(2 * text.len() + 256);
         // Unreadable params are a protocol error, answered as one whatever --block-as says.
         let invalid = rule == INVALID_PARAMS;
-        match self.block_as {
+        // Only a tool call can be answered with a tool result.
+        let block_as = match msg.method.as_deref() {
+            Some("tools/call") => self.block_as,
+            _ => BlockAs::Error,
+        };
+        match block_as {
             _ if invalid => {
                 let data = jsonrpc::string_object(&[
                     ("rule", Some(rule)),
@@ -249,7 +254,7 @@ impl Gateway {
 /// The message with every secret in it redacted, when it has one: the audit log never holds
 /// a detected secret in clear. Redacted messages are re-serialized (compact, keys sorted); the
 /// others are kept byte for byte.
-fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
+pub(super) fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
     // A judged message is UTF-8 already; only a refused line may not be.
     let text = match std::str::from_utf8(raw) {
         Ok(t) => Cow::Borrowed(t),
@@ -269,7 +274,7 @@ fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String> {
 }
 
 /// `text` with any secret redacted.
-fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
+pub(super) fn clean<'t>(redactor: &secrets::Scanner, text: &'t str) -> Cow<'t, str> {
     redactor
         .redact(text)
         .map_or(Cow::Borrowed(text), Cow::Owned)

@@ -10,8 +10,10 @@ mod answers;
 pub mod approvals;
 mod circuit;
 mod facts;
+mod inspect;
 mod session;
 
+pub use inspect::{Overflow, ServerVerdict};
 pub use session::ClientSide;
 
 use answers::internal_error;
@@ -79,6 +81,8 @@ pub struct Gateway {
     name_target: Option<crate::guards::sql::Convention>,
     /// Calls held for a person's approval (`approvals`).
     approvals: approvals::Approvals,
+    /// The server's answers being inspected, and what was removed from its lists.
+    inspect: Mutex<inspect::Inspect>,
 }
 
 /// What one judged message is sent on as.
@@ -124,6 +128,7 @@ impl Gateway {
             clock,
             store: Box::new(breaker::MemoryStore::default()),
             approvals: approvals::Approvals::new(),
+            inspect: Mutex::new(inspect::Inspect::default()),
         }
     }
 
@@ -296,13 +301,11 @@ impl Gateway {
             self.term.allowed(&self.headline(msg));
         }
         if msg.kind == Kind::Request && self.track_pending {
-            let watch = match msg.method.as_deref() {
-                Some("initialize") => Some(facts::Watch::Initialize),
-                Some("tools/list") => Some(facts::Watch::ToolsList),
-                _ => None,
-            };
-            if let (Some(what), Some(id)) = (watch, &msg.id) {
-                self.watch(id.as_json(), what);
+            if let (Some(method), Some(id)) = (msg.method.as_deref(), &msg.id) {
+                if let Some(hit) = self.watch_answer(policy, method, msg.tool_name(), id) {
+                    self.block(client, msg, raw, &hit, reply);
+                    return Pass::No;
+                }
             }
             if let Some(id) = &msg.id {
                 let key = jsonrpc::id_key(id.as_json());
@@ -333,6 +336,9 @@ impl Gateway {
                         terminal: Some(hit),
                         monitored: Vec::new(),
                     });
+                }
+                if let Some(hit) = self.removed_item(msg) {
+                    return Judgement::Decided(hit);
                 }
                 let params = msg.params.as_ref();
                 let (def, target) = self.server_facts(msg.tool_name());
@@ -377,6 +383,10 @@ impl Gateway {
                 }
                 Judgement::Allow
             }
+            Some("prompts/get" | "resources/read") => match self.removed_item(msg) {
+                Some(hit) => Judgement::Decided(hit),
+                None => Judgement::Allow,
+            },
             Some("initialize") if msg.kind == Kind::Request => {
                 self.client_initialize(raw);
                 Judgement::Allow

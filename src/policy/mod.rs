@@ -255,7 +255,7 @@ impl Policy {
             default_mode: Mode::Enforce,
             breaker: crate::guards::breaker::Config::defaults(),
             audit: Default::default(),
-            server: Default::default(),
+            server: server::ServerPolicy::builtin(max_rows),
         }
     }
 

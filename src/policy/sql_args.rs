@@ -249,6 +249,16 @@ fn tool_name_signals(tool: &str) -> (bool, bool) {
     (sql, prose)
 }
 
+/// Whether `tool` takes SQL: its name says so, or an argument of its definition carries SQL.
+pub fn is_sql_tool(tool: &str, def: Option<&ToolDef>) -> bool {
+    tool_name_signals(tool).0
+        || def.is_some_and(|d| {
+            d.props
+                .iter()
+                .any(|(k, _)| classify(None, &[], tool, Some(d), k) == ArgKind::Sql)
+        })
+}
+
 /// How the argument `key` of a call to `tool` is treated, from the policy's lists (`keys`:
 /// `None` leaves it to the evidence), the tool's definition if the server listed it, and the
 /// names.

@@ -5,10 +5,10 @@
 //! `local` is the out-of-band approval channel on this host (a Unix socket per Sentinel in the
 //! per-user directory of `rundir`). An HTTP transport will sit beside them.
 
+mod hold;
 mod lifecycle;
 pub mod local;
 pub mod rundir;
 pub mod server;
 pub mod signals;
 pub mod stdio;
-mod tap;

@@ -9,6 +9,7 @@ use crate::base::scan::Scanner;
 use crate::base::term::Term;
 use crate::gateway::approvals::Outlet;
 use crate::gateway::{Forward, Gateway, Outcome};
+use crate::transport::hold::{Holder, Sink};
 use crate::transport::lifecycle::{Event, Lifecycle, DRAIN};
 use crate::transport::{server, signals};
 use std::ffi::OsString;
@@ -390,7 +391,8 @@ fn client_pump(
 }
 
 /// Copies the server's stdout to ours as it arrives, holding the stdout lock while a message is
-/// half written so the gateway's own answers never land inside it.
+/// half written so the gateway's own answers never land inside it. While the gateway inspects
+/// the server's answers, lines go through `hold` instead.
 fn server_pump(
     gateway: &Gateway,
     mut server_out: std::process::ChildStdout,
@@ -399,10 +401,14 @@ fn server_pump(
 ) {
     let mut buf = vec![0u8; BUF];
     let mut scanner = Scanner::default();
-    let mut tap = crate::transport::tap::Tap::default();
+    let mut holder = Holder::default();
     let mut answers = gateway.server_side();
-    let mut guard: Option<MutexGuard<'_, RawStdout>> = None;
-    let mut client_ok = true;
+    let mut out = ClientOut {
+        stdout,
+        guard: None,
+        ok: true,
+        tx,
+    };
     loop {
         let n = match server_out.read(&mut buf) {
             Ok(0) => break,
@@ -410,34 +416,54 @@ fn server_pump(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        let mid_line = scanner.mid_line();
+        if holder.busy() || gateway.wants_server_lines() {
+            let answers = &mut answers;
+            let answers = std::cell::RefCell::new(answers);
+            holder.feed(
+                &buf[..n],
+                gateway,
+                &mut scanner,
+                &mut |id, failed| gateway.server_response(&mut answers.borrow_mut(), id, failed),
+                &mut || gateway.publish_answers(&mut answers.borrow_mut()),
+                &mut out,
+            );
+            continue;
+        }
         scanner.feed(&buf[..n], &mut |id, failed| {
             gateway.server_response(&mut answers, id, failed)
         });
-        // Before the answers are published: a `tools/call` the client sends after reading
-        // the `tools/list` answer is judged with the definitions in it.
-        tap.feed(
-            &buf[..n],
-            gateway.wants_server_lines(),
-            mid_line,
-            &mut |line| gateway.server_line(line),
-        );
         gateway.publish_answers(&mut answers);
-        if client_ok {
-            let out = guard.get_or_insert_with(|| lock(stdout));
-            if out.write_all(&buf[..n]).is_err() {
-                client_ok = false;
-                let _ = tx.send(Event::ClientGone);
+        out.write(&buf[..n], !scanner.mid_line());
+    }
+    let held = holder.busy();
+    if holder.end() || (scanner.mid_line() && !held) {
+        // The server died mid-message: end the line so our own answers start on a fresh one.
+        out.write(b"\n", true);
+    }
+    drop(out);
+    let _ = tx.send(Event::ServerOutputEof);
+}
+
+/// The client's stdout as the server->client pump writes it: locked from the start of a
+/// message to its end.
+struct ClientOut<'a> {
+    stdout: &'a Mutex<RawStdout>,
+    guard: Option<MutexGuard<'a, RawStdout>>,
+    ok: bool,
+    tx: &'a Sender<Event>,
+}
+
+impl Sink for ClientOut<'_> {
+    fn write(&mut self, bytes: &[u8], line_done: bool) {
+        if self.ok && !bytes.is_empty() {
+            let out = self.guard.get_or_insert_with(|| lock(self.stdout));
+            if out.write_all(bytes).is_err() {
+                self.ok = false;
+                let _ = self.tx.send(Event::ClientGone);
             }
         }
-        if !scanner.mid_line() {
-            guard = None;
+        if line_done {
+            self.guard = None;
         }
     }
-    if scanner.mid_line() && client_ok {
-        // The server died mid-message: end the line so our own answers start on a fresh one.
-        let _ = guard.get_or_insert_with(|| lock(stdout)).write_all(b"\n");
-    }
-    drop(guard);
-    let _ = tx.send(Event::ServerOutputEof);
 }

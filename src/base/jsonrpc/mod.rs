@@ -32,6 +32,8 @@ pub const BLOCKED: i64 = -32010;
 pub const APPROVAL_REQUIRED: i64 = -32012;
 /// Sentinel: the MCP server exited or stopped reading before it answered this request.
 pub const SERVER_GONE: i64 = -32011;
+/// Sentinel: the server's answer was withheld (over a response cap, or not inspectable).
+pub const WITHHELD: i64 = -32013;
 
 /// The exact JSON text of a request id as the client wrote it (`1`, `"abc"`,
 /// `123456789012345678901234567890`), so responses carry it back unchanged.

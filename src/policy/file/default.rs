@@ -58,6 +58,18 @@ profiles:
       #   - tools: [web_search]
       #     max_calls: 200
       #     cost: 0.02
+    server:                  # what the server sends back (README: Server-side inspection)
+      descriptions: monitor  # tool/prompt/resource texts aimed at the model, hidden characters,
+      max_text: 8192         # ANSI escapes, texts longer than max_text: off | monitor | remove |
+                             # sanitise (remove: the item is hidden and its calls refused)
+      pins: monitor          # tool definitions pinned at first sight; a change is reported:
+                             # off | monitor | enforce (changed tools hidden until
+                             # `sentinel pins accept`)
+      hide_refused_tools: true  # tools the rules refuse outright are left out of tools/list
+      responses:             # caps, first match per tool: max_bytes (512KiB, 4MiB) and, for
+        - tools: [\"*\"]      # tools that take SQL, max_rows; action: block | truncate | monitor
+          max_rows: {max_rows}
+          action: monitor
 "
     )
 }

@@ -14,6 +14,7 @@ mod limits;
 mod profiles;
 mod rules;
 mod schema;
+mod server_section;
 
 pub use default::default_yaml;
 use schema::*;
@@ -231,7 +232,7 @@ impl PolicyFile {
             default_mode: mode,
             breaker,
             audit: Default::default(),
-            server: Default::default(),
+            server: self.server(resolved.server.as_ref(), mode, 1000)?,
         })
     }
 }

@@ -61,6 +61,11 @@ impl PolicyFile {
         if own.default_action.is_some() {
             merged.default_action = own.default_action;
         }
+        match (&mut merged.server, &own.server) {
+            (Some(base), Some(child)) => merge_server(&mut base.value, &child.value),
+            (None, Some(child)) => merged.server = Some(child.clone()),
+            _ => {}
+        }
         match (&mut merged.breaker, &own.breaker) {
             (Some(base), Some(child)) => merge_breaker(&mut base.value, &child.value),
             (None, Some(child)) => merged.breaker = Some(child.clone()),
@@ -92,6 +97,14 @@ impl PolicyFile {
         merged.extends = None;
         Ok(merged)
     }
+}
+
+/// `child` overrides the `server:` fields it states (`responses` whole).
+pub(super) fn merge_server(base: &mut ServerDoc, child: &ServerDoc) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if child.$f.is_some() { base.$f = child.$f.clone(); } )* };
+    }
+    take!(descriptions, max_text, pins, hide_refused_tools, responses);
 }
 
 /// `child` overrides the breaker fields it states.

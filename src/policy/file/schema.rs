@@ -35,6 +35,73 @@ pub(super) struct ProfileDoc {
     pub(super) remove_rules: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) breaker: Option<Spanned<BreakerDoc>>,
+    #[serde(default)]
+    pub(super) server: Option<Spanned<ServerDoc>>,
+}
+
+/// The `server:` section of a profile: server-side inspection. Unset fields keep the
+/// built-in defaults (see `policy::server::ServerPolicy`).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ServerDoc {
+    #[serde(default)]
+    pub(super) descriptions: Option<DescriptionsDoc>,
+    #[serde(default)]
+    pub(super) max_text: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub(super) pins: Option<PinsDoc>,
+    #[serde(default)]
+    pub(super) hide_refused_tools: Option<bool>,
+    #[serde(default)]
+    pub(super) responses: Option<Vec<Spanned<ResponseDoc>>>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum DescriptionsDoc {
+    Off,
+    Monitor,
+    Remove,
+    #[serde(alias = "sanitize")]
+    Sanitise,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum PinsDoc {
+    Off,
+    Monitor,
+    Enforce,
+}
+
+/// One entry of `server.responses`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResponseDoc {
+    #[serde(default)]
+    pub(super) tools: Option<Vec<String>>,
+    /// Bytes: a number, or a string with a unit (`512KiB`, `4MiB`).
+    #[serde(default)]
+    pub(super) max_bytes: Option<Spanned<SizeDoc>>,
+    #[serde(default)]
+    pub(super) max_rows: Option<u64>,
+    #[serde(default)]
+    pub(super) action: Option<CapDoc>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub(super) enum SizeDoc {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum CapDoc {
+    Monitor,
+    Block,
+    Truncate,
 }
 
 /// The `breaker:` section of a profile. Every field is optional: unset ones keep the
