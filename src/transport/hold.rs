@@ -32,6 +32,8 @@ pub struct Holder {
     ids: Vec<String>,
     /// Bytes of the current line so far.
     size: usize,
+    /// The current line outgrew the limit and is being streamed on.
+    overflowed: bool,
 }
 
 impl Default for Holder {
@@ -41,6 +43,7 @@ impl Default for Holder {
             line: Vec::new(),
             ids: Vec::new(),
             size: 0,
+            overflowed: false,
         }
     }
 }
@@ -79,6 +82,7 @@ impl Holder {
             if !scanner.mid_line() {
                 self.ids.clear();
                 self.size = 0;
+                self.overflowed = false;
                 self.state = if gateway.wants_server_lines() {
                     State::Holding
                 } else {
@@ -97,6 +101,11 @@ impl Holder {
             self.size += seg.len();
             match self.state {
                 State::Idle | State::Streaming => {
+                    // Reported before the client can read its end.
+                    if ends && self.overflowed {
+                        gateway.server_streamed(&self.ids, self.size);
+                        self.overflowed = false;
+                    }
                     publish();
                     out.write(seg, ends);
                 }
@@ -105,6 +114,11 @@ impl Holder {
                     if self.line.len() + body.len() > gateway.inspect_limit() {
                         match gateway.server_overflow() {
                             Overflow::Stream => {
+                                if ends {
+                                    gateway.server_streamed(&self.ids, self.size);
+                                } else {
+                                    self.overflowed = true;
+                                }
                                 publish();
                                 out.write(&std::mem::take(&mut self.line), false);
                                 out.write(seg, ends);

@@ -37,8 +37,18 @@
 //!   when no more input is buffered).
 //! * `--tools FILE`: play a real server: FILE is a JSON object whose `tools`
 //!   array is served as the `tools/list` result and whose `serverInfo` (if any)
-//!   `initialize` reports (other members, such as `_source`, are ignored);
-//!   every `tools/call` of a tool it does not know is echoed, as usual.
+//!   `initialize` reports; its `prompts`, `resources` and `resourceTemplates`
+//!   arrays (if any) answer `prompts/list`, `resources/list` and
+//!   `resources/templates/list` (other members, such as `_source`, are
+//!   ignored); every `tools/call` of a tool it does not know is echoed, as
+//!   usual. FILE is read again for every list request, so a test can change
+//!   the server's tools under a running session (a rug pull).
+//!
+//! More tools, for server-side inspection: `rows` answers `n` rows in the text
+//! `shape` its arguments name (`json`, `python`, `csv`, `markdown`, or
+//! `structured` for `structuredContent`); `list_changed` first sends
+//! `notifications/tools/list_changed`, then echoes; `big` with `"id_last": true`
+//! writes the `id` after the result, as the TypeScript SDK does.
 //!
 //! Files written at start go to `FILE.tmp` first and are then renamed, so
 //! readers never see partial contents. The pid file is written last, after
@@ -70,11 +80,16 @@ const TOOLS_LIST_RESULT: &[u8] = br#"{"tools":[{"name":"query","description":"Ru
 /// The `tools/list` result and `serverInfo` of `--tools FILE`, when given.
 static PLAYED: OnceLock<Played> = OnceLock::new();
 
-/// What `--tools FILE` makes the server answer, serialised once at start.
+/// What `--tools FILE` makes the server answer.
 struct Played {
     tools_list: Vec<u8>,
     server_info: Vec<u8>,
+    /// `prompts/list`, `resources/list`, `resources/templates/list` results, when given.
+    lists: Vec<(&'static str, Vec<u8>)>,
 }
+
+/// The `--tools FILE` path, read again for every list request.
+static TOOLS_PATH: OnceLock<String> = OnceLock::new();
 
 /// Reads `--tools FILE`: its `tools` array (required) and `serverInfo` (optional).
 fn load_played(path: &str) -> Played {
@@ -88,9 +103,22 @@ fn load_played(path: &str) -> Played {
         .get("serverInfo")
         .cloned()
         .unwrap_or_else(|| serde_json::json!({"name": "fake_server", "version": "0.1"}));
+    let mut lists = Vec::new();
+    for (method, member) in [
+        ("prompts/list", "prompts"),
+        ("resources/list", "resources"),
+        ("resources/templates/list", "resourceTemplates"),
+    ] {
+        if let Some(items) = doc.get(member).filter(|t| t.is_array()) {
+            let mut result = serde_json::Map::new();
+            result.insert(member.to_owned(), items.clone());
+            lists.push((method, serde_json::to_vec(&result).expect("JSON")));
+        }
+    }
     Played {
         tools_list: serde_json::to_vec(&serde_json::json!({ "tools": tools })).expect("JSON"),
         server_info: serde_json::to_vec(&info).expect("JSON"),
+        lists,
     }
 }
 
@@ -302,6 +330,9 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
     // Decide first, so that `silent` writes nothing at all.
     enum Answer<'v> {
         Raw(&'static [u8]),
+        Owned(Vec<u8>),
+        /// A result written with the id after it.
+        IdLast(Vec<u8>),
         Error(&'static [u8]),
         Initialize(Option<&'v Value>),
         Big(u64),
@@ -310,16 +341,47 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
     let answer = match method {
         "initialize" => Answer::Initialize(param("protocolVersion")),
         "ping" => Answer::Raw(b"{}"),
-        "tools/list" => Answer::Raw(
-            PLAYED
-                .get()
-                .map_or(TOOLS_LIST_RESULT, |p| p.tools_list.as_slice()),
-        ),
+        "tools/list" => match TOOLS_PATH.get() {
+            Some(path) => Answer::Owned(load_played(path).tools_list),
+            None => Answer::Raw(TOOLS_LIST_RESULT),
+        },
+        "prompts/list" | "resources/list" | "resources/templates/list" => {
+            match TOOLS_PATH.get().map(|p| load_played(p)).and_then(|p| {
+                p.lists
+                    .into_iter()
+                    .find(|(m, _)| *m == method)
+                    .map(|(_, r)| r)
+            }) {
+                Some(result) => Answer::Owned(result),
+                None => Answer::Error(METHOD_NOT_FOUND),
+            }
+        }
         "tools/call" => {
             let args = param("arguments");
             let arg_u64 = |key: &str| args.and_then(|a| a.get(key)).and_then(Value::as_u64);
             match param("name").and_then(Value::as_str).unwrap_or("") {
+                "big" if args.and_then(|a| a.get("id_last")) == Some(&Value::Bool(true)) => {
+                    let text = "x".repeat(arg_u64("bytes").unwrap_or(0) as usize);
+                    Answer::IdLast(
+                        serde_json::to_vec(&serde_json::json!({
+                            "content": [{"type": "text", "text": text}], "isError": false
+                        }))
+                        .expect("JSON"),
+                    )
+                }
                 "big" => Answer::Big(arg_u64("bytes").unwrap_or(0)),
+                "rows" => Answer::Owned(rows_result(
+                    arg_u64("n").unwrap_or(0),
+                    args.and_then(|a| a.get("shape"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("json"),
+                )),
+                "list_changed" => {
+                    out.write_all(
+                        b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n",
+                    )?;
+                    Answer::Echo(args)
+                }
                 "sleep" => {
                     out.flush()?;
                     thread::sleep(Duration::from_millis(arg_u64("ms").unwrap_or(0)));
@@ -340,9 +402,21 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
         _ => Answer::Error(METHOD_NOT_FOUND),
     };
 
+    if let Answer::IdLast(result) = &answer {
+        out.write_all(br#"{"jsonrpc":"2.0","result":"#)?;
+        out.write_all(result)?;
+        out.write_all(br#","id":"#)?;
+        out.write_all(id.get().as_bytes())?;
+        return out.write_all(b"}").map(|()| true);
+    }
     out.write_all(br#"{"jsonrpc":"2.0","id":"#)?;
     out.write_all(id.get().as_bytes())?;
     match answer {
+        Answer::IdLast(_) => unreachable!("written above"),
+        Answer::Owned(result) => {
+            out.write_all(br#","result":"#)?;
+            out.write_all(&result)?;
+        }
         Answer::Error(err) => {
             out.write_all(br#","error":"#)?;
             out.write_all(err)?;
@@ -393,6 +467,51 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
     }
     out.write_all(b"}")?;
     Ok(true)
+}
+
+/// The result of the `rows` tool: `n` rows of (id, name) in `shape`.
+fn rows_result(n: u64, shape: &str) -> Vec<u8> {
+    let rows: Vec<(u64, String)> = (1..=n).map(|i| (i, format!("user {i}"))).collect();
+    let text = match shape {
+        "python" => format!(
+            "[{}]",
+            rows.iter()
+                .map(|(i, name)| format!("{{'id': {i}, 'name': '{name}'}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "csv" => {
+            let mut t = "id,name\n".to_owned();
+            for (i, name) in &rows {
+                t.push_str(&format!("{i},{name}\n"));
+            }
+            t
+        }
+        "markdown" => {
+            let mut t = "| id | name |\n|---|---|\n".to_owned();
+            for (i, name) in &rows {
+                t.push_str(&format!("| {i} | {name} |\n"));
+            }
+            t
+        }
+        _ => serde_json::to_string(
+            &rows
+                .iter()
+                .map(|(i, name)| serde_json::json!({"id": i, "name": name}))
+                .collect::<Vec<_>>(),
+        )
+        .expect("JSON"),
+    };
+    let mut result =
+        serde_json::json!({"content": [{"type": "text", "text": text}], "isError": false});
+    if shape == "structured" {
+        let objects: Vec<Value> = rows
+            .iter()
+            .map(|(i, name)| serde_json::json!({"id": i, "name": name}))
+            .collect();
+        result["structuredContent"] = serde_json::json!({ "rows": objects });
+    }
+    serde_json::to_vec(&result).expect("JSON")
 }
 
 fn unparseable() {
@@ -454,6 +573,7 @@ fn main() {
     let opts = parse_args();
     if let Some(path) = &opts.tools {
         let _ = PLAYED.set(load_played(path));
+        let _ = TOOLS_PATH.set(path.clone());
     }
 
     if opts.ignore_sigterm {

@@ -84,6 +84,8 @@ pub fn hermetic<'c>(cmd: &'c mut Command, dir: &Path) -> &'c mut Command {
     let runtime = dir.join("xdg-runtime");
     let _ = std::fs::create_dir_all(&runtime);
     cmd.env("XDG_RUNTIME_DIR", runtime);
+    // A state directory of its own: pins (and the audit log's fallback) stay in the test.
+    cmd.env("XDG_STATE_HOME", dir.join("xdg-state"));
     // SAFETY: the closure runs between fork and exec and only calls async-signal-safe
     // functions (signal, sigemptyset, sigprocmask).
     unsafe {

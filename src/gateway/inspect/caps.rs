@@ -99,6 +99,12 @@ pub(super) fn oversized(gw: &Gateway, c: &CallWatch, id: &str, size: usize) -> V
     out
 }
 
+/// Reports a monitored cap's answer that went over it and was streamed on.
+pub(super) fn streamed_over(gw: &Gateway, c: &CallWatch, id: &str, size: usize, max: usize) {
+    let over = Over::Bytes { size, max };
+    gw.note_cap(c, id, &over, AuditAction::Monitored, Some("block"));
+}
+
 impl Gateway {
     /// Judges the answer `msg` (a whole response object of `size` bytes) to a capped call;
     /// true when it was changed.

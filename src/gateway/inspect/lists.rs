@@ -88,11 +88,24 @@ impl Gateway {
                     let detail = format!(
                         "the policy refuses every call to {name} (rule {rule}), so it is not listed"
                     );
+                    let hint = "the policy does not allow this tool; ask an administrator";
+                    self.note_item(&ItemNote {
+                        kind,
+                        name: &name,
+                        item: &item,
+                        action: AuditAction::Hidden,
+                        rule,
+                        reason: "refused_by_policy",
+                        explanation: &detail,
+                        hint,
+                        field: None,
+                        would_have: None,
+                    });
                     removal = Some(Removal {
                         rule: rule.to_owned(),
                         reason: "refused_by_policy".into(),
                         detail,
-                        hint: "the policy does not allow this tool; ask an administrator".into(),
+                        hint: hint.into(),
                     });
                 }
             }

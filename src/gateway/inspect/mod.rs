@@ -17,7 +17,7 @@ use super::Gateway;
 use crate::audit::{Action as AuditAction, Entry};
 use crate::base::jsonrpc::{self, RawId};
 use crate::base::small_str::SmallStr;
-use crate::policy::server::ResponseCap;
+use crate::policy::server::{CapAction, ResponseCap};
 use crate::policy::{self, Hit, Policy};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -196,8 +196,9 @@ impl Gateway {
         let mut limit = 0usize;
         for w in ins.watched.values() {
             limit = limit.max(match w {
+                // Truncating needs the whole answer (to cut it validly); counting rows too.
                 Watch::Call(c) => match c.cap.max_bytes {
-                    Some(b) if !c.sql => b.saturating_add(1),
+                    Some(b) if !c.sql && c.cap.action != CapAction::Truncate => b.saturating_add(1),
                     _ => MAX_INSPECTED,
                 },
                 _ => MAX_INSPECTED,
@@ -310,6 +311,32 @@ impl Gateway {
             Overflow::Discard
         } else {
             Overflow::Stream
+        }
+    }
+
+    /// A held line that outgrew the limit was streamed on ([`Overflow::Stream`]) and has
+    /// ended (`ids`: the response ids in it): what it answered is reported, not judged.
+    pub fn server_streamed(&self, ids: &[String], size: usize) {
+        for (id, watch) in self.take_watches(ids) {
+            match watch {
+                Watch::Call(c) => {
+                    if c.cap.max_bytes.is_some_and(|max| size > max) {
+                        let max = c.cap.max_bytes.unwrap_or(0);
+                        caps::streamed_over(self, &c, &id, size, max);
+                    } else {
+                        self.term.warn(&format!(
+                            "the answer to {} ({size} bytes) was too large to count its rows; \
+                             passed on",
+                            c.tool
+                        ));
+                    }
+                }
+                Watch::List(kind) => self.term.warn(&format!(
+                    "the {} answer ({size} bytes) was too large to inspect; passed on",
+                    kind.method()
+                )),
+                Watch::Initialize => {}
+            }
         }
     }
 
