@@ -2,7 +2,8 @@
 //!
 //! It measures Sentinel against a direct connection to the `bench_echo` server, in the same
 //! run: round-trip latency, pipelined throughput, blocked-and-audited calls, 8 MiB responses
-//! and requests, peak RSS, startup time and (through demo mode) SQL inspection time. Every
+//! and requests, peak RSS, startup time, (through demo mode) SQL inspection time, server-side
+//! inspection (`inspect.rs`) and the audit log's hash chain and signatures (`audit.rs`). Every
 //! sentinel binary given with `--sentinel LABEL=PATH` gets its own column; `--relay` adds a
 //! column for a proxy that only copies bytes (this binary in `--relay-mode`), the floor any
 //! stdio proxy pays. The result is a markdown table on stdout; progress goes to stderr.
@@ -18,6 +19,8 @@
 //! pinned to one CPU (on a VM, waking an idle virtual CPU can cost more than everything
 //! Sentinel does).
 
+mod audit;
+mod inspect;
 mod measure;
 mod messages;
 mod policies;
@@ -54,12 +57,16 @@ usage: bench_driver --echo PATH [--echo-c PATH] --sentinel LABEL=PATH [--sentine
   --relay-mode        be that relay: spawn SERVER_CMD and copy stdin/stdout to and from it
   --quick             smaller N everywhere (a rough figure in a few seconds)
   --only LIST         comma-separated subset of:
-                      latency,throughput,blocked,big,startup,sql,policy,guard,breaker
+                      latency,throughput,blocked,big,startup,sql,policy,guard,breaker,
+                      inspect,audit
                       (policy: every sentinel with the baseline policy vs a 50-rule policy
                       file; guard: the baseline vs the circuit breaker and the egress guard
                       on and enforcing; both: round-trip latency, pinned and not, and
                       pipelined throughput; breaker: the baseline vs the built-in default's
-                      circuit breaker on, its rate limit lifted, pipelined distinct calls)
+                      circuit breaker on, its rate limit lifted, pipelined distinct calls;
+                      inspect: a tools/list of 200 tools and 8 MiB responses, inspected or
+                      not; audit: blocked calls per second with the hash chain, signed
+                      checkpoints and fsync, as each binary's --help offers them)
   --print-policy      print the 50-rule policy file of the `policy` section and exit
   --print-baseline S  print the baseline policy every sentinel session runs with, generated
                       from sentinel binary S (its built-in default, circuit breaker off)
@@ -236,18 +243,10 @@ fn main() {
             Sizes::full()
         },
     };
-    let mut targets = vec![Target {
-        label: "direct".into(),
-        kind: TargetKind::Direct,
-        policy: None,
-    }];
+    let mut targets = vec![Target::new("direct", TargetKind::Direct, None)];
     if args.relay {
         match std::env::current_exe() {
-            Ok(me) => targets.push(Target {
-                label: "relay".into(),
-                kind: TargetKind::Relay(me),
-                policy: None,
-            }),
+            Ok(me) => targets.push(Target::new("relay", TargetKind::Relay(me), None)),
             Err(e) => eprintln!("bench_driver: no relay column: cannot find this binary: {e}"),
         }
     }
@@ -259,11 +258,7 @@ fn main() {
         if let Err(e) = &policy {
             eprintln!("bench_driver: sentinel {l}: no baseline policy: {e}");
         }
-        Target {
-            label: l.clone(),
-            kind: TargetKind::Sentinel(p.clone()),
-            policy: Some(policy),
-        }
+        Target::new(l, TargetKind::Sentinel(p.clone()), Some(policy))
     }));
     let wanted = |m: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == m));
     let figures: Vec<Figures> = targets.iter().map(|_| Figures::new()).collect();
@@ -290,6 +285,8 @@ fn main() {
     sections::measure_policy(&mut bench);
     let mut failures = sections::measure_guard(&mut bench);
     let breaker_failures = sections::measure_breaker(&mut bench);
+    inspect::measure_inspect(&mut bench);
+    audit::measure_audit(&mut bench);
     eprintln!("[{:6.1}s] done", started.elapsed().as_secs_f64());
 
     failures.extend(breaker_failures);

@@ -43,6 +43,12 @@ pub(crate) struct Sizes {
     /// Pipelined messages per target and call kind in the `guard` section (over all rounds;
     /// fewer than `pipelined`: with SQL, every message is parsed).
     pub(crate) guard_pipelined: usize,
+    /// `tools/list` round trips (200 tools each) per target in the `inspect` section (over
+    /// all rounds), plus a 10% warm-up per session.
+    pub(crate) lists: usize,
+    /// Blocked calls per `--audit-fsync` run of the `audit` section are `blocked` divided by
+    /// this (one fdatasync per entry is far slower than the others).
+    pub(crate) fsync_div: usize,
     pub(crate) timeout: Duration,
 }
 
@@ -59,6 +65,8 @@ impl Sizes {
             sql: 100_000,
             sql_reps: 2,
             guard_pipelined: 300_000,
+            lists: 2_000,
+            fsync_div: 50,
             timeout: Duration::from_secs(120),
         }
     }
@@ -74,6 +82,8 @@ impl Sizes {
             sql: 10_000,
             sql_reps: 1,
             guard_pipelined: 30_000,
+            lists: 200,
+            fsync_div: 20,
             timeout: Duration::from_secs(60),
         }
     }

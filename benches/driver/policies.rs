@@ -337,3 +337,56 @@ pub(crate) fn check_policy(bin: &Path, file: &Path) -> Res<()> {
         text.lines().next().unwrap_or("").trim()
     ))
 }
+
+/// The `inspect` section's `server:` block with inspection off: lists are still held and
+/// parsed (a `tools/list` answer is always read), but nothing is scanned, pinned or hidden.
+const SERVER_OFF: &str = "    server: {descriptions: off, pins: off, hide_refused_tools: false}\n";
+
+/// The `inspect` section's `server:` block for inspected 8 MiB responses: the built-in
+/// default's settings, with a cap of `MAX` on `big` (16MiB: its answers are held whole,
+/// judged, and pass; 4MiB: the check that they are judged at all).
+const SERVER_CAPPED: &str = r#"    server:
+      descriptions: monitor
+      pins: monitor
+      hide_refused_tools: true
+      responses:
+        - {tools: [big], max_bytes: MAX, action: block}
+"#;
+
+/// The `inspect` section's policy with server-side inspection off: the baseline with its
+/// `server:` block replaced by [`SERVER_OFF`].
+pub(crate) fn inspect_off_policy(bin: &Path) -> Res<String> {
+    server_variant(bin, SERVER_OFF, "server-side inspection off")
+}
+
+/// The `inspect` section's policy for inspected responses: the baseline with its `server:`
+/// block replaced by [`SERVER_CAPPED`] with the cap `max` (`16MiB`).
+pub(crate) fn capped_policy(bin: &Path, max: &str) -> Res<String> {
+    let what = format!("a response cap of {max} on `big`");
+    server_variant(bin, &SERVER_CAPPED.replace("MAX", max), &what)
+}
+
+fn server_variant(bin: &Path, server: &str, what: &str) -> Res<String> {
+    let text = replace_block(&show_default(bin)?, "    breaker:", BREAKER_OFF)?;
+    let text = replace_block(&text, "    server:", server)?;
+    Ok(format!(
+        "# bench_driver: the inspect section's policy (benches/driver/policies.rs): `{} policy \
+         show-default`\n# with the circuit breaker off and {what}.\n{text}",
+        bin.display()
+    ))
+}
+
+/// Whether `bin --help` names `option`: what a section asks of a binary it may not have
+/// (an older build, measured for comparison).
+pub(crate) fn has_option(bin: &Path, option: &str) -> bool {
+    Command::new(bin)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+                .any(|w| w == option)
+        })
+}

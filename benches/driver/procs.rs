@@ -3,6 +3,7 @@
 //! with its watchdog, pinning to one CPU, and what `/proc` says about a live process (peak
 //! RSS, CPU time), plus the error type every part of the driver uses.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,11 @@ pub(crate) struct Target {
     /// For sentinels: `--policy FILE` (the baseline unless a section says otherwise), or why
     /// that file could not be made; `None` for the others.
     pub(crate) policy: Option<Res<PathBuf>>,
+    /// For sentinels: options put before `--audit-log` (a section's variant: `--audit-key
+    /// FILE`, `--pins-dir DIR`, ...); empty for the baseline.
+    pub(crate) args: Vec<OsString>,
+    /// Environment variables set for the session (the rest is inherited).
+    pub(crate) env: Vec<(OsString, OsString)>,
 }
 
 #[derive(Clone)]
@@ -32,6 +38,34 @@ pub(crate) enum TargetKind {
 }
 
 impl Target {
+    /// A target with no extra options or environment.
+    pub(crate) fn new(label: &str, kind: TargetKind, policy: Option<Res<PathBuf>>) -> Target {
+        Target {
+            label: label.to_owned(),
+            kind,
+            policy,
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    /// This sentinel as a variant of itself: label `LABEL-suffix`, `policy` if given, and
+    /// `args` added to its options.
+    pub(crate) fn variant(
+        &self,
+        suffix: &str,
+        policy: Option<Res<PathBuf>>,
+        args: &[&OsStr],
+    ) -> Target {
+        let mut t = self.clone();
+        t.label = format!("{}-{suffix}", self.label);
+        if policy.is_some() {
+            t.policy = policy;
+        }
+        t.args.extend(args.iter().map(|a| a.to_os_string()));
+        t
+    }
+
     pub(crate) fn sentinel(&self) -> Option<&Path> {
         match &self.kind {
             TargetKind::Sentinel(p) => Some(p),
@@ -129,12 +163,14 @@ impl Proc {
                 if let Some(policy) = &target.policy {
                     c.arg("--policy").arg(policy.clone()?);
                 }
+                c.args(&target.args);
                 c.arg("--audit-log").arg(&path).arg("--").arg(&ctx.echo);
                 audit = Some(path);
                 c
             }
         };
-        cmd.stdin(Stdio::piped())
+        cmd.envs(target.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         let mut child = cmd.spawn().map_err(err("cannot start"))?;

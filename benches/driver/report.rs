@@ -457,6 +457,13 @@ pub(crate) fn print(
         );
     }
 
+    if wanted("inspect") {
+        crate::inspect::rows(&mut table, n);
+    }
+    if wanted("audit") {
+        crate::audit::rows(&mut table, n);
+    }
+
     let mut header = String::from("| metric | direct |");
     let mut rule = String::from("|---|---:|");
     for t in &table.targets[1..] {
@@ -560,6 +567,12 @@ pub(crate) fn print(
              every answer is verified to be the forwarded echo. \"sentinel CPU time\" as in the \
              guard section."
         );
+    }
+    if wanted("inspect") {
+        crate::inspect::note();
+    }
+    if wanted("audit") {
+        crate::audit::note();
     }
     if !failures.is_empty() {
         println!();

@@ -1,5 +1,5 @@
 //! The sections of a run, as `--only` names them (latency, throughput, blocked, big, startup,
-//! sql, policy, guard, breaker): each, if wanted, runs its measurements over the targets, in rounds,
+//! sql, policy, guard, breaker; inspect and audit have modules of their own): each, if wanted, runs its measurements over the targets, in rounds,
 //! and stores the figures the table shows. `Bench` holds what they share.
 
 use std::fs;
