@@ -50,10 +50,43 @@ pub fn definition(tool: &Map<String, Value>) -> Definition {
     }
 }
 
-/// Canonical JSON: `serde_json`'s maps are ordered by key (the crate is built without
-/// `preserve_order`), and its compact writer adds no whitespace, so one spelling per value.
+/// Canonical JSON: object keys sorted (by their UTF-8 bytes), no whitespace, strings and
+/// numbers as `serde_json` writes them. Sorted here rather than trusting the map's order, so a
+/// dependency switching on `serde_json/preserve_order` cannot change every hash.
 pub fn canonical(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
+    let mut out = String::new();
+    write(&mut out, v);
+    out
+}
+
+fn write(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                write(out, &map[k]);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write(out, item);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&serde_json::to_string(scalar).unwrap_or_default()),
+    }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -526,3 +526,13 @@ fn file_names_are_readable_and_bounded() {
     );
     assert_eq!(store::id_of_file_name("notes.json"), None);
 }
+
+#[test]
+fn canonical_json_is_sorted_and_compact() {
+    let v: Value =
+        serde_json::from_str(r#"{ "b": [1, {"z": null, "a": "\u00e9\n"}], "a": 1.5 }"#).unwrap();
+    assert_eq!(
+        canon::canonical(&v),
+        r#"{"a":1.5,"b":[1,{"a":"é\n","z":null}]}"#
+    );
+}
