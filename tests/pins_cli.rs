@@ -158,6 +158,13 @@ fn a_rug_pull_is_shown_field_by_field_and_read_only_to_destructive_loudly() {
     assert!(out.contains("tool read_file: CHANGED"), "{out}");
     assert!(out.contains("tool exec: ADDED"), "{out}");
     assert!(out.contains("tool list_dir: removed"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "not as pinned: read_file, exec (see sentinel pins diff {})",
+            short_id("fs")
+        )),
+        "{out}"
+    );
     let (status, out, err) = env.run(&["diff", "fs"]);
     assert_eq!(status.code(), Some(0), "{}", describe(status, &out, &err));
     assert!(
@@ -517,4 +524,61 @@ fn usage_errors_exit_2_and_help_exits_0() {
     ] {
         assert!(out.contains(word), "{word}: {out}");
     }
+}
+
+#[test]
+fn several_processes_checking_at_once_leave_one_valid_file() {
+    let env = Env::new("processes");
+    env.check("fs", "fs", &tools());
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut t = tools();
+            t[0]["description"] = json!(format!("version {i}"));
+            t.as_array_mut()
+                .unwrap()
+                .push(json!({"name": format!("new-{i}")}));
+            let mut c = env.cmd(&["check", "fs"]);
+            c.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped());
+            let mut child = c.spawn().unwrap();
+            let input = json!({"tools": t}).to_string();
+            let mut stdin = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stdin.write_all(input.as_bytes());
+            });
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "a changed listing: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v = env.json(&["diff", "fs", "--json"]);
+    let tools = v["tools"].as_array().unwrap();
+    // The last writer's listing, whole: one added tool, one change, list_dir intact.
+    let added: Vec<&str> = tools
+        .iter()
+        .filter(|t| t["kind"] == "added")
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(added.len(), 1, "{v}");
+    let n = added[0].strip_prefix("new-").unwrap();
+    let read = tools.iter().find(|t| t["name"] == "read_file").unwrap();
+    assert_eq!(
+        read["fields"][0]["new"],
+        json!(format!("version {n}")),
+        "{v}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&env.pins)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
 }

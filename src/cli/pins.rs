@@ -542,6 +542,15 @@ fn report_text(r: &Report) -> String {
     for i in &r.malformed {
         text.push_str(&format!("entry {i}: not a tool (no string name)\n"));
     }
+    let untrusted = r.untrusted();
+    if !untrusted.is_empty() {
+        let names: Vec<String> = untrusted.iter().map(|n| visible(n)).collect();
+        text.push_str(&format!(
+            "not as pinned: {} (see sentinel pins diff {})\n",
+            names.join(", "),
+            r.id
+        ));
+    }
     text
 }
 

@@ -48,6 +48,8 @@ pub enum PinError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// Another process held the pins directory's lock for longer than [`Pins::lock_wait`].
+    Busy(PathBuf),
     Corrupt {
         path: PathBuf,
         why: String,
@@ -80,6 +82,13 @@ impl std::fmt::Display for PinError {
                 path.display()
             ),
             PinError::Io { path, error } => write!(f, "cannot use {}: {error}", path.display()),
+            PinError::Busy(path) => write!(
+                f,
+                "the pins in {} stayed locked by another process; try again, or see which \
+                 process holds {}/.lock",
+                path.display(),
+                path.display()
+            ),
             PinError::Corrupt { path, why } => write!(
                 f,
                 "the pins file {} is damaged ({why}); restore it, or delete it to pin the \
@@ -161,10 +170,27 @@ pub struct Report {
     pub command: Option<CommandChange>,
 }
 
+impl ToolReport {
+    /// Whether the tool is listed as it was pinned (anything else is not to be trusted:
+    /// changed, added, listed twice, not recorded).
+    pub fn trusted(&self) -> bool {
+        self.status == Status::Pinned
+    }
+}
+
 impl Report {
+    /// The names of listed tools that are not [`ToolReport::trusted`], in listing order.
+    pub fn untrusted(&self) -> Vec<&str> {
+        self.tools
+            .iter()
+            .filter(|t| !t.trusted())
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
     /// Whether everything listed matches its pin (nothing to report).
     pub fn clean(&self) -> bool {
-        self.tools.iter().all(|t| t.status == Status::Pinned)
+        self.tools.iter().all(ToolReport::trusted)
             && self.removed.is_empty()
             && self.malformed.is_empty()
             && self.command.is_none()
@@ -292,13 +318,25 @@ pub enum DiffKind {
 #[derive(Clone, Debug)]
 pub struct Pins {
     dir: PathBuf,
+    lock_wait: std::time::Duration,
 }
 
 impl Pins {
     /// The pins in `dir`, else in [`default_dir`]. Nothing is created until something is written.
     pub fn new(dir: Option<PathBuf>) -> Result<Pins, PinError> {
         let dir = dir.or_else(default_dir).ok_or(PinError::NoDir)?;
-        Ok(Pins { dir })
+        Ok(Pins {
+            dir,
+            lock_wait: store::LOCK_WAIT,
+        })
+    }
+
+    /// How long a change waits for another process holding the directory's lock before it
+    /// fails with [`PinError::Busy`] (default 10 s; a seam for tests).
+    #[cfg(test)]
+    pub fn lock_wait(mut self, wait: std::time::Duration) -> Pins {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -323,7 +361,7 @@ impl Pins {
         let at = clock::rfc3339(now);
         let listing = Listing::read(tools);
         let path = self.path(server);
-        let _lock = store::lock(&self.dir)?;
+        let _lock = store::lock(&self.dir, self.lock_wait)?;
         let existing = store::load(&path)?;
         let first = existing.is_none();
         let mut pins = existing.unwrap_or_else(|| PinFile {
@@ -425,6 +463,10 @@ impl Pins {
                     t.missing_since = Some(at.clone());
                     dirty = true;
                 }
+                // What it said before it went is no longer on offer.
+                if t.pending.take().is_some() {
+                    dirty = true;
+                }
             }
             for name in gone_unpinned {
                 pins.tools.remove(&name);
@@ -460,7 +502,7 @@ impl Pins {
         tool: Option<&str>,
         now: SystemTime,
     ) -> Result<Accepted, PinError> {
-        let _lock = store::lock(&self.dir)?;
+        let _lock = store::lock(&self.dir, self.lock_wait)?;
         let (path, mut pins) = self.resolve(server)?;
         let at = clock::rfc3339(now);
         let mut done = Accepted {
@@ -512,7 +554,7 @@ impl Pins {
 
     /// Forgets `server`'s pins: its next listing is pinned afresh. Returns its identity.
     pub fn reset(&self, server: &str) -> Result<String, PinError> {
-        let _lock = store::lock(&self.dir)?;
+        let _lock = store::lock(&self.dir, self.lock_wait)?;
         let (path, pins) = self.resolve(server)?;
         store::remove(&path)?;
         Ok(pins.server)

@@ -12,14 +12,17 @@ use super::PinError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// The format version this Sentinel writes and reads.
 pub const VERSION: u32 = 1;
+/// Longest [`lock`] waits for another holder, unless told otherwise.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Largest pins file read (definitions are capped well below this).
 const MAX_FILE: u64 = 64 << 20;
 
@@ -202,8 +205,9 @@ pub fn ensure_dir(dir: &Path) -> Result<(), PinError> {
 /// The directory's advisory lock, held until dropped.
 pub struct Lock(#[allow(dead_code)] File);
 
-/// Takes the exclusive lock of `dir` (creating the directory), waiting for other holders.
-pub fn lock(dir: &Path) -> Result<Lock, PinError> {
+/// Takes the exclusive lock of `dir` (creating the directory), waiting up to `wait` for
+/// another holder.
+pub fn lock(dir: &Path, wait: Duration) -> Result<Lock, PinError> {
     ensure_dir(dir)?;
     let path = dir.join(".lock");
     let file = OpenOptions::new()
@@ -214,8 +218,19 @@ pub fn lock(dir: &Path) -> Result<Lock, PinError> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| io(&path, e))?;
-    file.lock().map_err(|e| io(&path, e))?;
-    Ok(Lock(file))
+    // Holders keep it for one read and one write; a bounded wait keeps a stopped process
+    // from hanging every gateway that shares the directory.
+    let deadline = Instant::now() + wait;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Lock(file)),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(TryLockError::WouldBlock) => return Err(PinError::Busy(dir.to_path_buf())),
+            Err(TryLockError::Error(e)) => return Err(io(&path, e)),
+        }
+    }
 }
 
 /// Reads and checks a pins file; `Ok(None)` when there is none.

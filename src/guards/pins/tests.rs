@@ -536,3 +536,44 @@ fn canonical_json_is_sorted_and_compact() {
         r#"{"a":1.5,"b":[1,{"a":"é\n","z":null}]}"#
     );
 }
+
+#[test]
+fn a_lock_held_too_long_is_an_error_not_a_hang() {
+    let p = pins("busy").lock_wait(Duration::from_millis(30));
+    p.check("fs", "fs", &tools(), Page::WHOLE, at(0)).unwrap();
+    let held = store::lock(p.dir(), Duration::ZERO).unwrap();
+    let e = p
+        .check("fs", "fs", &tools(), Page::WHOLE, at(1))
+        .unwrap_err();
+    assert!(matches!(e, PinError::Busy(_)), "{e:?}");
+    assert!(matches!(
+        p.accept("fs", None, at(1)),
+        Err(PinError::Busy(_))
+    ));
+    // Reading needs no lock.
+    assert!(p.list().unwrap()[0].is_ok());
+    drop(held);
+    assert!(p
+        .check("fs", "fs", &tools(), Page::WHOLE, at(2))
+        .unwrap()
+        .clean());
+}
+
+#[test]
+fn a_changed_tool_that_disappears_is_removed_and_its_change_withdrawn() {
+    let p = pins("withdrawn");
+    p.check("fs", "fs", &tools(), Page::WHOLE, at(0)).unwrap();
+    let mut t = tools();
+    t[1]["description"] = json!("Writes anywhere");
+    let r = p.check("fs", "fs", &t, Page::WHOLE, at(1)).unwrap();
+    assert_eq!(r.untrusted(), ["write"]);
+    let r = p.check("fs", "fs", &t[..1], Page::WHOLE, at(2)).unwrap();
+    assert_eq!(
+        (r.untrusted(), r.removed.clone()),
+        (vec![], vec!["write".to_owned()])
+    );
+    let d = p.diff("fs", None).unwrap();
+    assert!(matches!(d.tools[0].kind, DiffKind::Removed { .. }), "{d:?}");
+    let a = p.accept("fs", None, at(3)).unwrap();
+    assert!(a.tools.is_empty() && a.forgotten == ["write"]);
+}
