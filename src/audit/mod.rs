@@ -57,7 +57,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Blocked => "blocked",
             Action::ApprovalRequired => "approval_required",

@@ -13,7 +13,7 @@ mod facts;
 mod inspect;
 mod session;
 
-pub use inspect::{Overflow, ServerVerdict};
+pub use inspect::{Overflow, PinContext, ServerVerdict};
 pub use session::ClientSide;
 
 use answers::internal_error;
@@ -83,6 +83,8 @@ pub struct Gateway {
     approvals: approvals::Approvals,
     /// The server's answers being inspected, and what was removed from its lists.
     inspect: Mutex<inspect::Inspect>,
+    /// Where this server's tool definitions are pinned (or why they cannot be).
+    pins: Result<PinContext, String>,
 }
 
 /// What one judged message is sent on as.
@@ -129,7 +131,14 @@ impl Gateway {
             store: Box::new(breaker::MemoryStore::default()),
             approvals: approvals::Approvals::new(),
             inspect: Mutex::new(inspect::Inspect::default()),
+            pins: Err("no pins directory was given".into()),
         }
+    }
+
+    /// Sets where the server's tool definitions are pinned (or why they cannot be).
+    pub fn with_pins(mut self, pins: Result<PinContext, String>) -> Gateway {
+        self.pins = pins;
+        self
     }
 
     /// The policy in force.
@@ -302,7 +311,13 @@ impl Gateway {
         }
         if msg.kind == Kind::Request && self.track_pending {
             if let (Some(method), Some(id)) = (msg.method.as_deref(), &msg.id) {
-                if let Some(hit) = self.watch_answer(policy, method, msg.tool_name(), id) {
+                let continued = msg
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("cursor"))
+                    .is_some_and(|c| !matches!(c, crate::base::json::Json::Null));
+                if let Some(hit) = self.watch_answer(policy, method, msg.tool_name(), continued, id)
+                {
                     self.block(client, msg, raw, &hit, reply);
                     return Pass::No;
                 }

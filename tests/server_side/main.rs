@@ -9,6 +9,7 @@ mod util;
 
 mod caps;
 mod hidden;
+mod pins;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
