@@ -58,6 +58,10 @@ profiles:
       #   - tools: [web_search]
       #     max_calls: 200
       #     cost: 0.02
+    audit:                   # what the audit log records beyond refusals (README: Audit log)
+      log_allowed: false     # true: an `allowed` entry for every call forwarded unremarked too
+      redact: []             # argument paths kept out of every entry: [/password, /db/key/0]
+      server_requests: false # true: record the server's requests (sampling, elicitation, roots)
 "
     )
 }

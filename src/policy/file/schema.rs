@@ -35,6 +35,22 @@ pub(super) struct ProfileDoc {
     pub(super) remove_rules: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) breaker: Option<Spanned<BreakerDoc>>,
+    #[serde(default)]
+    pub(super) audit: Option<Spanned<AuditDoc>>,
+}
+
+/// The `audit:` section of a profile: what the log records beyond refusals. Every field is
+/// optional; a child profile's field replaces its parent's (a `redact` list whole).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditDoc {
+    #[serde(default)]
+    pub(super) log_allowed: Option<bool>,
+    /// JSON Pointers into a `tools/call`'s `arguments`.
+    #[serde(default)]
+    pub(super) redact: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) server_requests: Option<bool>,
 }
 
 /// The `breaker:` section of a profile. Every field is optional: unset ones keep the
