@@ -461,7 +461,10 @@ fn tail_follow_prints_appended_entries_and_survives_rotation_and_truncation() {
     // than what it had read (a file cut and refilled to its old size between two looks
     // cannot be told from one that did not change: `tail -F` has the same limit).
     std::fs::write(&path, "").unwrap();
-    append(&path, "{\"action\":\"blocked\",\"rule\":\"r\",\"message_id\":8}\n");
+    append(
+        &path,
+        "{\"action\":\"blocked\",\"rule\":\"r\",\"message_id\":8}\n",
+    );
     assert_eq!(ids(&next_line(&s)), [8]);
     assert!(
         s.quiet_for(Duration::from_millis(300)),
