@@ -450,10 +450,15 @@ fn tail_follow_prints_appended_entries_and_survives_rotation_and_truncation() {
         &dir.join("a.log.1"),
         &format!("{}\n", entry(6, "blocked", "r", "t", "s", 6)),
     );
-    append(
-        &path,
-        &format!("{}\n", entry(7, "blocked", "r", "t", "s", 7)),
-    );
+    // The new file is larger than what was read of the old one at once, so only the change
+    // of file (not a shrink) can tell the follower to switch.
+    let filler: String = (100..120)
+        .map(|i| format!("{}\n", entry(i, "blocked", "other", "t", "s", i)))
+        .collect();
+    let new_file = format!("{filler}{}\n", entry(7, "blocked", "r", "t", "s", 7));
+    let tmp = dir.join("a.log.new");
+    std::fs::write(&tmp, &new_file).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
     assert_eq!(ids(&next_line(&s)), [6], "the old file is read to its end");
     assert_eq!(ids(&next_line(&s)), [7], "then the new one from its start");
     // Truncation: read again from the start.
@@ -626,6 +631,8 @@ fn a_missing_file_is_a_failure_and_bad_options_are_usage_errors() {
         &["query", "--by", "rule", "a.log"],
         &["stats", "-n", "3", "a.log"],
         &["query", "--hour", "x", "a.log"],
+        &["query", "--rule=", "a.log"],
+        &["query", "--tool", ",", "a.log"],
     ];
     for args in bad {
         let (code, out, err) = audit(&dir, args);

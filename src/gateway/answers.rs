@@ -314,7 +314,9 @@ fn redact_paths(paths: &[String], raw: &[u8]) -> Option<(Option<String>, Vec<Str
     hidden.retain(|h| h != REDACTED_ARGUMENT && !h.is_empty());
     // Longest first, so a value containing another is hidden whole.
     hidden.sort_by_key(|h| std::cmp::Reverse(h.len()));
-    Some((serde_json::to_string(&v).ok(), hidden))
+    // Writing a value read from JSON does not fail; if it did, nothing of it is kept.
+    let text = serde_json::to_string(&v).unwrap_or_else(|_| format!("\"{WITHHELD}\""));
+    Some((Some(text), hidden))
 }
 
 /// The value `tokens` lead to from `v`, if there is one. RFC 6901: an array index is digits,

@@ -147,7 +147,9 @@ fn parse(sub: &str, args: Vec<OsString>) -> Result<Option<Opts>, String> {
                 && Field::parse(&name[2..]).is_some_and(|f| f != Field::Hour) =>
             {
                 let field = Field::parse(&name[2..]).unwrap_or(Field::Rule);
-                o.filter.add(field, &value()?);
+                if !o.filter.add(field, &value()?) {
+                    return Err(format!("{name} needs a value (a name or a glob)"));
+                }
             }
             _ => return Err(format!("unknown option '{name}' for sentinel audit {sub}")),
         }

@@ -192,12 +192,21 @@ pub enum Verdict {
 
 impl Filter {
     /// Adds `--FIELD VALUE`: a comma-separated list of globs, adding to earlier ones.
-    pub fn add(&mut self, field: Field, value: &str) {
-        let globs = value.split(',').filter(|g| !g.is_empty()).map(Glob::new);
+    /// False when `value` names nothing.
+    pub fn add(&mut self, field: Field, value: &str) -> bool {
+        let globs: Vec<Glob> = value
+            .split(',')
+            .filter(|g| !g.is_empty())
+            .map(Glob::new)
+            .collect();
+        if globs.is_empty() {
+            return false;
+        }
         match self.globs.iter_mut().find(|(f, _)| *f == field) {
             Some((_, list)) => list.extend(globs),
-            None => self.globs.push((field, globs.collect())),
+            None => self.globs.push((field, globs)),
         }
+        true
     }
 
     pub fn judge(&self, e: &Head) -> Verdict {
@@ -395,14 +404,15 @@ mod tests {
         assert_eq!(e.get(Field::Session).as_deref(), Some("7"));
         assert_eq!(e.get(Field::Hour).as_deref(), Some("2026-01-13T10:00Z"));
         let mut f = Filter::default();
-        f.add(Field::Rule, "sql.*,egress.*");
+        assert!(f.add(Field::Rule, "sql.*,egress.*"));
+        assert!(!f.add(Field::Rule, ",,"));
         assert_eq!(f.judge(&e), Verdict::Match);
-        f.add(Field::Tool, "other");
+        assert!(f.add(Field::Tool, "other"));
         assert_eq!(f.judge(&e), Verdict::NoMatch);
         let c = Head::parse(br#"{"action":"checkpoint"}"#).unwrap();
         assert_eq!(Filter::default().judge(&c), Verdict::Checkpoint);
         let mut f = Filter::default();
-        f.add(Field::Action, "check*");
+        assert!(f.add(Field::Action, "check*"));
         assert_eq!(f.judge(&c), Verdict::Match);
         assert!(Head::parse(b"[1]").is_err());
         assert!(Head::parse(br#"{"rule":"a","rule":"b"}"#).is_err());

@@ -285,9 +285,6 @@ fn backward(file: &mut File, want: usize, each: &mut Visit) -> std::io::Result<u
     let mut resume = None;
     // The segment after the last newline: a line without its newline (unfinished).
     let mut ended = false;
-    if want == 0 {
-        return Ok(len);
-    }
     while pos > 0 {
         let size = BLOCK.min(pos);
         pos -= size;
@@ -298,6 +295,9 @@ fn backward(file: &mut File, want: usize, each: &mut Visit) -> std::io::Result<u
         while let Some(i) = block[..end].iter().rposition(|&b| b == b'\n') {
             let start = pos + i as u64 + 1;
             resume.get_or_insert(start);
+            if got >= want {
+                return Ok(start); // `tail -n 0`: only where following starts
+            }
             line.push(&block[i + 1..end]);
             let (bytes, cut) = line.take();
             if (ended || !bytes.is_empty()) && each(start, &bytes, ended, cut) {
@@ -312,7 +312,7 @@ fn backward(file: &mut File, want: usize, each: &mut Visit) -> std::io::Result<u
         line.push(&block[..end]);
     }
     let (bytes, cut) = line.take();
-    if !bytes.is_empty() || cut {
+    if got < want && (!bytes.is_empty() || cut) {
         each(0, &bytes, ended, cut);
     }
     Ok(resume.unwrap_or(0))
