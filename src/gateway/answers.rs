@@ -1,7 +1,8 @@
 //! What the gateway writes when it refuses something: the JSON-RPC answer (an error, or a
 //! tool result with `isError` under `--block-as result`), the alert on stderr and the audit
-//! entry, with every secret the message holds redacted from all three (the forwarded bytes
-//! are never touched).
+//! entry, with every secret the message holds redacted from all three, and the argument
+//! paths the policy's `audit.redact` names from every audit entry (the forwarded bytes are
+//! never touched).
 
 use super::session::{remember_answered, ClientSide};
 use super::{BlockAs, Gateway};
