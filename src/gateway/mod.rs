@@ -276,8 +276,11 @@ impl Gateway {
         for hit in &decision.monitored {
             self.record(msg, raw, hit, AuditAction::Monitored);
         }
+        // Whether an entry says what became of this call already (`audit.log_allowed`).
+        let mut recorded = !decision.monitored.is_empty();
         let mut pass = Pass::Original;
         if let Some(hit) = decision.refusal() {
+            recorded = true; // held, then approved (or approved for the session): audited
             if hit.action != policy::Action::Approve || msg.kind != Kind::Request {
                 self.block(client, msg, raw, hit, reply);
                 return Pass::No;
@@ -295,6 +298,7 @@ impl Gateway {
         {
             // Monitor mode: what would have been refused is recorded and forwarded.
             self.record(msg, raw, hit, AuditAction::Monitored);
+            recorded = true;
         }
         // The circuit breaker: stateful limits on the calls the policy lets through.
         if msg.method.as_deref() == Some("tools/call") {
@@ -304,6 +308,11 @@ impl Gateway {
                     return Pass::No;
                 }
                 self.record(msg, raw, &hit, AuditAction::Monitored);
+                recorded = true;
+            }
+            if policy.audit.log_allowed && !recorded {
+                let hit = decision.terminal.unwrap_or_else(|| answers::allowed(msg));
+                self.record(msg, raw, &hit, AuditAction::Allowed);
             }
         }
         if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
