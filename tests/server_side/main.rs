@@ -10,6 +10,7 @@ mod util;
 mod caps;
 mod hidden;
 mod pins;
+mod requests;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
