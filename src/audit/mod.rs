@@ -5,6 +5,8 @@
 //! directory when that is not writable), the entry format documented in README, and the rule
 //! that a failing write is reported but never stops a block or the proxy.
 
+pub mod location;
+
 use crate::base::clock::{push_rfc3339, Clock};
 use crate::base::jsonrpc::{push_json_str, RawId};
 use crate::base::term::Term;
@@ -57,7 +59,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Blocked => "blocked",
             Action::ApprovalRequired => "approval_required",

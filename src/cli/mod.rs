@@ -32,6 +32,8 @@ Usage:
   sentinel approvals deny ID [--reason TEXT]     deny a held call
   sentinel approvals watch                       show held calls as they come and answer
                                                  them (see sentinel approvals --help)
+  sentinel pins list|diff|accept|reset ...       the tool definitions pinned per server
+                                                 (see sentinel pins --help)
 
 Everything from SERVER_CMD on is passed to the server untouched (a server named
 `policy`, `explain` or `approvals` needs `sentinel -- policy ...`).
@@ -41,6 +43,8 @@ Options:
                          [default: the built-in policy]
       --profile NAME     profile of the policy file [env: SENTINEL_PROFILE]
       --server-name NAME name matched by rules' `servers:` [default: the server command line]
+      --pins-dir DIR     where tool definitions are pinned per server [env:
+                         SENTINEL_PINS_DIR] [default: the per-user state dir's pins/]
       --reload-interval MS  how often the policy file is checked for changes; 0 = only on
                          SIGHUP [default: 1000]
       --audit-log PATH   JSON Lines audit log [env: SENTINEL_AUDIT_LOG]
@@ -70,6 +74,8 @@ pub struct Options {
     pub policy: Option<PathBuf>,
     pub profile: Option<String>,
     pub server_name: Option<String>,
+    /// Where tool definitions are pinned (`None`: the per-user state directory).
+    pub pins_dir: Option<PathBuf>,
     pub reload_interval: Duration,
     pub max_rows: u64,
     pub dialect: String,
@@ -132,6 +138,7 @@ pub fn parse(
         policy: env_string("SENTINEL_POLICY").map(PathBuf::from),
         profile: env_string("SENTINEL_PROFILE"),
         server_name: None,
+        pins_dir: env_string("SENTINEL_PINS_DIR").map(PathBuf::from),
         reload_interval: Duration::from_millis(1000),
         max_rows: 1000,
         dialect: "auto".into(),
@@ -166,6 +173,7 @@ pub fn parse(
             Long("server-name") => {
                 opts.server_name = Some(string(parser.value().map_err(err)?, "--server-name")?)
             }
+            Long("pins-dir") => opts.pins_dir = Some(parser.value().map_err(err)?.into()),
             Long("reload-interval") => {
                 let v = string(parser.value().map_err(err)?, "--reload-interval")?;
                 let ms: u64 = v.parse().map_err(|_| {
@@ -275,4 +283,33 @@ fn check_builtin(opts: &Options) -> Result<(), UsageError> {
 fn string(v: OsString, option: &str) -> Result<String, UsageError> {
     v.into_string()
         .map_err(|v| UsageError(format!("invalid value {v:?} for {option}: not valid UTF-8")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str], env: &[(&str, &str)]) -> Options {
+        let args = args.iter().map(OsString::from).collect();
+        let env = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.into());
+        match parse(args, env) {
+            Ok(Command::Proxy(o, _)) => o,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_pins_directory_is_the_option_else_the_environment_else_unset() {
+        let env = [("SENTINEL_PINS_DIR", "/env/pins")];
+        assert_eq!(options(&["srv"], &[]).pins_dir, None);
+        assert_eq!(
+            options(&["srv"], &env).pins_dir,
+            Some(PathBuf::from("/env/pins"))
+        );
+        assert_eq!(
+            options(&["--pins-dir", "/opt/pins", "srv"], &env).pins_dir,
+            Some(PathBuf::from("/opt/pins"))
+        );
+        assert!(parse(vec!["--pins-dir".into()], |_| None).is_err());
+    }
 }

@@ -45,6 +45,14 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         .clone()
         .unwrap_or_else(|| command_line.clone());
     let clock = clock::from_env();
+    // Where the server's tool definitions are pinned (`sentinel pins`); without a directory,
+    // pinning reports that it cannot work (and, under `pins: enforce`, trusts no tool).
+    let pins = crate::guards::pins::Pins::new(opts.pins_dir.clone())
+        .map(|pins| gateway::PinContext {
+            pins,
+            command: command_line.clone(),
+        })
+        .map_err(|e| e.to_string());
     let audit = match audit::Audit::open(
         opts.audit_log.as_deref(),
         command_line,
@@ -66,15 +74,18 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
     term.info(&format!("breaker: {}", policy.breaker.summary()));
     let live = Arc::new(policy::Live::new(policy));
     let audit = Arc::new(audit);
-    let gateway = Arc::new(gateway::Gateway::new(
-        live.clone(),
-        server_name,
-        audit.clone(),
-        term.clone(),
-        opts.block_as,
-        server.is_some(),
-        clock,
-    ));
+    let gateway = Arc::new(
+        gateway::Gateway::new(
+            live.clone(),
+            server_name,
+            audit.clone(),
+            term.clone(),
+            opts.block_as,
+            server.is_some(),
+            clock,
+        )
+        .with_pins(pins),
+    );
     let reload = opts.policy.clone().map(|path| {
         policy::reload::spawn(
             path,

@@ -1,7 +1,8 @@
 //! What the gateway writes when it refuses something: the JSON-RPC answer (an error, or a
 //! tool result with `isError` under `--block-as result`), the alert on stderr and the audit
-//! entry, with every secret the message holds redacted from all three (the forwarded bytes
-//! are never touched).
+//! entry, with every secret the message holds redacted from all three, and the argument
+//! paths the policy's `audit.redact` names from every audit entry (the forwarded bytes are
+//! never touched).
 
 use super::session::{remember_answered, ClientSide};
 use super::{BlockAs, Gateway};
@@ -35,8 +36,13 @@ impl Gateway {
         let would_have = (action == AuditAction::Monitored
             && hit.action != policy::Action::Monitor)
             .then(|| hit.action.as_str());
-        let redactor = self.policy().redactor();
-        let details = redacted(&redactor, raw);
+        let policy = self.policy();
+        let redactor = policy.redactor();
+        // The argument paths the policy keeps out of the log (`audit.redact`) go first, then
+        // any secret left.
+        let (by_path, hidden) = redact_paths(&policy.audit.redact, raw).unwrap_or_default();
+        let source = by_path.as_deref().map_or(raw, str::as_bytes);
+        let details = redacted(&redactor, source);
         // The id and the tool name are the message's too: a secret there is redacted as well.
         let message_id = msg
             .id
@@ -46,7 +52,8 @@ impl Gateway {
                 None => Cow::Borrowed(id),
             });
         let tool = msg.tool_name().map(|t| clean(&redactor, t));
-        let explanation = clean(&redactor, &hit.detail);
+        let explanation = hide(&hidden, clean(&redactor, &hit.detail));
+        let hint = hide(&hidden, Cow::Borrowed(hit.hint.as_str()));
         self.audit.record(&Entry {
             message_id: message_id.as_deref(),
             method: msg.method.as_deref(),
@@ -54,11 +61,11 @@ impl Gateway {
             rule: &hit.rule,
             reason: &hit.reason,
             explanation: &explanation,
-            hint: &hit.hint,
+            hint: &hint,
             argument: Some(hit.pointer.as_str()).filter(|p| !p.is_empty()),
             action,
             would_have,
-            details: details.as_deref().map_or(raw, str::as_bytes),
+            details: details.as_deref().map_or(source, str::as_bytes),
             details_is_json: true,
             approval,
         });
@@ -206,9 +213,16 @@ impl Gateway {
         raw: &[u8],
         reply: &mut Vec<u8>,
     ) {
-        let redactor = self.policy().redactor();
-        let problem = clean(&redactor, &r.problem.to_string()).into_owned();
-        let details = redacted(&redactor, raw);
+        let policy = self.policy();
+        let redactor = policy.redactor();
+        let (by_path, hidden) = redact_paths(&policy.audit.redact, raw).unwrap_or_default();
+        let problem = hide(&hidden, clean(&redactor, &r.problem.to_string())).into_owned();
+        let source = match by_path {
+            Some(text) => Cow::Owned(text.into_bytes()),
+            None if withheld(&policy.audit.redact, raw) => Cow::Borrowed(WITHHELD.as_bytes()),
+            None => Cow::Borrowed(raw),
+        };
+        let details = redacted(&redactor, &source);
         let hint = "send exactly one JSON-RPC 2.0 object (or batch) per line: valid UTF-8 JSON, \
                     no duplicate keys, nested at most 100 levels";
         let (title, rule) = (policy::MALFORMED_TITLE, policy::MALFORMED);
@@ -223,7 +237,7 @@ impl Gateway {
             argument: None,
             action: AuditAction::Blocked,
             would_have: None,
-            details: details.as_deref().map_or(raw, str::as_bytes),
+            details: details.as_deref().map_or(&source, str::as_bytes),
             details_is_json: false,
             approval: None,
         });
@@ -271,6 +285,119 @@ pub(super) fn redacted(redactor: &secrets::Scanner, raw: &[u8]) -> Option<String
     redactor
         .redact_json(&text)
         .or_else(|| in_clear.then(|| redactor.redact(&text)).flatten())
+}
+
+/// What a value at a redacted argument path is replaced with (in the style of the secret
+/// redactor's `[REDACTED <kind>]`).
+pub(super) const REDACTED_ARGUMENT: &str = "[REDACTED argument]";
+
+/// The `details` of a line that is not JSON when it may hold a value the policy redacts.
+const WITHHELD: &str = "[REDACTED message: not JSON, and it may hold a redacted argument]";
+
+/// The message with the value at each of `paths` (JSON Pointers into `params.arguments`)
+/// replaced by [`REDACTED_ARGUMENT`], re-serialized (compact, keys sorted), and the texts of
+/// the values it hid (to hide them from the explanation too). `None` when no path finds a
+/// value (or the message is not JSON): the message is kept as it is.
+fn redact_paths(paths: &[String], raw: &[u8]) -> Option<(Option<String>, Vec<String>)> {
+    use serde_json::Value;
+    if paths.is_empty() {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(raw).ok()?;
+    let args = v.get_mut("params")?.get_mut("arguments")?;
+    let mut hidden = Vec::new();
+    let mut changed = false;
+    for p in paths {
+        if let Some(slot) = locate(args, &policy::audit_policy::pointer_tokens(p)) {
+            leaves(slot, &mut hidden);
+            *slot = Value::String(REDACTED_ARGUMENT.into());
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    hidden.retain(|h| h != REDACTED_ARGUMENT && !h.is_empty());
+    // Longest first, so a value containing another is hidden whole.
+    hidden.sort_by_key(|h| std::cmp::Reverse(h.len()));
+    // Writing a value read from JSON does not fail; if it did, nothing of it is kept.
+    let text = serde_json::to_string(&v).unwrap_or_else(|_| format!("\"{WITHHELD}\""));
+    Some((Some(text), hidden))
+}
+
+/// The value `tokens` lead to from `v`, if there is one. RFC 6901: an array index is digits,
+/// without leading zeros.
+fn locate<'v>(
+    v: &'v mut serde_json::Value,
+    tokens: &[String],
+) -> Option<&'v mut serde_json::Value> {
+    use serde_json::Value;
+    let Some((first, rest)) = tokens.split_first() else {
+        return Some(v);
+    };
+    let next = match v {
+        Value::Object(map) => map.get_mut(first)?,
+        Value::Array(items) => {
+            let digits = !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit());
+            if !digits || (first.len() > 1 && first.starts_with('0')) {
+                return None;
+            }
+            items.get_mut(first.parse::<usize>().ok()?)?
+        }
+        _ => return None,
+    };
+    locate(next, rest)
+}
+
+/// The scalar texts inside `v` (strings as they are, numbers and booleans as JSON writes them).
+fn leaves(v: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match v {
+        Value::Null => {}
+        Value::String(s) => out.push(s.clone()),
+        Value::Bool(_) | Value::Number(_) => out.push(v.to_string()),
+        Value::Array(items) => items.iter().for_each(|i| leaves(i, out)),
+        Value::Object(map) => map.values().for_each(|i| leaves(i, out)),
+    }
+}
+
+/// `text` with each of `hidden` replaced by [`REDACTED_ARGUMENT`]: wherever it appears quoted
+/// (`"v"` as JSON or Rust write it, `'v'`), and anywhere at all when it is 4 characters or
+/// longer (a shorter value is too likely to be an ordinary word of the sentence).
+fn hide<'t>(hidden: &[String], text: Cow<'t, str>) -> Cow<'t, str> {
+    let mut out = text;
+    for h in hidden {
+        let quoted = [
+            serde_json::to_string(h).unwrap_or_default(),
+            format!("{h:?}"),
+            format!("'{h}'"),
+        ];
+        for q in quoted {
+            if out.contains(q.as_str()) {
+                let marker = format!("\"{REDACTED_ARGUMENT}\"");
+                out = Cow::Owned(out.replace(q.as_str(), &marker));
+            }
+        }
+        if h.chars().count() >= 4 && out.contains(h.as_str()) {
+            out = Cow::Owned(out.replace(h.as_str(), REDACTED_ARGUMENT));
+        }
+    }
+    out
+}
+
+/// Whether a line that is not JSON may hold a value the policy redacts: it names (quoted, as
+/// a key would be) the last step of one of the paths. Such a line's `details` are withheld.
+fn withheld(paths: &[String], raw: &[u8]) -> bool {
+    if paths.is_empty() || serde_json::from_slice::<serde::de::IgnoredAny>(raw).is_ok() {
+        return false;
+    }
+    let text = String::from_utf8_lossy(raw);
+    paths.iter().any(|p| {
+        let last = policy::audit_policy::pointer_tokens(p)
+            .pop()
+            .unwrap_or_default();
+        text.contains(&format!("\"{last}\""))
+    })
 }
 
 /// `text` with any secret redacted.
@@ -327,6 +454,26 @@ pub(super) fn invalid_params(msg: &Message) -> Option<Hit> {
         retry_at: None,
         approval: None,
     })
+}
+
+/// The entry of a `tools/call` no rule decided, forwarded with nothing to report (written
+/// when the policy's `audit.log_allowed` is on; a call an `allow` rule let through is
+/// recorded with that rule's own id and reason instead).
+pub(super) fn allowed(msg: &Message) -> Hit {
+    Hit {
+        rule: "default".into(),
+        action: policy::Action::Allow,
+        enforced: true,
+        reason: "Allowed".into(),
+        detail: format!(
+            "no rule refused tool {:?}: forwarded (default_action: allow)",
+            msg.tool_name().unwrap_or("")
+        ),
+        hint: String::new(),
+        pointer: String::new(),
+        retry_at: None,
+        approval: None,
+    }
 }
 
 pub(super) fn internal_error() -> Hit {

@@ -13,7 +13,7 @@ mod facts;
 mod inspect;
 mod session;
 
-pub use inspect::{Overflow, ServerVerdict};
+pub use inspect::{Overflow, PinContext, ServerVerdict};
 pub use session::ClientSide;
 
 use answers::internal_error;
@@ -83,6 +83,8 @@ pub struct Gateway {
     approvals: approvals::Approvals,
     /// The server's answers being inspected, and what was removed from its lists.
     inspect: Mutex<inspect::Inspect>,
+    /// Where this server's tool definitions are pinned (or why they cannot be).
+    pins: Result<PinContext, String>,
 }
 
 /// What one judged message is sent on as.
@@ -129,7 +131,14 @@ impl Gateway {
             store: Box::new(breaker::MemoryStore::default()),
             approvals: approvals::Approvals::new(),
             inspect: Mutex::new(inspect::Inspect::default()),
+            pins: Err("no pins directory was given".into()),
         }
+    }
+
+    /// Sets where the server's tool definitions are pinned (or why they cannot be).
+    pub fn with_pins(mut self, pins: Result<PinContext, String>) -> Gateway {
+        self.pins = pins;
+        self
     }
 
     /// The policy in force.
@@ -267,8 +276,11 @@ impl Gateway {
         for hit in &decision.monitored {
             self.record(msg, raw, hit, AuditAction::Monitored);
         }
+        // Whether an entry says what became of this call already (`audit.log_allowed`).
+        let mut recorded = !decision.monitored.is_empty();
         let mut pass = Pass::Original;
         if let Some(hit) = decision.refusal() {
+            recorded = true; // held, then approved (or approved for the session): audited
             if hit.action != policy::Action::Approve || msg.kind != Kind::Request {
                 self.block(client, msg, raw, hit, reply);
                 return Pass::No;
@@ -286,6 +298,7 @@ impl Gateway {
         {
             // Monitor mode: what would have been refused is recorded and forwarded.
             self.record(msg, raw, hit, AuditAction::Monitored);
+            recorded = true;
         }
         // The circuit breaker: stateful limits on the calls the policy lets through.
         if msg.method.as_deref() == Some("tools/call") {
@@ -295,6 +308,11 @@ impl Gateway {
                     return Pass::No;
                 }
                 self.record(msg, raw, &hit, AuditAction::Monitored);
+                recorded = true;
+            }
+            if policy.audit.log_allowed && !recorded {
+                let hit = decision.terminal.unwrap_or_else(|| answers::allowed(msg));
+                self.record(msg, raw, &hit, AuditAction::Allowed);
             }
         }
         if msg.method.as_deref() == Some("tools/call") && self.term.verbose() {
@@ -302,7 +320,13 @@ impl Gateway {
         }
         if msg.kind == Kind::Request && self.track_pending {
             if let (Some(method), Some(id)) = (msg.method.as_deref(), &msg.id) {
-                if let Some(hit) = self.watch_answer(policy, method, msg.tool_name(), id) {
+                let continued = msg
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("cursor"))
+                    .is_some_and(|c| !matches!(c, crate::base::json::Json::Null));
+                if let Some(hit) = self.watch_answer(policy, method, msg.tool_name(), continued, id)
+                {
                     self.block(client, msg, raw, &hit, reply);
                     return Pass::No;
                 }

@@ -9,6 +9,8 @@ mod util;
 
 mod caps;
 mod hidden;
+mod pins;
+mod requests;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

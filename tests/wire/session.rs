@@ -39,6 +39,10 @@ fn the_server_inherits_environment_and_working_directory() {
         "XDG_RUNTIME_DIR".into(),
         dir.join("xdg-runtime").into_os_string(),
     );
+    want.insert(
+        "XDG_STATE_HOME".into(),
+        dir.join("xdg-state").into_os_string(),
+    );
     want.insert("SECRET_TOKEN".into(), "abc".into());
     want.insert("SENTINEL_WIRE_ODD".into(), "a=b c\t\u{e4}".into());
     let mut want_lines: Vec<Vec<u8>> = Vec::new();

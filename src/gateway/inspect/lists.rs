@@ -10,6 +10,7 @@ use crate::audit::{Action as AuditAction, Entry};
 use crate::base::jsonrpc::RawId;
 use crate::gateway::Gateway;
 use crate::guards::descriptions::{self, Finding, Limits};
+use crate::guards::pins::Page;
 use crate::guards::Mode;
 use crate::policy::server::DescriptionAction;
 use crate::policy::Policy;
@@ -58,9 +59,10 @@ impl Gateway {
         &self,
         policy: &Policy,
         kind: ListKind,
-        id: &str,
+        continued: bool,
         result: &mut Value,
     ) -> bool {
+        let more = result.get("nextCursor").is_some_and(|c| !c.is_null());
         let (member, key) = kind.members();
         let Some(items) = result.get_mut(member).and_then(Value::as_array_mut) else {
             return false;
@@ -70,7 +72,7 @@ impl Gateway {
             max_text: sp.max_text,
         };
         let pins: HashMap<String, PinNote> = match (kind, sp.pins) {
-            (ListKind::Tools, Some(mode)) => self.pin_notes(items, mode),
+            (ListKind::Tools, Some(mode)) => self.pin_notes(items, mode, Page { continued, more }),
             _ => HashMap::new(),
         };
         let mut removed = HashMap::new();
@@ -232,7 +234,6 @@ impl Gateway {
             }
         }
         *items = kept;
-        let _ = id;
         let mut ins = self.inspect();
         ins.removed.retain(|(k, _), _| *k != kind);
         ins.removed.extend(removed);

@@ -13,6 +13,8 @@ mod caps;
 mod lists;
 mod pinning;
 
+pub use pinning::PinContext;
+
 use super::Gateway;
 use crate::audit::{Action as AuditAction, Entry};
 use crate::base::jsonrpc::{self, RawId};
@@ -33,8 +35,12 @@ pub const MAX_INSPECTED: usize = 16 << 20;
 #[derive(Clone, Debug)]
 pub(super) enum Watch {
     Initialize,
-    /// `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`.
-    List(ListKind),
+    /// `tools/list`, `prompts/list`, `resources/list`, `resources/templates/list`;
+    /// `continued`: the request carried a cursor (a later page).
+    List {
+        kind: ListKind,
+        continued: bool,
+    },
     /// A `tools/call` under a response cap.
     Call(CallWatch),
 }
@@ -142,6 +148,7 @@ impl Gateway {
         policy: &Policy,
         method: &str,
         tool: Option<&str>,
+        continued: bool,
         id: &RawId,
     ) -> Option<Hit> {
         let what = match method {
@@ -160,7 +167,10 @@ impl Gateway {
                     sql,
                 })
             }
-            m => Watch::List(ListKind::of(m)?),
+            m => Watch::List {
+                kind: ListKind::of(m)?,
+                continued,
+            },
         };
         let mut ins = self.inspect();
         if ins.watched.len() >= MAX_WATCHED {
@@ -288,11 +298,11 @@ impl Gateway {
                 self.learn_initialize(result);
                 false
             }
-            Watch::List(kind) => {
+            Watch::List { kind, continued } => {
                 if *kind == ListKind::Tools {
                     self.learn_tools(result);
                 }
-                self.judge_list(policy, *kind, &id, result)
+                self.judge_list(policy, *kind, *continued, result)
             }
             Watch::Call(c) => self.judge_response(c, &id, msg, size),
         }
@@ -304,7 +314,7 @@ impl Gateway {
         let policy = self.policy();
         let enforced = ins.watched.values().any(|w| match w {
             Watch::Call(c) => c.cap.action != policy::server::CapAction::Monitor,
-            Watch::List(_) => lists::enforces(&policy),
+            Watch::List { .. } => lists::enforces(&policy),
             Watch::Initialize => false,
         });
         if enforced {
@@ -331,7 +341,7 @@ impl Gateway {
                         ));
                     }
                 }
-                Watch::List(kind) => self.term.warn(&format!(
+                Watch::List { kind, .. } => self.term.warn(&format!(
                     "the {} answer ({size} bytes) was too large to inspect; passed on",
                     kind.method()
                 )),

@@ -58,6 +58,10 @@ profiles:
       #   - tools: [web_search]
       #     max_calls: 200
       #     cost: 0.02
+    audit:                   # what the audit log records beyond refusals (README: Audit log)
+      log_allowed: false     # true: an `allowed` entry for every call forwarded unremarked too
+      redact: []             # argument paths kept out of every entry: [/password, /db/key/0]
+      server_requests: false # true: record the server's requests (sampling, elicitation, roots)
     server:                  # what the server sends back (README: Server-side inspection)
       descriptions: monitor  # tool/prompt/resource texts aimed at the model, hidden characters,
       max_text: 8192         # ANSI escapes, texts longer than max_text: off | monitor | remove |

@@ -5,7 +5,9 @@
 //! which loads to exactly [`Policy::builtin`].
 
 use crate::guards::breaker;
+use crate::policy::audit_policy::AuditPolicy;
 use crate::policy::{Action, Policy};
+use serde_saphyr::Spanned;
 use std::fmt;
 use std::path::Path;
 
@@ -231,8 +233,31 @@ impl PolicyFile {
             },
             default_mode: mode,
             breaker,
-            audit: Default::default(),
+            audit: self.audit(resolved.audit.as_ref())?,
             server: self.server(resolved.server.as_ref(), mode, 1000)?,
+        })
+    }
+
+    /// Compiles an `audit:` section: each `redact` entry must be a JSON Pointer (RFC 6901)
+    /// into the arguments, starting with '/', with `~` only as `~0` or `~1`.
+    fn audit(&self, doc: Option<&Spanned<AuditDoc>>) -> Result<AuditPolicy, PolicyError> {
+        let Some(doc) = doc.map(|d| &d.value) else {
+            return Ok(AuditPolicy::default());
+        };
+        let mut redact = Vec::new();
+        for p in doc.redact.iter().flatten() {
+            if let Some(problem) = crate::policy::audit_policy::pointer_problem(&p.value) {
+                return Err(self.error(
+                    &p.referenced,
+                    format!("audit.redact entry {:?} {problem}", p.value),
+                ));
+            }
+            redact.push(p.value.clone());
+        }
+        Ok(AuditPolicy {
+            log_allowed: doc.log_allowed.unwrap_or(false),
+            redact,
+            server_requests: doc.server_requests.unwrap_or(false),
         })
     }
 }
@@ -274,6 +299,7 @@ mod tests {
         assert_eq!(p.rules[0].id, b.rules[0].id);
         assert_eq!(p.default_action, b.default_action);
         assert_eq!(p.breaker, b.breaker);
+        assert_eq!(p.audit, b.audit);
     }
 
     #[test]

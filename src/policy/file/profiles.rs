@@ -1,6 +1,6 @@
 //! Profiles and `extends:`: a profile overrides only what it states; its rules override the
 //! parent's rules of the same id field by field (keeping their place), new rules go after the
-//! parent's, and `remove_rules` drops some; its `breaker:` merges field by field.
+//! parent's, and `remove_rules` drops some; its `breaker:` and `audit:` merge field by field.
 
 use super::schema::*;
 use super::{PolicyError, PolicyFile};
@@ -71,6 +71,11 @@ impl PolicyFile {
             (None, Some(child)) => merged.breaker = Some(child.clone()),
             _ => {}
         }
+        match (&mut merged.audit, &own.audit) {
+            (Some(base), Some(child)) => merge_audit(&mut base.value, &child.value),
+            (None, Some(child)) => merged.audit = Some(child.clone()),
+            _ => {}
+        }
         for removed in &own.remove_rules {
             let before = merged.rules.len();
             merged.rules.retain(|r| r.value.id != removed.value);
@@ -123,6 +128,19 @@ pub(super) fn merge_breaker(base: &mut BreakerDoc, child: &BreakerDoc) {
         cooldown,
         max_cooldown
     );
+}
+
+/// `child` overrides the audit fields it states (a `redact` list replaces the parent's whole).
+pub(super) fn merge_audit(base: &mut AuditDoc, child: &AuditDoc) {
+    if child.log_allowed.is_some() {
+        base.log_allowed = child.log_allowed;
+    }
+    if child.redact.is_some() {
+        base.redact = child.redact.clone();
+    }
+    if child.server_requests.is_some() {
+        base.server_requests = child.server_requests;
+    }
 }
 
 /// `child` overrides the fields it states.

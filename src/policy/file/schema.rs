@@ -37,6 +37,22 @@ pub(super) struct ProfileDoc {
     pub(super) breaker: Option<Spanned<BreakerDoc>>,
     #[serde(default)]
     pub(super) server: Option<Spanned<ServerDoc>>,
+    #[serde(default)]
+    pub(super) audit: Option<Spanned<AuditDoc>>,
+}
+
+/// The `audit:` section of a profile: what the log records beyond refusals. Every field is
+/// optional; a child profile's field replaces its parent's (a `redact` list whole).
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditDoc {
+    #[serde(default)]
+    pub(super) log_allowed: Option<bool>,
+    /// JSON Pointers into a `tools/call`'s `arguments`.
+    #[serde(default)]
+    pub(super) redact: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) server_requests: Option<bool>,
 }
 
 /// The `server:` section of a profile: server-side inspection. Unset fields keep the
