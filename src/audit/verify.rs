@@ -1,0 +1,1 @@
+//! `sentinel audit verify` (being built).
