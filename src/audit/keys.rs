@@ -70,7 +70,7 @@ impl Key {
         hex(&self.signing.sign(&msg).to_bytes())
     }
 
-    fn from_seed(seed: [u8; 32]) -> Key {
+    pub(super) fn from_seed(seed: [u8; 32]) -> Key {
         let signing = SigningKey::from_bytes(&seed);
         let id = key_id(&signing.verifying_key());
         Key { signing, id }
@@ -106,6 +106,11 @@ impl PublicKey {
             .verify_strict(&msg, &Signature::from_bytes(&sig))
             .is_ok()
     }
+}
+
+/// Whether `text` is a private key file's content (so `verify --key` can refuse it by name).
+pub fn is_private(text: &str) -> bool {
+    text.trim_start().starts_with(PRIVATE_TAG)
 }
 
 /// Why a key file could not be used; the text says what to do.

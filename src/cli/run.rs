@@ -77,6 +77,16 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
             return 1;
         }
     };
+    term.info(&format!(
+        "audit log: {} (session {}{})",
+        audit.path().display(),
+        audit.session_id(),
+        if opts.audit_key.is_some() {
+            ", signed checkpoints"
+        } else {
+            ""
+        }
+    ));
     term.info(&format!("policy: {}", policy.summary()));
     term.info(&format!("breaker: {}", policy.breaker.summary()));
     let live = Arc::new(policy::Live::new(policy));
