@@ -180,7 +180,7 @@ fn assert_caught(dir: &Path, tampered: &[String], public: &Path, at: &[usize], w
     let t = dir.join("t.log");
     write_lines(&t, tampered);
     let (code, out, err) = verify(
-        &dir,
+        dir,
         &[t.to_str().unwrap(), "--key", public.to_str().unwrap()],
     );
     assert_eq!(code, 1, "{what}: {out} {err}");

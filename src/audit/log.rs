@@ -51,6 +51,8 @@ pub struct Log {
 
 struct State {
     file: File,
+    /// The open file's device and inode.
+    id: (u64, u64),
     /// The file as this process left it after its last write, and that write's hash: when the
     /// file is still exactly that (same inode, same size), the tail need not be read again.
     last: Option<Last>,
@@ -77,10 +79,7 @@ impl Log {
     pub fn open(path: &Path, opts: LogOptions) -> std::io::Result<Log> {
         Ok(Log {
             path: path.to_path_buf(),
-            state: Mutex::new(State {
-                file: open_append(path)?,
-                last: None,
-            }),
+            state: Mutex::new(State::new(open_append(path)?)?),
             opts,
         })
     }
@@ -103,14 +102,21 @@ impl Log {
                     None
                 }
             };
-            let meta = st.file.metadata()?;
-            if attempt < REOPENS && !same_file(&meta, &self.path) {
-                // Rotated (or removed) by someone else: write where the path is now.
-                drop(lock);
-                st.file = open_append(&self.path)?;
-                st.last = None;
-                continue;
-            }
+            // One `stat` of the path tells both whether it still names the open file and, if so,
+            // that file's size.
+            let at_path = std::fs::metadata(&self.path)
+                .ok()
+                .filter(|m| (m.dev(), m.ino()) == st.id);
+            let meta = match at_path {
+                Some(m) => m,
+                None if attempt < REOPENS => {
+                    // Rotated (or removed) by someone else: write where the path is now.
+                    drop(lock);
+                    st.reopen(&self.path)?;
+                    continue;
+                }
+                None => st.file.metadata()?,
+            };
             let size = meta.len();
             let (prev, newline_first) = match st.last {
                 Some(l) if l.dev == meta.dev() && l.ino == meta.ino() && l.size == size => {
@@ -133,8 +139,7 @@ impl Log {
                 if size > 0 && size + bytes.len() as u64 > max && attempt < REOPENS {
                     self.rotate()?;
                     drop(lock);
-                    st.file = open_append(&self.path)?;
-                    st.last = None;
+                    st.reopen(&self.path)?;
                     continue;
                 }
             }
@@ -203,9 +208,20 @@ pub fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Whether `path` still names the open file `meta` describes.
-fn same_file(meta: &std::fs::Metadata, path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+impl State {
+    fn new(file: File) -> std::io::Result<State> {
+        let m = file.metadata()?;
+        Ok(State {
+            id: (m.dev(), m.ino()),
+            file,
+            last: None,
+        })
+    }
+
+    fn reopen(&mut self, path: &Path) -> std::io::Result<()> {
+        *self = State::new(open_append(path)?)?;
+        Ok(())
+    }
 }
 
 /// Opens for appending and for reading the tail (the chain needs the last line's hash).
