@@ -18,7 +18,7 @@ use crate::base::clock::{push_rfc3339, Clock};
 use crate::base::jsonrpc::{push_json_str, RawId};
 use crate::base::term::Term;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The default file name, in the working directory.
@@ -144,6 +144,8 @@ pub struct Audit {
     clock: Arc<dyn Clock>,
     term: Term,
     failures: AtomicU64,
+    /// Whether the lock's failure was reported (once per session).
+    unlocked_reported: AtomicBool,
     key: Option<Arc<keys::Key>>,
     checkpoint_every: u64,
 }
@@ -217,6 +219,7 @@ impl Audit {
             clock,
             term,
             failures: AtomicU64::new(0),
+            unlocked_reported: AtomicBool::new(false),
             key,
             checkpoint_every: checkpoint_every.max(1),
         }
@@ -335,7 +338,7 @@ impl Audit {
         let err = match result {
             Ok(log::Written { unlocked: None }) => return,
             Ok(log::Written { unlocked: Some(e) }) => {
-                if self.failures.fetch_add(1, Ordering::Relaxed) == 0 {
+                if !self.unlocked_reported.swap(true, Ordering::Relaxed) {
                     self.term.warn(&format!(
                         "could not lock the audit log {} ({e}); entries are still written, but \
                          Sentinels sharing this file may break its hash chain: put the log on a \
