@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end test: the official MCP Python SDK client talks to mcp-server-sqlite
-# through target/release/sentinel (see scripts/e2e_client.py for the checks).
+# End-to-end test: the official MCP Python SDK client talks to mcp-server-sqlite and to
+# @modelcontextprotocol/server-filesystem (npm) through target/release/sentinel (see
+# scripts/e2e_client.py, e2e_approvals.py and e2e_filesystem.py for the checks).
 #
 # Creates/reuses a virtualenv in .venv-e2e/ (not tracked by git), installs the
 # pinned PyPI packages, builds the release binary and runs the client.
@@ -66,6 +67,25 @@ echo "e2e: installing mcp==$MCP_VERSION mcp-server-sqlite==$MCP_SERVER_SQLITE_VE
     fail "pip install failed"
 [ -x "$VENV/bin/mcp-server-sqlite" ] || fail "$VENV/bin/mcp-server-sqlite missing after install"
 
+# The real @modelcontextprotocol/server-filesystem, two releases whose tool definitions differ
+# (the newer adds annotations and rewords descriptions): the pinning sessions' rug pull.
+FS_OLD=2025.7.29
+FS_NEW=2026.8.31
+NPM_DIR=${E2E_NPM:-.npm-e2e}
+if ! command -v npm >/dev/null 2>&1; then
+    echo "e2e: npm not found, installing Debian's nodejs and npm" >&2
+    { apt-get update -q && apt-get install -y -q nodejs npm; } >/dev/null || fail "could not install nodejs and npm"
+fi
+fs_js() { echo "$NPM_DIR/fs-$1/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"; }
+for v in "$FS_OLD" "$FS_NEW"; do
+    if [ ! -f "$(fs_js "$v")" ]; then
+        echo "e2e: installing @modelcontextprotocol/server-filesystem@$v (npm)"
+        npm install --prefix "$NPM_DIR/fs-$v" --no-audit --no-fund --silent \
+            "@modelcontextprotocol/server-filesystem@$v" >/dev/null || fail "npm install server-filesystem@$v failed"
+    fi
+    [ -f "$(fs_js "$v")" ] || fail "$(fs_js "$v") missing after npm install"
+done
+
 echo "e2e: cargo build --release --bin sentinel"
 cargo build --release --bin sentinel || fail "cargo build failed"
 
@@ -79,6 +99,7 @@ set +e
 "$VENV/bin/python" scripts/e2e_client.py \
     --sentinel target/release/sentinel \
     --server "$VENV/bin/mcp-server-sqlite" \
+    --fs-old "$(fs_js "$FS_OLD")" --fs-new "$(fs_js "$FS_NEW")" \
     "${client_args[@]+"${client_args[@]}"}" </dev/null 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e

@@ -52,14 +52,18 @@ def count(db: Path) -> int:
 
 
 def audit_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries about calls (not the evidence entries: pins taken, chain checkpoints)."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in entries if e.get("action") not in ("pinned", "checkpoint")]
 
 
 def session_env(runtime: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
     env["XDG_RUNTIME_DIR"] = str(runtime)
+    # Pins (and the audit log's fallback) in the run's own state directory, never the caller's.
+    env["XDG_STATE_HOME"] = str(runtime.parent / "state")
     return env
 
 

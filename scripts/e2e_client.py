@@ -32,6 +32,7 @@ from mcp.shared.exceptions import McpError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import e2e_approvals  # noqa: E402
+import e2e_filesystem  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OVERALL_TIMEOUT_S = 120
@@ -81,6 +82,25 @@ def short(v: Any, n: int = 300) -> str:
 # --------------------------------------------------------------------------- #
 # Fixtures
 # --------------------------------------------------------------------------- #
+# Entries that are evidence about the log and the server, not decisions about calls: the
+# server's tools pinned at first sight, the hash chain's checkpoints.
+EVIDENCE_ACTIONS = ("pinned", "checkpoint")
+
+
+def is_evidence(line: str) -> bool:
+    try:
+        return json.loads(line).get("action") in EVIDENCE_ACTIONS
+    except ValueError:
+        return False
+
+
+def decisions(audit: Path) -> list[dict[str, Any]]:
+    """The audit log's entries about calls (see EVIDENCE_ACTIONS)."""
+    if not audit.exists():
+        return []
+    return [json.loads(ln) for ln in audit.read_text().splitlines() if ln.strip() and not is_evidence(ln)]
+
+
 def private_env(tmp: Path) -> dict[str, str]:
     """The environment for a sentinel session: a runtime directory of its own, so a
     `sentinel approvals watch` of the caller's cannot answer approvals here."""
@@ -399,7 +419,7 @@ def after_checks(r: Results, tmp: Path, traffic: Traffic, state: dict) -> None:
     if not r.check("audit log exists", audit.exists(), str(audit)):
         return
     raw = audit.read_text(errors="replace")
-    lines = [ln for ln in raw.splitlines() if ln.strip()]
+    lines = [ln for ln in raw.splitlines() if ln.strip() and not is_evidence(ln)]
     entries: list[Any] = []
     bad = []
     for ln in lines:
@@ -478,7 +498,7 @@ async def run_policy_session(r: Results, sentinel: Path, server: Path, tmp: Path
                     "write_query", {"query": "INSERT INTO users (name, email, ssn) VALUES ('New', 'n@example.test', 'SSN-X')"})
                 r.check("policy sqlite.yaml: an INSERT through write_query is allowed", not res.isError, short(text_of(res)))
     r.check("policy sqlite.yaml: the table survived and holds 51 rows", db_count(db) == 51, f"count={db_count(db)}")
-    entries = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+    entries = decisions(audit)
     got = [(e.get("rule"), e.get("action")) for e in entries]
     want = [("sqlite.unbounded_read", "blocked"), ("approve-drop", "approval_required"), ("audit-writes", "monitored")]
     r.check("policy sqlite.yaml: audit log holds the block, the approval refusal and the monitored write", got == want, f"got {got}")
@@ -567,7 +587,7 @@ async def run_guard_session(r: Results, sentinel: Path, server: Path, tmp: Path,
                 res = await session.call_tool("list_tables", {})
                 r.check("guard: list_tables still works", not res.isError and "users" in text_of(res), short(text_of(res)))
     r.check("guard: the denied and secret INSERTs never reached the database (51 rows)", db_count(db) == 51, f"count={db_count(db)}")
-    entries = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+    entries = decisions(audit)
     got = [(e.get("rule"), e.get("action"), e.get("tool")) for e in entries]
     want = [
         ("egress.metadata", "blocked", "read_query"),
@@ -592,6 +612,8 @@ def main() -> int:
     ap.add_argument("--sentinel", default=str(REPO_ROOT / "target" / "release" / "sentinel"))
     ap.add_argument("--server", default=str(venv_bin / "mcp-server-sqlite"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (db, audit log, sentinel stderr)")
+    ap.add_argument("--fs-old", help="server-filesystem's dist/index.js, the older release")
+    ap.add_argument("--fs-new", help="server-filesystem's dist/index.js, the newer release")
     opts = ap.parse_args()
 
     sentinel, server = Path(opts.sentinel).resolve(), Path(opts.server).absolute()
@@ -614,6 +636,11 @@ def main() -> int:
             await run_guard_session(r, sentinel, server, tmp, state)
             await e2e_approvals.run_elicitation_session(r, sentinel, server, tmp, state, make_db)
             await e2e_approvals.run_local_session(r, sentinel, server, tmp, state, make_db)
+            if opts.fs_old and opts.fs_new:
+                await e2e_filesystem.run_filesystem_sessions(
+                    r, sentinel, Path(opts.fs_old).absolute(), Path(opts.fs_new).absolute(), tmp, state)
+            else:
+                r.check("server-filesystem releases given (--fs-old, --fs-new)", False, "missing")
 
     try:
         anyio.run(go)

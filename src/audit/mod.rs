@@ -2,19 +2,26 @@
 //! monitored call) and per gateway event (policy reloads, circuits changing state), appended and
 //! flushed entry by entry so a crash loses nothing already decided. This module owns where the
 //! log lives (the default `security_audit.log` in the working directory, or a per-user state
-//! directory when that is not writable), the entry format documented in README, and the rule
-//! that a failing write is reported but never stops a block or the proxy.
+//! directory when that is not writable), the entry format documented in README (with the
+//! `session`, `seq` and `prev` every entry carries, and the signed checkpoints), and the rule
+//! that a failing write is reported but never stops a block or the proxy. `log.rs` is the
+//! shared file (lock, chain, rotation), `chain.rs` the hashes, `keys.rs` the signing keys,
+//! `verify.rs` what `sentinel audit verify` checks, `flock.rs` the one platform call.
+
+pub mod chain;
+mod flock;
+pub mod keys;
+pub mod log;
+pub mod verify;
 
 pub mod location;
 
 use crate::base::clock::{push_rfc3339, Clock};
 use crate::base::jsonrpc::{push_json_str, RawId};
 use crate::base::term::Term;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// The default file name, in the working directory.
 pub const DEFAULT_FILE: &str = "security_audit.log";
@@ -114,14 +121,50 @@ pub struct ApprovalNote<'a> {
     pub held_id: Option<&'a str>,
 }
 
-/// An append-only JSON Lines audit log.
+/// How the log is written and signed (the `--audit-*` options).
+#[derive(Debug)]
+pub struct Settings {
+    pub log: log::LogOptions,
+    /// Signs a checkpoint every `checkpoint_every` entries of a session and when it closes.
+    pub key: Option<Arc<keys::Key>>,
+    pub checkpoint_every: u64,
+}
+
+/// The `rule` of checkpoint entries.
+pub const CHECKPOINT_RULE: &str = "sentinel.audit_checkpoint";
+
+/// Entries between two checkpoints of a session, by default.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            log: log::LogOptions::default(),
+            key: None,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+        }
+    }
+}
+
+/// One session's append-only view of a JSON Lines audit log: its entries carry its `session`
+/// id and its own `seq`, and are chained (`prev`) with every other line of the file. Today a
+/// gateway process is one session; [`Audit::session`] opens another on the same file (one per
+/// MCP session of an HTTP transport).
 pub struct Audit {
-    file: Mutex<File>,
-    path: PathBuf,
+    log: Arc<log::Log>,
+    session: String,
+    /// The last `seq` given out (entries are numbered from 1).
+    seq: AtomicU64,
+    /// Entries since this session's last checkpoint.
+    since_checkpoint: AtomicU64,
     server: String,
     clock: Arc<dyn Clock>,
     term: Term,
     failures: AtomicU64,
+    /// Whether the lock's failure was reported (once per session).
+    unlocked_reported: AtomicBool,
+    key: Option<Arc<keys::Key>>,
+    checkpoint_every: u64,
 }
 
 impl Audit {
@@ -133,11 +176,18 @@ impl Audit {
         server: String,
         clock: Arc<dyn Clock>,
         term: Term,
+        settings: Settings,
     ) -> Result<Audit, OpenError> {
-        let (file, path) = match explicit {
-            Some(p) => (open_append(p)?, p.to_path_buf()),
-            None => match open_append(Path::new(DEFAULT_FILE)) {
-                Ok(f) => (f, PathBuf::from(DEFAULT_FILE)),
+        let open = |p: &Path| {
+            log::Log::open(p, settings.log.clone()).map_err(|error| OpenError {
+                path: p.to_path_buf(),
+                error,
+            })
+        };
+        let file = match explicit {
+            Some(p) => open(p)?,
+            None => match open(Path::new(DEFAULT_FILE)) {
+                Ok(f) => f,
                 Err(first) => {
                     let Some(dir) = state_dir() else {
                         return Err(first);
@@ -148,52 +198,183 @@ impl Audit {
                             path: dir.clone(),
                             error,
                         })
-                        .and_then(|()| open_append(&fallback))?;
+                        .and_then(|()| open(&fallback))?;
                     term.warn(&format!(
                         "cannot write {DEFAULT_FILE} in the working directory ({}); audit log is \
                          {}",
                         first.error,
                         fallback.display()
                     ));
-                    (f, fallback)
+                    f
                 }
             },
         };
-        Ok(Audit {
-            file: Mutex::new(file),
-            path,
+        Ok(Audit::on(
+            Arc::new(file),
+            server,
+            clock,
+            term,
+            settings.key,
+            settings.checkpoint_every,
+        ))
+    }
+
+    fn on(
+        log: Arc<log::Log>,
+        server: String,
+        clock: Arc<dyn Clock>,
+        term: Term,
+        key: Option<Arc<keys::Key>>,
+        checkpoint_every: u64,
+    ) -> Audit {
+        Audit {
+            log,
+            session: new_session_id(),
+            seq: AtomicU64::new(0),
+            since_checkpoint: AtomicU64::new(0),
             server,
             clock,
             term,
             failures: AtomicU64::new(0),
-        })
+            unlocked_reported: AtomicBool::new(false),
+            key,
+            checkpoint_every: checkpoint_every.max(1),
+        }
+    }
+
+    /// A new session on the same file, with the same settings: its own id and `seq`. The seam
+    /// for a transport with several MCP sessions per process (HTTP); unit-tested until then.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn session(&self, server: String) -> Audit {
+        Audit::on(
+            self.log.clone(),
+            server,
+            self.clock.clone(),
+            self.term.clone(),
+            self.key.clone(),
+            self.checkpoint_every,
+        )
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.log.path()
+    }
+
+    /// This session's id (32 hex digits, random).
+    pub fn session_id(&self) -> &str {
+        &self.session
     }
 
     /// Appends one entry as a single write. Failures are reported on stderr (the first, then
     /// every 1000th) and otherwise ignored: the decision already stands.
     pub fn record(&self, e: &Entry) {
-        self.write(&self.format(e));
+        self.append(&self.format(e));
     }
 
-    fn write(&self, line: &[u8]) {
-        let result = {
-            let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-            f.write_all(line)
+    /// Ends the session: with a key, writes its closing checkpoint (signed, `final: true`).
+    /// Without a key there is nothing to sign and nothing is written.
+    pub fn close(&self) {
+        if self.key.is_some() {
+            self.checkpoint(true);
+        }
+    }
+
+    /// Appends `body` (the entry after its `prev`, from `,"message_id":` to the newline) with
+    /// this session's head, then a checkpoint when one is due.
+    fn append(&self, body: &[u8]) {
+        let mut seq = None;
+        let result = self.log.append(&mut |prev| {
+            let n = *seq.get_or_insert_with(|| self.seq.fetch_add(1, Ordering::Relaxed) + 1);
+            let mut line = Vec::with_capacity(160 + body.len());
+            self.head(&mut line, n, prev);
+            line.extend_from_slice(body);
+            line
+        });
+        self.report(result);
+        if self.key.is_some()
+            && self.since_checkpoint.fetch_add(1, Ordering::Relaxed) + 1 == self.checkpoint_every
+        {
+            self.since_checkpoint
+                .fetch_sub(self.checkpoint_every, Ordering::Relaxed);
+            self.checkpoint(false);
+        }
+    }
+
+    /// `{"timestamp":...,"session":...,"seq":N,"prev":...`
+    fn head(&self, out: &mut Vec<u8>, seq: u64, prev: &str) {
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        push_rfc3339(out, self.clock.now());
+        out.extend_from_slice(b"\",\"session\":\"");
+        out.extend_from_slice(self.session.as_bytes());
+        out.extend_from_slice(b"\",\"seq\":");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"prev\":\"");
+        out.extend_from_slice(prev.as_bytes());
+        out.push(b'"');
+    }
+
+    /// A signed checkpoint entry: the line up to its signature is what is signed, so the
+    /// signature commits to the session, its `seq`, the time, the key id and (through `prev`)
+    /// every line before it in the file.
+    fn checkpoint(&self, last: bool) {
+        let Some(key) = &self.key else { return };
+        let mut body = Vec::with_capacity(512);
+        body.extend_from_slice(b",\"message_id\":null");
+        field(&mut body, "method", None);
+        field(&mut body, "reason", Some("Audit checkpoint"));
+        field(&mut body, "rule", Some(CHECKPOINT_RULE));
+        field(&mut body, "tool", None);
+        field(&mut body, "action", Some("checkpoint"));
+        let explanation = if last {
+            "the session's closing checkpoint: the entries before it are signed"
+        } else {
+            "a periodic checkpoint: the entries before it are signed"
         };
-        if let Err(err) = result {
-            let n = self.failures.fetch_add(1, Ordering::Relaxed);
-            if n.is_multiple_of(1000) {
-                self.term.error(&format!(
-                    "could not write the audit log {} ({err}); the message was still blocked. \
-                     Free disk space or fix permissions; {} entries lost so far",
-                    self.path.display(),
-                    n + 1
-                ));
+        field(&mut body, "explanation", Some(explanation));
+        field(&mut body, "server", Some(&self.server));
+        body.extend_from_slice(b",\"details\":null,\"checkpoint\":{\"final\":");
+        body.extend_from_slice(if last { b"true" } else { b"false" });
+        field(&mut body, "key_id", Some(key.id()));
+        body.push(b'}');
+        let mut seq = None;
+        let result = self.log.append(&mut |prev| {
+            let n = *seq.get_or_insert_with(|| self.seq.fetch_add(1, Ordering::Relaxed) + 1);
+            let mut line = Vec::with_capacity(400 + body.len());
+            self.head(&mut line, n, prev);
+            line.extend_from_slice(&body);
+            let signature = key.sign(&line);
+            line.extend_from_slice(keys::SIGNATURE_FIELD);
+            line.extend_from_slice(signature.as_bytes());
+            line.extend_from_slice(b"\"}\n");
+            line
+        });
+        self.report(result);
+    }
+
+    fn report(&self, result: std::io::Result<log::Written>) {
+        let err = match result {
+            Ok(log::Written { unlocked: None }) => return,
+            Ok(log::Written { unlocked: Some(e) }) => {
+                if !self.unlocked_reported.swap(true, Ordering::Relaxed) {
+                    self.term.warn(&format!(
+                        "could not lock the audit log {} ({e}); entries are still written, but \
+                         Sentinels sharing this file may break its hash chain: put the log on a \
+                         local file system",
+                        self.path().display()
+                    ));
+                }
+                return;
             }
+            Err(e) => e,
+        };
+        let n = self.failures.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(1000) {
+            self.term.error(&format!(
+                "could not write the audit log {} ({err}); the message was still blocked. \
+                 Free disk space or fix permissions; {} entries lost so far",
+                self.path().display(),
+                n + 1
+            ));
         }
     }
 
@@ -208,9 +389,6 @@ impl Audit {
         explanation: &str,
     ) {
         let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        push_rfc3339(&mut out, self.clock.now());
-        out.push(b'"');
         out.extend_from_slice(b",\"message_id\":null");
         field(&mut out, "method", None);
         field(&mut out, "reason", Some(reason));
@@ -220,14 +398,11 @@ impl Audit {
         field(&mut out, "explanation", Some(explanation));
         field(&mut out, "server", Some(&self.server));
         out.extend_from_slice(b",\"details\":null}\n");
-        self.write(&out);
+        self.append(&out);
     }
 
     fn format(&self, e: &Entry) -> Vec<u8> {
         let mut out = Vec::with_capacity(1024 + e.details.len());
-        out.extend_from_slice(b"{\"timestamp\":\"");
-        push_rfc3339(&mut out, self.clock.now());
-        out.push(b'"');
         out.extend_from_slice(b",\"message_id\":");
         out.extend_from_slice(e.message_id.map_or("null", RawId::as_json).as_bytes());
         field(&mut out, "method", e.method);
@@ -277,15 +452,11 @@ fn field(out: &mut Vec<u8>, name: &str, value: Option<&str>) {
     }
 }
 
-fn open_append(path: &Path) -> Result<File, OpenError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|error| OpenError {
-            path: path.to_path_buf(),
-            error,
-        })
+/// A random session id: 128 bits as 32 hex digits.
+fn new_session_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    chain::hex(&b)
 }
 
 /// `$XDG_STATE_HOME/mcp-sentinel`, else `$HOME/.local/state/mcp-sentinel`.

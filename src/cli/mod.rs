@@ -49,6 +49,14 @@ Options:
                          SIGHUP [default: 1000]
       --audit-log PATH   JSON Lines audit log [env: SENTINEL_AUDIT_LOG]
                          [default: ./security_audit.log, else the per-user state dir]
+      --audit-fsync      fdatasync the audit log after every entry
+      --audit-max-bytes N  rotate the log (FILE -> FILE.1 ...) before it would pass N bytes
+                         (K, M, G: KiB, MiB, GiB) [default: never]
+      --audit-keep N     rotated files kept, FILE.1 to FILE.N [default: 5]
+      --audit-key FILE   sign checkpoints with this Ed25519 key (sentinel audit keygen)
+                         [env: SENTINEL_AUDIT_KEY]
+      --audit-checkpoint-every N  with --audit-key: a signed checkpoint every N entries
+                         (and one at exit) [default: 1000]
       --max-rows N       built-in policy: largest LIMIT a read may ask for [default: 1000]
       --dialect NAME     built-in policy: SQL dialect: auto, sqlite, postgres, mysql,
                          mssql, snowflake, bigquery, duckdb, ... [default: auto: the
@@ -71,6 +79,11 @@ invalid policy; 126 server not executable; 127 server not found; 1 other errors.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub audit_log: Option<PathBuf>,
+    /// `--audit-fsync`, `--audit-max-bytes`, `--audit-keep`.
+    pub audit_file: crate::audit::log::LogOptions,
+    pub audit_key: Option<PathBuf>,
+    /// `--audit-checkpoint-every`, when given.
+    pub audit_checkpoint_every: Option<u64>,
     pub policy: Option<PathBuf>,
     pub profile: Option<String>,
     pub server_name: Option<String>,
@@ -135,6 +148,9 @@ pub fn parse(
     };
     let mut opts = Options {
         audit_log: env_string("SENTINEL_AUDIT_LOG").map(PathBuf::from),
+        audit_file: crate::audit::log::LogOptions::default(),
+        audit_key: env_string("SENTINEL_AUDIT_KEY").map(PathBuf::from),
+        audit_checkpoint_every: None,
         policy: env_string("SENTINEL_POLICY").map(PathBuf::from),
         profile: env_string("SENTINEL_PROFILE"),
         server_name: None,
@@ -166,6 +182,33 @@ pub fn parse(
     while let Some(arg) = parser.next().map_err(err)? {
         match arg {
             Long("audit-log") => opts.audit_log = Some(parser.value().map_err(err)?.into()),
+            Long("audit-fsync") => opts.audit_file.fsync = true,
+            Long("audit-max-bytes") => {
+                let v = string(parser.value().map_err(err)?, "--audit-max-bytes")?;
+                opts.audit_file.max_bytes = Some(bytes(&v).ok_or_else(|| {
+                    UsageError(format!(
+                        "invalid value '{v}' for --audit-max-bytes: expected a size in bytes, at \
+                         least 1, with an optional K, M or G (KiB, MiB, GiB), e.g. 10M"
+                    ))
+                })?);
+            }
+            Long("audit-keep") => {
+                let v = string(parser.value().map_err(err)?, "--audit-keep")?;
+                opts.audit_file.keep = v.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                    UsageError(format!(
+                        "invalid value '{v}' for --audit-keep: expected a number of rotated files from 1 to 1000"
+                    ))
+                })?;
+            }
+            Long("audit-key") => opts.audit_key = Some(parser.value().map_err(err)?.into()),
+            Long("audit-checkpoint-every") => {
+                let v = string(parser.value().map_err(err)?, "--audit-checkpoint-every")?;
+                opts.audit_checkpoint_every = Some(v.parse().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    UsageError(format!(
+                        "invalid value '{v}' for --audit-checkpoint-every: expected a number of entries, 1 or more"
+                    ))
+                })?);
+            }
             Long("policy") => opts.policy = Some(parser.value().map_err(err)?.into()),
             Long("profile") => {
                 opts.profile = Some(string(parser.value().map_err(err)?, "--profile")?)
@@ -265,6 +308,13 @@ pub fn parse(
 /// `--max-rows`/`--dialect` tune the built-in policy; with a policy file they would be
 /// silently ignored, so they are refused. `--profile` means nothing without a file.
 fn check_builtin(opts: &Options) -> Result<(), UsageError> {
+    if opts.audit_checkpoint_every.is_some() && opts.audit_key.is_none() {
+        return Err(UsageError(
+            "--audit-checkpoint-every needs --audit-key FILE (or SENTINEL_AUDIT_KEY): only \
+             signed logs have checkpoints"
+                .into(),
+        ));
+    }
     if opts.profile.is_some() && opts.policy.is_none() {
         return Err(UsageError(
             "--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE".into(),
@@ -278,6 +328,18 @@ fn check_builtin(opts: &Options) -> Result<(), UsageError> {
         ));
     }
     Ok(())
+}
+
+/// `N`, `NK`, `NM`, `NG` (KiB, MiB, GiB), at least 1.
+fn bytes(v: &str) -> Option<u64> {
+    let (digits, unit) = match v.as_bytes().last()? {
+        b'K' | b'k' => (&v[..v.len() - 1], 1 << 10),
+        b'M' | b'm' => (&v[..v.len() - 1], 1 << 20),
+        b'G' | b'g' => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(unit).filter(|&b| b >= 1)
 }
 
 fn string(v: OsString, option: &str) -> Result<String, UsageError> {

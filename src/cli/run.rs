@@ -45,6 +45,20 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         .clone()
         .unwrap_or_else(|| command_line.clone());
     let clock = clock::from_env();
+    let key = match opts.audit_key.as_deref().map(audit::keys::load).transpose() {
+        Ok(k) => k.map(Arc::new),
+        Err(e) => {
+            term.error(&format!("not starting: {e}"));
+            return 2;
+        }
+    };
+    let settings = audit::Settings {
+        log: opts.audit_file.clone(),
+        key,
+        checkpoint_every: opts
+            .audit_checkpoint_every
+            .unwrap_or(audit::DEFAULT_CHECKPOINT_EVERY),
+    };
     // Where the server's tool definitions are pinned (`sentinel pins`); without a directory,
     // pinning reports that it cannot work (and, under `pins: enforce`, trusts no tool).
     let pins = crate::guards::pins::Pins::new(opts.pins_dir.clone())
@@ -58,6 +72,7 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         command_line,
         clock.clone(),
         term.clone(),
+        settings,
     ) {
         Ok(a) => a,
         Err(e) => {
@@ -70,10 +85,21 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
             return 1;
         }
     };
+    term.info(&format!(
+        "audit log: {} (session {}{})",
+        audit.path().display(),
+        audit.session_id(),
+        if opts.audit_key.is_some() {
+            ", signed checkpoints"
+        } else {
+            ""
+        }
+    ));
     term.info(&format!("policy: {}", policy.summary()));
     term.info(&format!("breaker: {}", policy.breaker.summary()));
     let live = Arc::new(policy::Live::new(policy));
     let audit = Arc::new(audit);
+    let closing = audit.clone();
     let gateway = Arc::new(
         gateway::Gateway::new(
             live.clone(),
@@ -110,6 +136,8 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         None => transport::stdio::run_demo(gateway),
         Some(argv) => transport::stdio::run_proxy(gateway, &argv, term.clone(), reload),
     };
+    // The session's closing checkpoint (signed, when there is a key), after its last entry.
+    closing.close();
     term.finish();
     code
 }
