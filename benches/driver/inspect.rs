@@ -80,6 +80,9 @@ fn list_round_trips(ctx: &Ctx, t: &Target, calls: usize) -> Res<ListRun> {
     })
 }
 
+/// One `big` session: its round-trip times and the sentinel's peak RSS.
+type BigRun = (Vec<f64>, Option<Res<f64>>);
+
 struct ListRun {
     times: Vec<f64>,
     cpu: Option<f64>,
@@ -233,7 +236,7 @@ pub(crate) fn measure_inspect(bench: &mut Bench) {
         "8 MiB responses, inspected",
         |_, t| big(ctx, t, None, false, per),
     );
-    let stats = |r: &Res<Vec<(Vec<f64>, Option<Res<f64>>)>>| -> Res<(f64, Option<f64>)> {
+    let stats = |r: &Res<Vec<BigRun>>| -> Res<(f64, Option<f64>)> {
         let v = r.as_ref().map_err(Clone::clone)?;
         let rss = max_rss(v.iter().map(|x| &x.1))?;
         Ok((median(v.iter().map(|x| median(x.0.clone())).collect()), rss))
