@@ -1,1 +1,0 @@
-//! Description scanning of what a server lists (tools, prompts, resources): being built.
