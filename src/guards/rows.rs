@@ -1,1 +1,0 @@
-//! Counting the rows of a SQL tool's result: being built.
