@@ -198,13 +198,23 @@ impl Words {
     }
 }
 
+/// How far a sentence reaches around a phrase, in bytes.
+const SENTENCE: usize = 400;
+/// At most this many hits of each kind (tags, phrases, files) per text: a text with more is
+/// hostile, and a sanitiser that still finds some after a few rounds removes it whole.
+pub const MAX_HITS: usize = 256;
+
 /// The instructions aimed at the model in `text` (already stripped of hidden characters).
 pub fn find(text: &str) -> Vec<Hit> {
     let lower = text.to_ascii_lowercase();
     let mut hits = Vec::new();
     tags(text, &lower, &mut hits);
     let words = Words::new(lower.as_bytes());
+    let tagged = hits.len();
     for i in 0..words.len() {
+        if hits.len() - tagged >= MAX_HITS {
+            break;
+        }
         if let Some(last) = phrase(&words, lower.as_bytes(), i) {
             hits.push(sentence(text, words.start(i), words.end(last)));
         }
@@ -217,15 +227,23 @@ pub fn find(text: &str) -> Vec<Hit> {
 fn sentence(text: &str, start: usize, end: usize) -> Hit {
     let b = text.as_bytes();
     let stop = |c: u8| matches!(c, b'.' | b'!' | b'?' | b'\n');
+    // A sentence reaches at most `SENTENCE` bytes either side of the phrase (a text without
+    // full stops must not make each hit cost the whole text).
     let mut s = start;
-    while s > 0 && !stop(b[s - 1]) {
+    while s > 0 && start - s < SENTENCE && !stop(b[s - 1]) {
         s -= 1;
     }
+    while !text.is_char_boundary(s) {
+        s += 1;
+    }
     let mut e = end;
-    while e < b.len() && !stop(b[e]) {
+    while e < b.len() && e - end < SENTENCE && !stop(b[e]) {
         e += 1;
     }
-    if e < b.len() {
+    if e < b.len() && stop(b[e]) {
+        e += 1;
+    }
+    while !text.is_char_boundary(e) {
         e += 1;
     }
     Hit {
@@ -269,7 +287,7 @@ fn tag_name(raw: &str) -> String {
 fn tags(text: &str, lower: &str, hits: &mut Vec<Hit>) {
     let b = lower.as_bytes();
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && hits.len() < MAX_HITS {
         let open = b[i];
         if open != b'<' && open != b'[' && open != b'`' {
             i += 1;
@@ -289,7 +307,8 @@ fn tags(text: &str, lower: &str, hits: &mut Vec<Hit>) {
             continue;
         }
         if lower[i..].starts_with("<|") {
-            if let Some(e) = lower[i + 2..].find("|>").filter(|&e| e <= 24) {
+            let window = &b[i + 2..(i + 28).min(b.len())];
+            if let Some(e) = window.windows(2).position(|p| p == b"|>") {
                 let end = i + 2 + e + 2;
                 hits.push(Hit {
                     detail: format!("{} token", printable(&text[i..end])),
@@ -602,17 +621,28 @@ fn files(text: &str, lower: &str, w: &Words, hits: &mut Vec<Hit>) {
     }
     found.sort_unstable();
     let mut last_end = 0;
+    let before = hits.len();
     for (p, e) in found {
         if p < last_end {
             continue;
         }
+        if hits.len() - before >= MAX_HITS {
+            break;
+        }
         // The whole path-like token around the fragment.
+        let edge = |c: u8| b" \t\n'\"`(),;<>[]{}".contains(&c);
         let mut s = p;
-        while s > 0 && !b" \t\n'\"`(),;<>[]{}".contains(&b[s - 1]) {
+        while s > 0 && p - s < 200 && !edge(b[s - 1]) {
             s -= 1;
         }
+        while !text.is_char_boundary(s) {
+            s += 1;
+        }
         let mut end = e;
-        while end < b.len() && !b" \t\n'\"`(),;<>[]{}".contains(&b[end]) {
+        while end < b.len() && end - e < 200 && !edge(b[end]) {
+            end += 1;
+        }
+        while !text.is_char_boundary(end) {
             end += 1;
         }
         while end > e && b[end - 1] == b'.' {
