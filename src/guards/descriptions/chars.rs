@@ -31,8 +31,10 @@ fn hides(prev: Option<char>, c: char, next: Option<char>) -> bool {
     match c as u32 {
         0xfe0e | 0xfe0f => !visible_before,
         0x200d => {
-            !(visible_before && prev.is_some_and(|p| !p.is_ascii()))
-                || !next.is_some_and(|n| !n.is_ascii() && !visible::hidden(n))
+            let joins = visible_before
+                && prev.is_some_and(|p| !p.is_ascii())
+                && next.is_some_and(|n| !n.is_ascii() && !visible::hidden(n));
+            !joins
         }
         0x1b | 0x9b | 0x9d => false,
         0x09 | 0x0a | 0x0d => false,

@@ -91,6 +91,11 @@ pub fn truncate_rows(result: &mut Value, max: usize) -> Option<usize> {
         }
     }
     let mut left = max;
+    if let Some(obj) = result.as_object_mut() {
+        if !obj.get("content").is_some_and(Value::is_array) {
+            obj.insert("content".into(), Value::Array(Vec::new()));
+        }
+    }
     if let Some(Value::Array(content)) = result.get_mut("content") {
         for item in content.iter_mut() {
             if item.get("type").and_then(Value::as_str) != Some("text") {

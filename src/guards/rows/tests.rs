@@ -123,6 +123,9 @@ fn structured_content_comes_first() {
         None
     );
     assert_eq!(count_rows(&json!({"structuredContent": 7})), None);
+    // A result with structured content only gets a content array for the note.
+    let cut = round_trip(json!({"structuredContent": [{"a": 1}, {"a": 2}]}), 1);
+    assert_eq!(cut["content"][0]["text"], note(1, 2));
     // Uncountable structured content falls back to the text.
     assert_eq!(
         count_rows(
