@@ -603,23 +603,31 @@ fn phrase(w: &Words, lower: &[u8], i: usize) -> Option<usize> {
 /// Requests to read a credential or client-configuration file: a path from `FILES` (or a
 /// `.env` file) with a word of access near it.
 fn files(text: &str, lower: &str, w: &Words, hits: &mut Vec<Hit>) {
-    let mut found: Vec<(usize, usize)> = Vec::new();
-    for f in FILES {
-        for (p, _) in lower.match_indices(f) {
-            found.push((p, p + f.len()));
-        }
-    }
+    // One pass: at each `.`, `~` or `/`, and at each word start, the fragments that begin
+    // with that byte (a fragment starting with a letter is matched at word starts only).
     let b = lower.as_bytes();
-    for (p, _) in lower.match_indices(".env") {
-        let before_ok = p == 0 || !b[p - 1].is_ascii_alphanumeric();
-        let after_ok = b
-            .get(p + 4)
-            .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_');
-        if before_ok && after_ok {
-            found.push((p, p + 4));
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    for p in 0..b.len() {
+        let c = b[p];
+        let word_start = c.is_ascii_alphabetic() && (p == 0 || !b[p - 1].is_ascii_alphanumeric());
+        if !matches!(c, b'.' | b'~' | b'/') && !word_start {
+            continue;
+        }
+        for f in FILES {
+            if f.as_bytes()[0] == c && b[p..].starts_with(f.as_bytes()) {
+                found.push((p, p + f.len()));
+            }
+        }
+        if c == b'.' && b[p..].starts_with(b".env") {
+            let before_ok = p == 0 || !b[p - 1].is_ascii_alphanumeric();
+            let after_ok = b
+                .get(p + 4)
+                .is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_');
+            if before_ok && after_ok {
+                found.push((p, p + 4));
+            }
         }
     }
-    found.sort_unstable();
     let mut last_end = 0;
     let before = hits.len();
     for (p, e) in found {
