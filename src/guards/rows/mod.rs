@@ -282,7 +282,17 @@ fn list(t: &str) -> Reading {
         Err(_) => Shape::PythonLiteral,
     };
     let ends: Vec<usize> = l.elements.iter().map(|e| e.0).collect();
-    let tail = ends.last().copied().unwrap_or(l.open_end);
+    // The text after the last element, without a trailing comma (a cut to no rows must not
+    // leave `[,]`).
+    let mut tail = ends.last().copied().unwrap_or(l.open_end);
+    let b = t.as_bytes();
+    let mut k = tail;
+    while k < b.len() && b[k].is_ascii_whitespace() {
+        k += 1;
+    }
+    if b.get(k) == Some(&b',') {
+        tail = k + 1;
+    }
     Reading::Rows(Table {
         shape,
         how: How::Spans(Spans {
