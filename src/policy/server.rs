@@ -21,17 +21,6 @@ pub enum DescriptionAction {
     Sanitise,
 }
 
-impl DescriptionAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DescriptionAction::Off => "off",
-            DescriptionAction::Monitor => "monitor",
-            DescriptionAction::Remove => "remove",
-            DescriptionAction::Sanitise => "sanitise",
-        }
-    }
-}
-
 /// What a response over its cap becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CapAction {
@@ -41,16 +30,6 @@ pub enum CapAction {
     Block,
     /// Cut to the cap, with a note saying so.
     Truncate,
-}
-
-impl CapAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CapAction::Monitor => "monitor",
-            CapAction::Block => "block",
-            CapAction::Truncate => "truncate",
-        }
-    }
 }
 
 /// One response cap: for the tools it names, the largest response and (for tools that take
