@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use crate::measure::{big, in_rounds, max_rss, median, percentile, put, Sizes, MIB};
 use crate::messages::tools_call;
-use crate::policies::{capped_policy, has_option, inspect_off_policy, write_policy};
+use crate::policies::{
+    capped_policy, has_option, inspect_off_policy, inspect_scan_policy, write_policy,
+};
 use crate::procs::{contains, count_lines, cpu_secs, err, snippet, Ctx, Proc, Res, Target};
 use crate::sections::Bench;
 use crate::table::{mib, ms, us, Kind, Table};
@@ -129,8 +131,8 @@ pub(crate) fn measure_inspect(bench: &mut Bench) {
     let n = &ctx.n;
     let rounds = n.rounds;
     // Per sentinel that has a `server:` section: (built-in default, inspection off, capped
-    // at 16 MiB, capped at 4 MiB), each with a fresh pins directory of its own.
-    let mut variants: Vec<Option<[Target; 4]>> = Vec::new();
+    // at 16 MiB, capped at 4 MiB, scanning without pins), with a fresh pins directory.
+    let mut variants: Vec<Option<[Target; 5]>> = Vec::new();
     for t in &targets[s0..] {
         let bin = t.sentinel().expect("a sentinel").to_owned();
         let off = match inspect_off_policy(&bin) {
@@ -164,13 +166,22 @@ pub(crate) fn measure_inspect(bench: &mut Bench) {
         };
         let c16 = capped("16MiB", "capped");
         let c4 = capped("4MiB", "capped4");
-        variants.push(Some([def, off_t, c16, c4]));
+        let scan = def.variant(
+            "scan",
+            Some(write_policy(
+                &bin,
+                &file("inspect-scan"),
+                &inspect_scan_policy(&bin),
+            )),
+            &[],
+        );
+        variants.push(Some([def, off_t, c16, c4, scan]));
     }
 
-    // tools/list round trips: direct, then each sentinel's default and off.
+    // tools/list round trips: direct, then each sentinel's default, off and scanning alone.
     let mut lists = vec![targets[0].clone()];
     for v in variants.iter().flatten() {
-        lists.extend([v[0].clone(), v[1].clone()]);
+        lists.extend([v[0].clone(), v[1].clone(), v[4].clone()]);
     }
     let per = n.per_round(n.lists);
     let runs = in_rounds(
@@ -211,11 +222,18 @@ pub(crate) fn measure_inspect(bench: &mut Bench) {
         }
         let def = stats(&runs[at]);
         let off = stats(&runs[at + 1]);
-        at += 2;
+        let scan = stats(&runs[at + 2]);
+        at += 3;
         let both = def.clone().and_then(|d| off.clone().map(|o| (d, o)));
+        let scan_off = scan.clone().and_then(|s| off.clone().map(|o| (s, o)));
+        let def_scan = def.clone().and_then(|d| scan.clone().map(|s| (d, s)));
         put(f, "il_def", &def, |d| d.0);
         put(f, "il_off", &off, |d| d.0);
+        put(f, "il_scanonly", &scan, |d| d.0);
         put(f, "il_scan", &both, |(d, o)| d.0 - o.0);
+        put(f, "il_scan_add", &scan_off, |(s, o)| s.0 - o.0);
+        put(f, "il_pins_add", &def_scan, |(d, s)| d.0 - s.0);
+        put(f, "il_cpu_scan", &scan, |d| d.1.unwrap_or(f64::NAN));
         put(f, "il_cpu_def", &def, |d| d.1.unwrap_or(f64::NAN));
         put(f, "il_cpu_off", &off, |d| d.1.unwrap_or(f64::NAN));
         put(f, "il_audit", &def, |d| d.2 as f64);
@@ -389,7 +407,9 @@ pub(crate) fn note() {
          (its `server:` block as built in: descriptions monitor, pins monitor, refused tools \
          hidden); \"inspection off\": its `server:` block replaced by `{{descriptions: off, \
          pins: off, hide_refused_tools: false}}` (a `tools/list` answer is still held whole \
-         and parsed). Each figure is the median over rounds of each round's p50. 8 MiB: one \
+         and parsed); \"descriptions monitor, pins off\": `{{descriptions: monitor, pins: \
+         off, hide_refused_tools: true}}`, which splits the default's cost between the two. \
+         Each figure is the median over rounds of each round's p50. 8 MiB: one \
          `tools/call` of `big` at a time (unpinned); \"uninspected\" is the baseline policy, \
          whose caps count rows only for tools that take SQL, so the answer streams through; \
          \"inspected\" replaces its `server.responses` by `[{{tools: [big], max_bytes: \

@@ -342,6 +342,10 @@ pub(crate) fn check_policy(bin: &Path, file: &Path) -> Res<()> {
 /// parsed (a `tools/list` answer is always read), but nothing is scanned, pinned or hidden.
 const SERVER_OFF: &str = "    server: {descriptions: off, pins: off, hide_refused_tools: false}\n";
 
+/// The `inspect` section's `server:` block with description scanning alone (pins off).
+const SERVER_SCAN: &str =
+    "    server: {descriptions: monitor, pins: off, hide_refused_tools: true}\n";
+
 /// The `inspect` section's `server:` block for inspected 8 MiB responses: the built-in
 /// default's settings, with a cap of `MAX` on `big` (16MiB: its answers are held whole,
 /// judged, and pass; 4MiB: the check that they are judged at all).
@@ -357,6 +361,12 @@ const SERVER_CAPPED: &str = r#"    server:
 /// `server:` block replaced by [`SERVER_OFF`].
 pub(crate) fn inspect_off_policy(bin: &Path) -> Res<String> {
     server_variant(bin, SERVER_OFF, "server-side inspection off")
+}
+
+/// The `inspect` section's policy with description scanning alone: the baseline with its
+/// `server:` block replaced by [`SERVER_SCAN`].
+pub(crate) fn inspect_scan_policy(bin: &Path) -> Res<String> {
+    server_variant(bin, SERVER_SCAN, "pinning off")
 }
 
 /// The `inspect` section's policy for inspected responses: the baseline with its `server:`

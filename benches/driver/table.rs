@@ -105,6 +105,8 @@ pub(crate) fn ms(v: f64) -> String {
 pub(crate) fn rate(v: f64) -> String {
     if v >= 1e6 {
         format!("{:.2} M/s", v / 1e6)
+    } else if v < 1e4 {
+        format!("{v:.0}/s")
     } else {
         format!("{:.0} k/s", v / 1e3)
     }
