@@ -296,6 +296,7 @@ pub(crate) fn rows(table: &mut Table, n: &Sizes) {
             "il_off",
             "`server: {descriptions: off, pins: off, hide_refused_tools: false}`",
         ),
+        ("il_scanonly", "descriptions monitor, pins off"),
     ] {
         table.row(&format!("{rt}, {what}"), key, Kind::Plain, us, "", None);
     }
@@ -324,8 +325,25 @@ pub(crate) fn rows(table: &mut Table, n: &Sizes) {
         None,
     );
     for (key, what) in [
+        (
+            "il_scan_add",
+            "description scanning (descriptions only minus off)",
+        ),
+        ("il_pins_add", "pins (default minus descriptions only)"),
+    ] {
+        table.row(
+            &format!("inspect: of which {what}"),
+            key,
+            Kind::Plain,
+            us,
+            "",
+            None,
+        );
+    }
+    for (key, what) in [
         ("il_cpu_def", "built-in default"),
         ("il_cpu_off", "inspection off"),
+        ("il_cpu_scan", "descriptions only"),
     ] {
         table.row(
             &format!("inspect: sentinel CPU time per `tools/list`, {what}"),
