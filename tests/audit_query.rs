@@ -222,7 +222,11 @@ fn every_filter_chooses_entries_of_a_real_log() {
         q(&["--since", "2026-01-01", "--until", "2026-01-02"]),
         [1, 2, 3, 5]
     );
-    assert_eq!(q(&["--session", "*"]), [1, 2, 3, 5], "every entry has a session");
+    assert_eq!(
+        q(&["--session", "*"]),
+        [1, 2, 3, 5],
+        "every entry has a session"
+    );
     assert_eq!(
         q(&["--session", "0000*"]),
         Vec::<i64>::new(),

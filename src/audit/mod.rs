@@ -17,6 +17,7 @@ pub mod verify;
 pub mod location;
 
 use crate::base::clock::{push_rfc3339, Clock};
+use crate::base::dirs::state_dir;
 use crate::base::jsonrpc::{push_json_str, RawId};
 use crate::base::term::Term;
 use std::path::{Path, PathBuf};
@@ -457,17 +458,4 @@ fn new_session_id() -> String {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).expect("the operating system's random source failed");
     chain::hex(&b)
-}
-
-/// `$XDG_STATE_HOME/mcp-sentinel`, else `$HOME/.local/state/mcp-sentinel`.
-fn state_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(base.join("mcp-sentinel"))
 }

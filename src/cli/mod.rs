@@ -34,9 +34,12 @@ Usage:
                                                  them (see sentinel approvals --help)
   sentinel pins list|diff|accept|reset ...       the tool definitions pinned per server
                                                  (see sentinel pins --help)
+  sentinel audit keygen|verify|stats|tail|query  the audit log: signing keys, tamper
+                                                 checks, counts and searches (see
+                                                 sentinel audit --help)
 
 Everything from SERVER_CMD on is passed to the server untouched (a server named
-`policy`, `explain` or `approvals` needs `sentinel -- policy ...`).
+`policy`, `explain`, `approvals`, `pins` or `audit` needs `sentinel -- policy ...`).
 
 Options:
       --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]

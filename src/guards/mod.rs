@@ -2,7 +2,9 @@
 //! to do instead); what a finding means for a message (block, monitor, approve) is the
 //! policy's business. `sql` reads SQL with sqlparser, `egress` finds network destinations in
 //! text, `secrets` finds and redacts credentials, `breaker` keeps per-session limits (rates,
-//! loops, budgets, failing tools). They import only from `base`. `Mode` is here, below both
+//! loops, budgets, failing tools); on the server side `descriptions` scans what a server
+//! lists, `rows` counts a SQL result's rows, `pins` keeps tool definitions per server. They
+//! import only from `base`. `Mode` is here, below both
 //! the policy that compiles guards' settings and the gateway that applies them.
 
 pub mod breaker;

@@ -8,9 +8,11 @@
 mod util;
 
 mod caps;
+mod descriptions;
 mod hidden;
 mod pins;
 mod requests;
+mod rows;
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

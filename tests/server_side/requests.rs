@@ -30,7 +30,10 @@ fn server_requests_are_audited_when_the_policy_asks() {
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["method"], "elicitation/create");
     assert_eq!(entries[0]["message_id"], request["id"]);
-    assert_eq!(entries[0]["details"]["params"]["message"], "the server asks");
+    assert_eq!(
+        entries[0]["details"]["params"]["message"],
+        "the server asks"
+    );
     p.finish();
     let mut p = Proxy::start("requests-quiet", "rules: []\n", &tools);
     ask(&mut p);

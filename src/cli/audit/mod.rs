@@ -12,11 +12,14 @@ pub const USAGE: &str = "\
 sentinel audit - the audit log's commands
 
 Usage:
-  sentinel audit keygen [--out FILE]            make an Ed25519 signing key for checkpoints
-  sentinel audit verify FILE... [--key PUBKEY]  check the hash chain and the signatures
+  sentinel audit keygen [--out FILE] [--force]  make an Ed25519 signing key for checkpoints
+  sentinel audit verify FILE... [--key PUBKEY] [--allow-open] [--partial]
+                                                check the hash chain and the signatures
   sentinel audit stats [FILTERS] [--by FIELD] [--json] [FILE...]
-  sentinel audit tail [-n N] [-f] [FILTERS] [--json] [FILE]
+  sentinel audit tail [-n N] [-f] [FILTERS] [--json] [FILE...]
   sentinel audit query [FILTERS] [--json] [FILE...]
+
+Each command's --help says more (sentinel audit verify --help).
 ";
 
 /// Runs `sentinel audit ARGS...`; returns the exit code.

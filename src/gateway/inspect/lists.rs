@@ -162,66 +162,50 @@ impl Gateway {
                     let field = findings[0].field.clone();
                     let hint = "do not trust this server's descriptions: ask its operator, or \
                                 remove the server";
-                    match sp.descriptions {
-                        DescriptionAction::Remove => {
-                            let explanation = format!("{noun} {name}: {summary}; removed");
-                            self.alert_item(kind, &name, "server.descriptions", &summary, true);
-                            self.note_item(&ItemNote {
-                                kind,
-                                name: &name,
-                                item: &item,
-                                action: AuditAction::Hidden,
-                                rule: "server.descriptions",
-                                reason: findings[0].class.as_str(),
-                                explanation: &explanation,
-                                hint,
-                                field: Some(&field),
-                                would_have: None,
-                            });
+                    // What becomes of the item, and how the audit entry says it.
+                    let (action, would_have, outcome) = match sp.descriptions {
+                        DescriptionAction::Remove => (AuditAction::Hidden, None, "; removed"),
+                        DescriptionAction::Sanitise => (AuditAction::Sanitised, None, "; cut out"),
+                        _ => (AuditAction::Monitored, Some("remove"), ""),
+                    };
+                    let before = (action == AuditAction::Sanitised).then(|| item.clone());
+                    let explanation = format!("{noun} {name}: {summary}{outcome}");
+                    let reason = findings[0].class.as_str();
+                    self.alert_item(
+                        kind,
+                        &name,
+                        "server.descriptions",
+                        &summary,
+                        action != AuditAction::Monitored,
+                    );
+                    self.note_item(&ItemNote {
+                        kind,
+                        name: &name,
+                        item: before.as_ref().unwrap_or(&item),
+                        action,
+                        rule: "server.descriptions",
+                        reason,
+                        explanation: &explanation,
+                        hint,
+                        field: Some(&field),
+                        would_have,
+                    });
+                    match action {
+                        AuditAction::Hidden => {
                             removal = Some(Removal {
                                 rule: "server.descriptions".into(),
-                                reason: findings[0].class.as_str().into(),
+                                reason: reason.into(),
                                 detail: format!(
                                     "{noun} {name} was removed from the list: {summary}"
                                 ),
                                 hint: hint.into(),
                             });
                         }
-                        DescriptionAction::Sanitise => {
-                            let before = item.clone();
+                        AuditAction::Sanitised => {
                             descriptions::sanitise(&mut item, &limits);
                             changed = true;
-                            let explanation = format!("{noun} {name}: {summary}; cut out");
-                            self.alert_item(kind, &name, "server.descriptions", &summary, true);
-                            self.note_item(&ItemNote {
-                                kind,
-                                name: &name,
-                                item: &before,
-                                action: AuditAction::Sanitised,
-                                rule: "server.descriptions",
-                                reason: findings[0].class.as_str(),
-                                explanation: &explanation,
-                                hint,
-                                field: Some(&field),
-                                would_have: None,
-                            });
                         }
-                        _ => {
-                            let explanation = format!("{noun} {name}: {summary}");
-                            self.alert_item(kind, &name, "server.descriptions", &summary, false);
-                            self.note_item(&ItemNote {
-                                kind,
-                                name: &name,
-                                item: &item,
-                                action: AuditAction::Monitored,
-                                rule: "server.descriptions",
-                                reason: findings[0].class.as_str(),
-                                explanation: &explanation,
-                                hint,
-                                field: Some(&field),
-                                would_have: Some("remove"),
-                            });
-                        }
+                        _ => {}
                     }
                 }
             }

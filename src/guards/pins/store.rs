@@ -141,15 +141,7 @@ pub fn id_of_file_name(name: &str) -> Option<&str> {
 
 /// `$XDG_STATE_HOME/mcp-sentinel/pins`, else `$HOME/.local/state/mcp-sentinel/pins`.
 pub fn default_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/state"))
-        })?;
-    Some(base.join("mcp-sentinel").join("pins"))
+    Some(crate::base::dirs::state_dir()?.join("pins"))
 }
 
 fn io(path: &Path, error: std::io::Error) -> PinError {
