@@ -16,6 +16,8 @@ const MAX_TOOLS: usize = 4096;
 #[derive(Default)]
 pub(super) struct Facts {
     tools: HashMap<String, Arc<ToolDef>>,
+    /// Whether each tool called so far takes SQL (cleared when the definitions change).
+    takes_sql: HashMap<String, bool>,
     server_info: Option<String>,
     target: Option<Convention>,
 }
@@ -37,6 +39,7 @@ impl Gateway {
     /// Learns from a `tools/list` result (before it is judged): the tools' definitions.
     pub(super) fn learn_tools(&self, result: &serde_json::Value) {
         let mut f = self.facts();
+        f.takes_sql.clear();
         for tool in result
             .get("tools")
             .and_then(|t| t.as_array())
@@ -75,6 +78,21 @@ impl Gateway {
         let def = tool.and_then(|t| f.tools.get(t).cloned());
         let target = f.target.or(self.name_target);
         (def, target)
+    }
+
+    /// Whether `tool` takes SQL (its name says so, or its definition has an argument that
+    /// carries SQL), remembered per tool so a call pays one lookup.
+    pub(super) fn takes_sql(&self, tool: &str) -> bool {
+        let mut f = self.facts();
+        if let Some(&known) = f.takes_sql.get(tool) {
+            return known;
+        }
+        let def = f.tools.get(tool).cloned();
+        let sql = crate::policy::sql_args::is_sql_tool(tool, def.as_deref());
+        if f.takes_sql.len() < MAX_TOOLS {
+            f.takes_sql.insert(tool.to_owned(), sql);
+        }
+        sql
     }
 
     fn facts(&self) -> std::sync::MutexGuard<'_, Facts> {

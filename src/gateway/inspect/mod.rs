@@ -156,8 +156,7 @@ impl Gateway {
             "tools/call" => {
                 let tool = tool.unwrap_or("");
                 let cap = policy.server.cap_for(tool)?;
-                let (def, _) = self.server_facts(Some(tool));
-                let sql = crate::policy::sql_args::is_sql_tool(tool, def.as_deref());
+                let sql = self.takes_sql(tool);
                 if cap.max_bytes.is_none() && !sql {
                     return None; // only rows, and this tool has none
                 }
