@@ -130,3 +130,29 @@ fn a_bad_cap_is_an_error_with_its_place() {
         );
     }
 }
+
+/// The peak resident memory of process `pid` (`VmHWM` of `/proc/PID/status`), in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM line")
+}
+
+#[test]
+fn a_capped_answer_is_held_up_to_its_cap_and_no_further() {
+    // 48 MiB answers over a 2 KiB cap, with the id first and last: Sentinel drops them as
+    // they stream, so its memory never grows by anything like their size (holding even one
+    // would add 48 MiB; holding up to the 16 MiB it keeps for uncapped inspection, 16 MiB).
+    let mut p = Proxy::start("caps-memory", &capped("block"), &tools());
+    let before = peak_kib(p.s.child.id());
+    for id_last in [false, true] {
+        let over = p.call("big", json!({"bytes": 48 << 20, "id_last": id_last}));
+        assert_eq!(over["result"]["isError"], true, "{over}");
+    }
+    let grew = peak_kib(p.s.child.id()).saturating_sub(before);
+    assert!(grew < 8 << 10, "peak memory grew by {grew} KiB");
+    p.finish();
+}
