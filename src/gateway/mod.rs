@@ -393,6 +393,8 @@ impl Gateway {
                     return Judgement::Mine;
                 }
                 // The request is waiting: no answer is expected any more (published or not).
+                // One that comes anyway is still inspected (see `inspect::Inspect::cancelled`).
+                self.watch_cancelled(&key);
                 let cancelled = match client.staged.iter().position(|(k, _)| *k == small) {
                     Some(i) => Some(client.staged.remove(i).1),
                     None => self.session().pending.remove(&small),

@@ -156,3 +156,26 @@ fn a_capped_answer_is_held_up_to_its_cap_and_no_further() {
     assert!(grew < 8 << 10, "peak memory grew by {grew} KiB");
     p.finish();
 }
+
+#[test]
+fn a_cancelled_call_whose_answer_comes_anyway_is_still_capped() {
+    let doc = json!({"tools": [tool("sleep", "Sleep, then echo"), tool("echo", "Echo")]});
+    let mut p = Proxy::start(
+        "caps-cancelled",
+        "server:\n  responses:\n    - tools: [sleep]\n      max_bytes: 1KiB\n      action: block\n",
+        &doc,
+    );
+    let pad = "p".repeat(5000);
+    p.s.send(&util::tool_call(
+        "41",
+        "sleep",
+        &format!(r#"{{"ms":300,"pad":"{pad}"}}"#),
+    ));
+    p.s.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41}}"#);
+    // The server answers anyway (the fake server ignores cancellations): still inspected.
+    let late = p.s.recv(T);
+    assert_eq!(late["id"], 41, "{late}");
+    assert_eq!(late["result"]["isError"], true, "{late}");
+    assert!(!late.to_string().contains("pppp"), "{late}");
+    p.finish();
+}

@@ -114,6 +114,8 @@ pub(super) struct Removal {
 #[derive(Default)]
 pub(super) struct Inspect {
     watched: HashMap<SmallStr, Watch>,
+    /// Watched requests the client cancelled, oldest first.
+    cancelled: Vec<SmallStr>,
     /// Per list kind, the items removed from its last answer, by name (or uri).
     removed: HashMap<(ListKind, String), Removal>,
 }
@@ -173,6 +175,13 @@ impl Gateway {
         };
         let mut ins = self.inspect();
         if ins.watched.len() >= MAX_WATCHED {
+            // Room first from the requests the client cancelled.
+            let cancelled = std::mem::take(&mut ins.cancelled);
+            for key in &cancelled {
+                ins.watched.remove(key);
+            }
+        }
+        if ins.watched.len() >= MAX_WATCHED {
             drop(ins);
             if let Watch::Call(c) = &what {
                 if c.cap.action != policy::server::CapAction::Monitor {
@@ -220,6 +229,17 @@ impl Gateway {
         }
     }
 
+    /// Notes that watched request `key` (an id key) was cancelled: its answer may never come.
+    /// The watch stays, so an answer that comes anyway is inspected like any other; when
+    /// [`MAX_WATCHED`] answers are awaited, the cancelled ones are forgotten first.
+    pub(super) fn watch_cancelled(&self, key: &str) {
+        let key = SmallStr::new(key);
+        let mut ins = self.inspect();
+        if ins.watched.contains_key(&key) && ins.cancelled.len() < MAX_WATCHED {
+            ins.cancelled.push(key);
+        }
+    }
+
     /// Takes the watches of `ids` (the ids the scanner saw answered on the line).
     fn take_watches(&self, ids: &[String]) -> Vec<(String, Watch)> {
         let mut ins = self.inspect();
@@ -228,6 +248,12 @@ impl Gateway {
             if let Some(w) = ins.watched.remove(&SmallStr::new(&jsonrpc::id_key(id))) {
                 out.push((id.clone(), w));
             }
+        }
+        if !out.is_empty() && !ins.cancelled.is_empty() {
+            let Inspect {
+                watched, cancelled, ..
+            } = &mut *ins;
+            cancelled.retain(|k| watched.contains_key(k));
         }
         if ins.watched.is_empty() {
             self.wants_lines.store(false, Ordering::Release);
