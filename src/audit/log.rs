@@ -47,6 +47,8 @@ pub struct Log {
     path: PathBuf,
     opts: LogOptions,
     state: Mutex<State>,
+    /// Entries made durable with `fdatasync` (the tests read it).
+    syncs: std::sync::atomic::AtomicU64,
 }
 
 struct State {
@@ -81,6 +83,7 @@ impl Log {
             path: path.to_path_buf(),
             state: Mutex::new(State::new(open_append(path)?)?),
             opts,
+            syncs: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -148,6 +151,8 @@ impl Log {
             result?;
             if self.opts.fsync {
                 st.file.sync_data()?;
+                self.syncs
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
             let body = if newline_first { &body[1..] } else { body };
@@ -252,6 +257,25 @@ mod tests {
         })
         .unwrap();
         seen
+    }
+
+    #[test]
+    fn fsync_makes_every_entry_durable_and_only_when_asked() {
+        let dir = scratch("fsync");
+        for fsync in [false, true] {
+            let path = dir.join(format!("{fsync}.log"));
+            let opts = LogOptions {
+                fsync,
+                ..LogOptions::default()
+            };
+            let log = Log::open(&path, opts).unwrap();
+            for i in 0..5 {
+                append(&log, &format!("entry {i}"));
+            }
+            let synced = log.syncs.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(synced, if fsync { 5 } else { 0 }, "fsync {fsync}");
+            assert_eq!(lines(&path).len(), 5);
+        }
     }
 
     fn lines(path: &Path) -> Vec<String> {
