@@ -154,6 +154,9 @@ impl Default for Settings {
 pub struct Audit {
     log: Arc<log::Log>,
     session: String,
+    /// The tenant of an HTTP session (from its bearer token), written in every entry; none
+    /// for stdio.
+    tenant: Option<String>,
     /// The last `seq` given out (entries are numbered from 1).
     seq: AtomicU64,
     /// Entries since this session's last checkpoint.
@@ -231,6 +234,7 @@ impl Audit {
         Audit {
             log,
             session: new_session_id(),
+            tenant: None,
             seq: AtomicU64::new(0),
             since_checkpoint: AtomicU64::new(0),
             server,
@@ -243,18 +247,27 @@ impl Audit {
         }
     }
 
-    /// A new session on the same file, with the same settings: its own id and `seq`. The seam
-    /// for a transport with several MCP sessions per process (HTTP); unit-tested until then.
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn session(&self, server: String) -> Audit {
-        Audit::on(
+    /// A new session on the same file, with the same settings: its own id and `seq`, and the
+    /// tenant it serves (written in each of its entries). One per MCP session of the HTTP
+    /// transport.
+    #[cfg_attr(not(test), allow(dead_code))] // issue 12: the HTTP transport's seam
+    pub fn session(&self, server: String, tenant: Option<String>) -> Audit {
+        let mut audit = Audit::on(
             self.log.clone(),
             server,
             self.clock.clone(),
             self.term.clone(),
             self.key.clone(),
             self.checkpoint_every,
-        )
+        );
+        audit.tenant = tenant;
+        audit
+    }
+
+    /// The tenant this session serves, if any.
+    #[allow(dead_code)] // issue 12: the HTTP transport's seam
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     pub fn path(&self) -> &Path {
@@ -307,7 +320,12 @@ impl Audit {
         push_rfc3339(out, self.clock.now());
         out.extend_from_slice(b"\",\"session\":\"");
         out.extend_from_slice(self.session.as_bytes());
-        out.extend_from_slice(b"\",\"seq\":");
+        out.push(b'"');
+        if let Some(tenant) = &self.tenant {
+            out.extend_from_slice(b",\"tenant\":");
+            crate::base::jsonrpc::push_json_str(out, tenant);
+        }
+        out.extend_from_slice(b",\"seq\":");
         out.extend_from_slice(seq.to_string().as_bytes());
         out.extend_from_slice(b",\"prev\":\"");
         out.extend_from_slice(prev.as_bytes());

@@ -9,7 +9,8 @@ use crate::guards::breaker::{self, CallFacts, Transition};
 use crate::policy::{self, Hit, Mode, Policy};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// The breaker store's key for this gateway's session (one stdio session per process).
+/// The breaker store's key for a gateway's session unless `Gateway::with_store` says otherwise
+/// (one stdio session per process).
 pub(super) const SESSION: &str = "stdio";
 
 impl Gateway {
@@ -33,7 +34,7 @@ impl Gateway {
         let mut changes = Vec::new();
         let mut refusal = None;
         let judged = catch_unwind(AssertUnwindSafe(|| {
-            self.store.with_session(SESSION, &mut |st| {
+            self.store.with_session(&self.store_key, &mut |st| {
                 refusal = breaker::admit(cfg, st, &call, now, mode == Mode::Monitor, &mut changes);
             })
         }));

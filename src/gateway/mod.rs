@@ -71,8 +71,10 @@ pub struct Gateway {
     track_pending: bool,
     session: Mutex<Session>,
     clock: Arc<dyn Clock>,
-    /// The circuit breaker's state for this session.
-    store: Box<dyn Store>,
+    /// The circuit breaker's state, under `store_key`: this process's memory by default, or a
+    /// store shared by many gateways of one tenant (`with_store`).
+    store: Arc<dyn Store>,
+    store_key: String,
     /// What the server's answers told about it (`facts`).
     facts: Mutex<facts::Facts>,
     /// Whether an answer the gateway reads is awaited (see [`Gateway::wants_server_lines`]).
@@ -128,7 +130,8 @@ impl Gateway {
             track_pending,
             session: Mutex::new(Session::default()),
             clock,
-            store: Box::new(breaker::MemoryStore::default()),
+            store: Arc::new(breaker::MemoryStore::default()),
+            store_key: SESSION.to_owned(),
             approvals: approvals::Approvals::new(),
             inspect: Mutex::new(inspect::Inspect::default()),
             pins: Err("no pins directory was given".into()),
@@ -138,6 +141,15 @@ impl Gateway {
     /// Sets where the server's tool definitions are pinned (or why they cannot be).
     pub fn with_pins(mut self, pins: Result<PinContext, String>) -> Gateway {
         self.pins = pins;
+        self
+    }
+
+    /// Keeps the breaker's state in `store` under `key` (one key per tenant for HTTP, so that
+    /// every session of a tenant, in this process or another, shares its limits and budgets).
+    #[allow(dead_code)] // issue 12: the HTTP transport's seam
+    pub fn with_store(mut self, store: Arc<dyn Store>, key: String) -> Gateway {
+        self.store = store;
+        self.store_key = key;
         self
     }
 
@@ -405,7 +417,7 @@ impl Gateway {
                 {
                     // A cancelled probe is never answered: the next call may probe.
                     self.store
-                        .with_session(SESSION, &mut |st| breaker::forget(st, &tool, &key));
+                        .with_session(&self.store_key, &mut |st| breaker::forget(st, &tool, &key));
                 }
                 Judgement::Allow
             }

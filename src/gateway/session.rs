@@ -115,7 +115,7 @@ impl Gateway {
         }
         let now = clock::millis(self.clock.now());
         let mut changes = Vec::new();
-        self.store.with_session(super::circuit::SESSION, &mut |st| {
+        self.store.with_session(&self.store_key, &mut |st| {
             for (tool, key, failed) in &done {
                 breaker::observe(
                     &policy.breaker,

@@ -32,7 +32,7 @@ fn signed_log() -> Vec<String> {
         settings,
     )
     .unwrap();
-    let b = a.session("server b".into());
+    let b = a.session("server b".into(), Some("team \"b\"".into()));
     assert_ne!(a.session_id(), b.session_id());
     for i in 0..5 {
         a.event("policy_loaded", "r", "why", None, &format!("a{i}"));
@@ -72,6 +72,36 @@ fn the_writers_log_is_sound_with_and_without_the_key() {
     let r = run(&log, &Options::default());
     assert!(r.problems.is_empty(), "{:#?}", r.problems);
     assert_eq!(r.signatures, 0);
+}
+
+#[test]
+fn a_sessions_tenant_is_in_each_of_its_entries_and_signed_with_them() {
+    let lines = signed_log();
+    let parsed: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let b_session = parsed
+        .iter()
+        .find(|e| e["tenant"].is_string())
+        .expect("an entry with a tenant")["session"]
+        .clone();
+    for e in &parsed {
+        if e["session"] == b_session {
+            assert_eq!(e["tenant"], "team \"b\"", "{e}");
+        } else {
+            assert!(e.get("tenant").is_none(), "{e}");
+        }
+    }
+    // The tenant is part of what is chained and signed: changing it is found.
+    let mut edited = lines.clone();
+    let i = edited
+        .iter()
+        .position(|l| l.contains("\"tenant\""))
+        .unwrap();
+    edited[i] = edited[i].replace("team \\\"b\\\"", "team c");
+    assert_ne!(edited[i], lines[i]);
+    assert!(!run(&edited, &keyed()).problems.is_empty());
 }
 
 #[test]
