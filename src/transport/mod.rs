@@ -6,6 +6,7 @@
 //! per-user directory of `rundir`). An HTTP transport will sit beside them.
 
 mod hold;
+pub mod http;
 mod lifecycle;
 pub mod local;
 pub mod rundir;
