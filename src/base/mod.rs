@@ -10,6 +10,7 @@ pub mod bytes;
 pub mod clock;
 pub mod dirs;
 pub mod glob;
+pub mod hex;
 pub mod json;
 pub mod jsonrpc;
 pub mod lines;
