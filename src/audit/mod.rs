@@ -264,12 +264,6 @@ impl Audit {
         audit
     }
 
-    /// The tenant this session serves, if any.
-    #[allow(dead_code)] // issue 12: the HTTP transport's seam
-    pub fn tenant(&self) -> Option<&str> {
-        self.tenant.as_deref()
-    }
-
     pub fn path(&self) -> &Path {
         self.log.path()
     }

@@ -11,6 +11,7 @@
 //!     profile: readonly   # optional: the tenant's name is used when omitted
 //! ```
 
+use crate::base::hex::{hex, unhex};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -138,10 +139,7 @@ impl Tokens {
 
 /// The SHA-256 of a token as the tokens file holds it (lower-case hex).
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -159,7 +157,7 @@ fn read(path: &Path) -> Result<Read, TokensError> {
     let mut entries: Vec<Entry> = Vec::with_capacity(doc.tokens.len());
     for (i, e) in doc.tokens.into_iter().enumerate() {
         let n = i + 1;
-        let hash = parse_hash(&e.sha256).ok_or_else(|| {
+        let hash = unhex::<32>(e.sha256.trim()).ok_or_else(|| {
             fail(format!(
                 "entry {n}: sha256 must be 64 hexadecimal digits (the SHA-256 of the token, as \
                  `printf %s TOKEN | sha256sum` prints it), never the token itself"
@@ -183,19 +181,6 @@ fn read(path: &Path) -> Result<Read, TokensError> {
         });
     }
     Ok((entries, stamp))
-}
-
-fn parse_hash(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim().as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let digit = |b: u8| (b as char).to_digit(16);
-        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
-    }
-    Some(out)
 }
 
 /// Equality of two hashes whose time does not depend on where they differ.
