@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
-use std::process::ChildStdin;
+use std::process::{ChildStdin, ExitStatus};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -54,6 +54,15 @@ impl Write for RawStdout {
     }
 }
 
+/// Sentinel's stdin as a reader that never closes fd 0.
+struct RawStdin(ManuallyDrop<File>);
+
+impl Read for RawStdin {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
 fn raw_stdin() -> ManuallyDrop<File> {
     // SAFETY: fd 0 is open for the life of the process and ManuallyDrop never closes it.
     ManuallyDrop::new(unsafe { File::from_raw_fd(0) })
@@ -73,12 +82,24 @@ impl Outlet for DemoOutlet {
     }
 }
 
+/// Where a session's messages for the client go: our stdout for the stdio proxy, or an HTTP
+/// session's router (which sends each line to the HTTP response it answers).
+pub type ClientOutput = Box<dyn Write + Send>;
+/// Where a session's client messages come from: our stdin, or an HTTP session's pipe.
+pub type ClientInput = Box<dyn Read + Send>;
+
+/// The client's two ends of a session.
+pub struct ClientEnds {
+    pub input: ClientInput,
+    pub output: ClientOutput,
+}
+
 /// The proxy's outputs for what the gateway sends on its own (released calls, answers to
 /// held ones, its requests to the client): the server's stdin, shared with the client pump,
-/// and our stdout, shared with the server pump.
+/// and the client's output, shared with the server pump.
 struct ProxyOutlet {
     server_in: Arc<Mutex<Option<ChildStdin>>>,
-    stdout: Arc<Mutex<RawStdout>>,
+    stdout: Arc<Mutex<ClientOutput>>,
     tx: Sender<Event>,
 }
 
@@ -156,7 +177,8 @@ pub fn run_demo(gateway: Arc<Gateway>) -> u8 {
     }
 }
 
-/// Proxy mode: spawn `argv` and run the session to its end. Returns the exit code.
+/// Proxy mode: spawn `argv` and run the session to its end, the client being our own
+/// stdin and stdout. Returns the exit code.
 ///
 /// With `reload`, SIGHUP reloads the policy file instead of being passed on to the server;
 /// without it, SIGHUP is passed on unless Sentinel's caller ignored it (`nohup`).
@@ -166,12 +188,46 @@ pub fn run_proxy(
     term: Term,
     reload: Option<Sender<()>>,
 ) -> u8 {
+    let ends = ClientEnds {
+        input: Box::new(RawStdin(raw_stdin())),
+        output: Box::new(RawStdout::new()),
+    };
+    let ran = run_server(gateway, argv, &term, ends, Some(reload));
+    match ran {
+        Err(code) => code,
+        Ok(Some(s)) => server::exit_code(s),
+        Ok(None) => 1,
+    }
+}
+
+/// One session of a server process behind another transport (an HTTP session): the same
+/// pumps and shutdown as [`run_proxy`], with `ends` as the client and no signal handling
+/// (the caller ends the session by closing `ends.input`). Returns the server's exit status,
+/// `None` when it had to be abandoned, or the exit code when it could not start.
+pub fn run_session(
+    gateway: Arc<Gateway>,
+    argv: &[OsString],
+    term: &Term,
+    ends: ClientEnds,
+) -> Result<Option<ExitStatus>, u8> {
+    run_server(gateway, argv, term, ends, None)
+}
+
+/// Spawns `argv` and runs the session to its end; `signals` (with the reload channel) when
+/// this process's signals are the session's.
+fn run_server(
+    gateway: Arc<Gateway>,
+    argv: &[OsString],
+    term: &Term,
+    ends: ClientEnds,
+    signals: Option<Option<Sender<()>>>,
+) -> Result<Option<ExitStatus>, u8> {
     // The caller has blocked the forwarded signals before starting any thread.
     let mut child = match server::spawn(argv) {
         Ok(c) => c,
         Err(e) => {
             term.error(&e.message());
-            return e.exit_code();
+            return Err(e.exit_code());
         }
     };
     let pgid = child.id();
@@ -182,9 +238,12 @@ pub fn run_proxy(
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    term.info(&format!("audit log: {}", gateway.audit_path().display()));
+    if signals.is_some() {
+        term.info(&format!("audit log: {}", gateway.audit_path().display()));
+    }
     let (tx, rx) = mpsc::channel::<Event>();
-    let stdout = Arc::new(Mutex::new(RawStdout::new()));
+    let ClientEnds { input, output } = ends;
+    let stdout = Arc::new(Mutex::new(output));
 
     let server_in = Arc::new(Mutex::new(child.stdin.take()));
     gateway.attach(Arc::new(ProxyOutlet {
@@ -198,7 +257,7 @@ pub fn run_proxy(
     {
         let (gateway, stdout, tx) = (gateway.clone(), stdout.clone(), tx.clone());
         spawn_named("client->server", INSPECT_STACK, move || {
-            client_pump(&gateway, server_in, &stdout, &tx)
+            client_pump(&gateway, input, server_in, &stdout, &tx)
         });
     }
     {
@@ -230,7 +289,7 @@ pub fn run_proxy(
             }
         });
     }
-    {
+    if let Some(reload) = signals {
         let tx = tx.clone();
         // Started under `nohup`: hangups are not passed on (the server ignores them too).
         let hup_ignored = signals::ignored_by_caller(libc::SIGHUP);
@@ -267,15 +326,13 @@ pub fn run_proxy(
     if !answers.is_empty() {
         if let Some(mut out) = lock_within(&stdout, DRAIN) {
             let _ = out.write_all(&answers);
+            let _ = out.flush();
         }
     }
-    match status {
-        Some(s) => {
-            term.info(&format!("MCP server {why}"));
-            server::exit_code(s)
-        }
-        None => 1,
+    if status.is_some() {
+        term.info(&format!("MCP server {why}"));
     }
+    Ok(status)
 }
 
 fn spawn_named(name: &str, stack: usize, f: impl FnOnce() + Send + 'static) {
@@ -310,8 +367,9 @@ fn lock_within<T>(m: &Mutex<T>, limit: Duration) -> Option<MutexGuard<'_, T>> {
 /// Reads client lines, asks the gateway, forwards to the server and answers the client.
 fn client_pump(
     gateway: &Gateway,
+    input: ClientInput,
     server_in: Arc<Mutex<Option<ChildStdin>>>,
-    stdout: &Mutex<RawStdout>,
+    stdout: &Mutex<ClientOutput>,
     tx: &Sender<Event>,
 ) {
     let write_server = |bytes: &[u8]| -> bool {
@@ -322,8 +380,7 @@ fn client_pump(
         }
         ok
     };
-    let stdin = raw_stdin();
-    let mut input = BufReader::with_capacity(BUF, &*stdin);
+    let mut input = BufReader::with_capacity(BUF, input);
     let mut client = gateway.client_side();
     // What goes to the server, written when the input runs dry or it fills up (after the
     // requests in it are published as waiting for an answer).
@@ -396,7 +453,7 @@ fn client_pump(
 fn server_pump(
     gateway: &Gateway,
     mut server_out: std::process::ChildStdout,
-    stdout: &Mutex<RawStdout>,
+    stdout: &Mutex<ClientOutput>,
     tx: &Sender<Event>,
 ) {
     let mut buf = vec![0u8; BUF];
@@ -447,8 +504,8 @@ fn server_pump(
 /// The client's stdout as the server->client pump writes it: locked from the start of a
 /// message to its end.
 struct ClientOut<'a> {
-    stdout: &'a Mutex<RawStdout>,
-    guard: Option<MutexGuard<'a, RawStdout>>,
+    stdout: &'a Mutex<ClientOutput>,
+    guard: Option<MutexGuard<'a, ClientOutput>>,
     ok: bool,
     tx: &'a Sender<Event>,
 }
