@@ -10,4 +10,5 @@
 
 pub mod auth;
 pub mod origin;
+pub mod server;
 pub mod sse;
