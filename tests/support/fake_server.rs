@@ -3,7 +3,8 @@
 //!
 //! It speaks newline-delimited JSON-RPC 2.0 on stdin/stdout and answers
 //! `initialize`, `ping`, `tools/list` and `tools/call` (tools `query`, `echo`,
-//! `big`, `sleep`, `fail`, plus the unlisted `silent`, which never answers, `flaky`, which
+//! `big`, `sleep`, `fail`, plus the unlisted `progress` (progress notifications, then the
+//! echo), `silent`, which never answers, `flaky`, which
 //! fails when its arguments say `"fail":"result"` or `"fail":"error"`, and `ask`, which sends
 //! the client its own `elicitation/create` request, with a string id `"sentinel-N"` chosen to
 //! look like Sentinel's, and answers the call with `answered sentinel-N` when the client's
@@ -380,6 +381,24 @@ fn handle<W: Write>(msg: &Message<'_>, out: &mut W, scratch: &mut Vec<u8>) -> io
                     out.write_all(
                         b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n",
                     )?;
+                    Answer::Echo(args)
+                }
+                // `n` progress notifications for the call's `_meta.progressToken` (none
+                // without one), `ms` apart, each flushed at once, then the echo.
+                "progress" => {
+                    let token = params
+                        .and_then(|p| p.get("_meta"))
+                        .and_then(|m| m.get("progressToken"));
+                    for i in 1..=arg_u64("n").unwrap_or(0) {
+                        if let Some(token) = token {
+                            writeln!(
+                                out,
+                                r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":{token},"progress":{i}}}}}"#
+                            )?;
+                        }
+                        out.flush()?;
+                        thread::sleep(Duration::from_millis(arg_u64("ms").unwrap_or(0)));
+                    }
                     Answer::Echo(args)
                 }
                 "sleep" => {
