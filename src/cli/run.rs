@@ -20,17 +20,6 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         transport::signals::block_forwarded_signals();
     }
     let term = term::Term::new(opts.color, opts.verbosity);
-    if opts.profile.is_some() && opts.policy.is_none() {
-        term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");
-        return 2;
-    }
-    let policy = match policy::tooling::load(&opts.source()) {
-        Ok(p) => Arc::new(p),
-        Err(e) => {
-            term.error(&format!("invalid policy, not starting: {e}"));
-            return 2;
-        }
-    };
     let command_line = server.as_ref().map_or_else(
         || "(demo: no server)".to_owned(),
         |argv| {
@@ -44,20 +33,13 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
         .server_name
         .clone()
         .unwrap_or_else(|| command_line.clone());
-    let clock = clock::from_env();
-    let key = match opts.audit_key.as_deref().map(audit::keys::load).transpose() {
-        Ok(k) => k.map(Arc::new),
-        Err(e) => {
-            term.error(&format!("not starting: {e}"));
-            return 2;
-        }
-    };
-    let settings = audit::Settings {
-        log: opts.audit_file.clone(),
-        key,
-        checkpoint_every: opts
-            .audit_checkpoint_every
-            .unwrap_or(audit::DEFAULT_CHECKPOINT_EVERY),
+    let Started {
+        policy,
+        audit,
+        clock,
+    } = match start(&opts, &term, command_line.clone()) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     // Where the server's tool definitions are pinned (`sentinel pins`); without a directory,
     // pinning reports that it cannot work (and, under `pins: enforce`, trusts no tool).
@@ -67,38 +49,7 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
             command: command_line.clone(),
         })
         .map_err(|e| e.to_string());
-    let audit = match audit::Audit::open(
-        opts.audit_log.as_deref(),
-        command_line,
-        clock.clone(),
-        term.clone(),
-        settings,
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            term.error(&format!(
-                "cannot open the audit log {} ({}); pass a writable path with --audit-log or \
-                 SENTINEL_AUDIT_LOG",
-                e.path.display(),
-                e.error
-            ));
-            return 1;
-        }
-    };
-    term.info(&format!(
-        "audit log: {} (session {}{})",
-        audit.path().display(),
-        audit.session_id(),
-        if opts.audit_key.is_some() {
-            ", signed checkpoints"
-        } else {
-            ""
-        }
-    ));
-    term.info(&format!("policy: {}", policy.summary()));
-    term.info(&format!("breaker: {}", policy.breaker.summary()));
     let live = Arc::new(policy::Live::new(policy));
-    let audit = Arc::new(audit);
     let closing = audit.clone();
     let gateway = Arc::new(
         gateway::Gateway::new(
@@ -140,4 +91,81 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
     closing.close();
     term.finish();
     code
+}
+
+/// What every mode that runs sessions starts from.
+pub(super) struct Started {
+    pub policy: Arc<policy::Policy>,
+    pub audit: Arc<audit::Audit>,
+    pub clock: Arc<dyn clock::Clock>,
+}
+
+/// Loads the policy (refusing an invalid one: exit code 2) and opens the audit log (exit code
+/// 1 when it cannot be), saying what is in force on stderr.
+pub(super) fn start(
+    opts: &Options,
+    term: &term::Term,
+    command_line: String,
+) -> Result<Started, u8> {
+    if opts.profile.is_some() && opts.policy.is_none() {
+        term.error("--profile (or SENTINEL_PROFILE) needs a policy file: pass --policy FILE");
+        return Err(2);
+    }
+    let policy = match policy::tooling::load(&opts.source()) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            term.error(&format!("invalid policy, not starting: {e}"));
+            return Err(2);
+        }
+    };
+    let clock = clock::from_env();
+    let key = match opts.audit_key.as_deref().map(audit::keys::load).transpose() {
+        Ok(k) => k.map(Arc::new),
+        Err(e) => {
+            term.error(&format!("not starting: {e}"));
+            return Err(2);
+        }
+    };
+    let settings = audit::Settings {
+        log: opts.audit_file.clone(),
+        key,
+        checkpoint_every: opts
+            .audit_checkpoint_every
+            .unwrap_or(audit::DEFAULT_CHECKPOINT_EVERY),
+    };
+    let audit = match audit::Audit::open(
+        opts.audit_log.as_deref(),
+        command_line,
+        clock.clone(),
+        term.clone(),
+        settings,
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            term.error(&format!(
+                "cannot open the audit log {} ({}); pass a writable path with --audit-log or \
+                 SENTINEL_AUDIT_LOG",
+                e.path.display(),
+                e.error
+            ));
+            return Err(1);
+        }
+    };
+    term.info(&format!(
+        "audit log: {} (session {}{})",
+        audit.path().display(),
+        audit.session_id(),
+        if opts.audit_key.is_some() {
+            ", signed checkpoints"
+        } else {
+            ""
+        }
+    ));
+    term.info(&format!("policy: {}", policy.summary()));
+    term.info(&format!("breaker: {}", policy.breaker.summary()));
+    Ok(Started {
+        policy,
+        audit: Arc::new(audit),
+        clock,
+    })
 }
