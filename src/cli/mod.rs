@@ -14,6 +14,7 @@ pub mod audit;
 mod keys;
 pub mod pins;
 pub mod run;
+pub mod serve;
 mod watch;
 
 pub const USAGE: &str = "\
@@ -22,6 +23,9 @@ sentinel - runtime security gateway for MCP servers
 Usage:
   sentinel [OPTIONS] [--] SERVER_CMD [ARGS...]   proxy: run SERVER_CMD behind the gateway
   sentinel [OPTIONS] < messages.jsonl            demo: judge JSON-RPC lines from stdin
+  sentinel serve [OPTIONS] [--] SERVER_CMD [ARGS...]
+                                                 MCP over HTTP: a SERVER_CMD process per
+                                                 session (see Serve options)
   sentinel policy check FILE                     validate a policy file (every profile)
   sentinel policy test FILE CASES                run a policy's test cases
   sentinel policy show-default                   print the built-in policy as a file
@@ -72,6 +76,22 @@ Options:
   -h, --help             print this help
   -V, --version          print the version
 
+Serve options (sentinel serve; the options above apply too):
+      --listen ADDR      address and port to listen on [default: 127.0.0.1:8080]; a
+                         non-loopback address without --tokens gets a loud warning
+      --endpoint PATH    the Streamable HTTP endpoint [default: /mcp]; the legacy
+                         HTTP+SSE transport is at /sse and /messages
+      --tokens FILE      bearer tokens (SHA-256 hashes) and their tenants and profiles;
+                         without it, no authentication
+      --allow-origin O   an Origin allowed besides loopback pages (repeatable; * = any)
+      --max-sessions N   MCP sessions (server processes) at most [default: 256]
+      --session-idle S   end a session unused for S seconds [default: 1800]
+      --max-body N       largest request body (K, M) [default: 4M]
+      --max-connections N  concurrent connections at most [default: 512]
+      --head-timeout S   a request head must arrive within S seconds [default: 10]
+      --tls-cert FILE    serve HTTPS with this PEM certificate chain (with --tls-key)
+      --tls-key FILE     the PEM private key of --tls-cert
+
 Exit codes: the server's own exit code (128+N if signal N ended it); 2 bad usage or an
 invalid policy; 126 server not executable; 127 server not found; 1 other errors.
 `policy check` and `policy test` exit 1 when the file has errors or a case fails.
@@ -118,6 +138,8 @@ impl Options {
 #[derive(Debug)]
 pub enum Command {
     Proxy(Options, Vec<OsString>),
+    /// `sentinel serve`: its options and the server command.
+    Serve(Options, Box<serve::ServeOptions>, Vec<OsString>),
     Demo(Options),
     PolicyCheck(PathBuf),
     PolicyTest(PathBuf, PathBuf),
@@ -177,8 +199,11 @@ pub fn parse(
     let sub = match args.first().and_then(|a| a.to_str()) {
         Some("policy") => Some("policy"),
         Some("explain") => Some("explain"),
+        Some("serve") => Some("serve"),
         _ => None,
     };
+    let serving = sub == Some("serve");
+    let mut serve_opts = serve::ServeOptions::default();
     let mut parser = lexopt::Parser::from_args(args.into_iter().skip(usize::from(sub.is_some())));
     let err = |e: lexopt::Error| UsageError(format!("{e} (see sentinel --help)"));
     let mut words: Vec<String> = Vec::new();
@@ -266,11 +291,19 @@ pub fn parse(
             Short('v') | Long("verbose") => opts.verbosity = Verbosity::Verbose,
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
-            Value(word) if sub.is_some() => words.push(string(word, "an argument")?),
+            Long(name) if serving && serve::OPTIONS.contains(&name) => {
+                let name = name.to_owned();
+                serve::option(&mut serve_opts, &name, parser.value().map_err(err)?)?;
+            }
+            Value(word) if sub.is_some() && !serving => words.push(string(word, "an argument")?),
             Value(program) => {
                 let mut argv = vec![program];
                 argv.extend(parser.raw_args().map_err(err)?);
                 check_builtin(&opts)?;
+                if serving {
+                    serve::check(&serve_opts)?;
+                    return Ok(Command::Serve(opts, Box::new(serve_opts), argv));
+                }
                 return Ok(Command::Proxy(opts, argv));
             }
             _ => return Err(err(arg.unexpected())),
@@ -281,6 +314,11 @@ pub fn parse(
     }
     match sub {
         None => Ok(Command::Demo(opts)),
+        Some("serve") => Err(UsageError(
+            "serve needs the MCP server to run per session: sentinel serve [OPTIONS] -- \
+             SERVER_CMD [ARGS...]"
+                .into(),
+        )),
         Some("explain") => match words.as_slice() {
             [] => Ok(Command::Explain(opts, None)),
             [m] if m == "-" => Ok(Command::Explain(opts, None)),
@@ -334,7 +372,7 @@ fn check_builtin(opts: &Options) -> Result<(), UsageError> {
 }
 
 /// `N`, `NK`, `NM`, `NG` (KiB, MiB, GiB), at least 1.
-fn bytes(v: &str) -> Option<u64> {
+pub(crate) fn bytes(v: &str) -> Option<u64> {
     let (digits, unit) = match v.as_bytes().last()? {
         b'K' | b'k' => (&v[..v.len() - 1], 1 << 10),
         b'M' | b'm' => (&v[..v.len() - 1], 1 << 20),
@@ -345,7 +383,7 @@ fn bytes(v: &str) -> Option<u64> {
     n.checked_mul(unit).filter(|&b| b >= 1)
 }
 
-fn string(v: OsString, option: &str) -> Result<String, UsageError> {
+pub(crate) fn string(v: OsString, option: &str) -> Result<String, UsageError> {
     v.into_string()
         .map_err(|v| UsageError(format!("invalid value {v:?} for {option}: not valid UTF-8")))
 }

@@ -1,14 +1,12 @@
-//! MCP over HTTP (issue 12, landing piece by piece). What exists: `auth`, the bearer tokens
-//! file and the tenants its tokens map to; `origin`, the `Origin` allow-list that protects a
-//! listener against DNS rebinding; `sse`, Server-Sent Events as written on a stream. The
-//! listener, the served MCP endpoint and its sessions, and the client towards a remote server
-//! attach here next; each MCP session over HTTP will get its own `Gateway`, calling the same
-//! `client_line` and `server_line` as the stdio pumps. Nothing here decides about a message.
-
-// Nothing outside the unit tests calls these yet: the listener that will is the next piece.
-#![allow(dead_code)]
+//! MCP over HTTP. `server` is the HTTP/1.1 listener (limits, TLS); `serve` is `sentinel
+//! serve` on it: the Streamable HTTP and legacy SSE endpoints and their sessions, each with
+//! its own `Gateway` and server process, run by the stdio transport's pumps; `auth` is the
+//! bearer tokens file and the tenants its tokens map to; `origin` the `Origin` allow-list
+//! that protects a listener against DNS rebinding; `sse` Server-Sent Events as written on a
+//! stream. Nothing here decides about a message: the session's gateway does.
 
 pub mod auth;
 pub mod origin;
+pub mod serve;
 pub mod server;
 pub mod sse;
