@@ -9,6 +9,7 @@ mod util;
 
 mod http;
 mod security;
+mod stateless;
 
 use http::{call, Serve, LIMIT};
 use serde_json::Value;

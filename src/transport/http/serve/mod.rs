@@ -9,6 +9,7 @@
 mod legacy;
 pub mod router;
 pub mod sessions;
+mod stateless;
 mod streamable;
 
 use super::auth::{Tenant, Tokens};

@@ -96,6 +96,8 @@ pub struct Table {
     factory: Arc<dyn Factory>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     closing: AtomicBool,
+    /// Idle initialized sessions for 2026-07-28 requests, per tenant ("" without tokens).
+    pool: Mutex<HashMap<String, Vec<Arc<Session>>>>,
 }
 
 impl Table {
@@ -116,6 +118,7 @@ impl Table {
             factory,
             threads: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
+            pool: Mutex::new(HashMap::new()),
         })
     }
 
@@ -200,6 +203,32 @@ impl Table {
     /// The open session with this id.
     pub fn get(&self, id: &str) -> Option<Arc<Session>> {
         lock(&self.sessions).get(id).cloned()
+    }
+
+    /// An idle session of `tenant`'s pool that is still open.
+    pub fn take_pooled(&self, tenant: Option<&Tenant>) -> Option<Arc<Session>> {
+        let key = tenant.map_or("", |t| t.name.as_str()).to_owned();
+        let mut pool = lock(&self.pool);
+        let idle = pool.get_mut(&key)?;
+        while let Some(s) = idle.pop() {
+            if self.get(&s.id).is_some() {
+                s.touch();
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Gives a pooled session back once its request is answered.
+    pub fn release(&self, session: Arc<Session>) {
+        if self.get(&session.id).is_none() {
+            return;
+        }
+        let key = session.tenant.clone().unwrap_or_default();
+        let mut pool = lock(&self.pool);
+        let idle = pool.entry(key).or_default();
+        idle.retain(|s| self.get(&s.id).is_some());
+        idle.push(session);
     }
 
     /// Ends a session (`DELETE`, or its legacy event stream closed). False when there is none.

@@ -8,7 +8,7 @@
 
 use super::router::{Event, Registration, Requests, RouteError};
 use super::sessions::{Session, StartError};
-use super::{error, one_line, Endpoint, VERSIONS};
+use super::{error, one_line, stateless, Endpoint, VERSIONS};
 use crate::base::jsonrpc::write_error;
 use crate::base::jsonrpc::{self, RawId};
 use crate::transport::http::auth::Tenant;
@@ -24,6 +24,12 @@ const CHECK: Duration = Duration::from_millis(500);
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 pub(super) fn handle(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
+    let stateless = req.header("mcp-protocol-version") == Some(stateless::VERSION);
+    if stateless && req.method != "POST" {
+        let why = "protocol 2026-07-28 has no sessions and no GET stream: send each request as a \
+                   POST";
+        return error(resp, 405, None, -32000, why, &[("Allow", "POST")]);
+    }
     match req.method.as_str() {
         "POST" => post(ep, req, resp, tenant),
         "GET" => get(ep, req, resp, tenant),
@@ -75,7 +81,8 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
     }
     let accept = req.header("accept").unwrap_or("*/*").to_ascii_lowercase();
     let sse = accept.contains("text/event-stream") || !accept.contains("application/json");
-    if let Err(why) = version_ok(&req, None) {
+    let stateless = req.header("mcp-protocol-version") == Some(stateless::VERSION);
+    if let (false, Err(why)) = (stateless, version_ok(&req, None)) {
         return error(resp, 400, None, -32000, &why, &[]);
     }
     let line = one_line(&req.body);
@@ -101,6 +108,9 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
                 .refused(400, "malformed", &format!("{why}, from {}", req.peer));
             return error(resp, 400, refusal.id.as_ref(), refusal.code, &why, &[]);
         }
+    }
+    if stateless {
+        return stateless::post(ep, req, resp, tenant, line, sse);
     }
     let requests = Requests::of(&line);
     let mut new_session = None;
@@ -211,12 +221,12 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
 }
 
 /// The requests of a POST that have not been answered yet.
-struct Expected {
+pub(super) struct Expected {
     waiting: Vec<(String, String)>,
 }
 
 impl Expected {
-    fn new(requests: &Requests) -> Expected {
+    pub(super) fn new(requests: &Requests) -> Expected {
         Expected {
             waiting: requests
                 .ids
@@ -227,7 +237,7 @@ impl Expected {
         }
     }
 
-    fn seen(&mut self, line: &[u8]) {
+    pub(super) fn seen(&mut self, line: &[u8]) {
         #[derive(serde::Deserialize)]
         struct Id<'a> {
             #[serde(borrow)]
@@ -245,7 +255,7 @@ impl Expected {
     }
 
     /// Errors for the requests never answered (their server went away first).
-    fn missing(&mut self) -> Vec<Vec<u8>> {
+    pub(super) fn missing(&mut self) -> Vec<Vec<u8>> {
         self.waiting
             .drain(..)
             .map(|(_, raw)| {
@@ -266,7 +276,7 @@ impl Expected {
 
 /// Writes the events of `rx` to `stream` until the router ends it; what could not be sent
 /// when the client went away.
-fn pump(
+pub(super) fn pump(
     stream: &mut Stream,
     rx: &Receiver<Event>,
     expected: &mut Expected,
