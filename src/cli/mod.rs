@@ -15,6 +15,7 @@ mod keys;
 pub mod pins;
 pub mod run;
 pub mod serve;
+pub mod tokens;
 mod watch;
 
 pub const USAGE: &str = "\
@@ -38,12 +39,14 @@ Usage:
                                                  them (see sentinel approvals --help)
   sentinel pins list|diff|accept|reset ...       the tool definitions pinned per server
                                                  (see sentinel pins --help)
+  sentinel tokens new --tenant NAME [--file F]   a bearer token for serve --tokens
   sentinel audit keygen|verify|stats|tail|query  the audit log: signing keys, tamper
                                                  checks, counts and searches (see
                                                  sentinel audit --help)
 
 Everything from SERVER_CMD on is passed to the server untouched (a server named
-`policy`, `explain`, `approvals`, `pins` or `audit` needs `sentinel -- policy ...`).
+`policy`, `explain`, `approvals`, `pins`, `audit`, `serve` or `tokens` needs
+`sentinel -- policy ...`).
 
 Options:
       --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]
@@ -152,6 +155,9 @@ pub enum Command {
     Audit(Vec<OsString>),
     /// `sentinel pins ...` (its own arguments).
     Pins(Vec<OsString>),
+    /// `sentinel tokens new ...`.
+    Tokens(tokens::New),
+    TokensHelp,
     Help,
     Version,
 }
@@ -194,6 +200,10 @@ pub fn parse(
     match args.first().and_then(|a| a.to_str()) {
         Some("audit") => return Ok(Command::Audit(args.into_iter().skip(1).collect())),
         Some("pins") => return Ok(Command::Pins(args.into_iter().skip(1).collect())),
+        Some("tokens") => {
+            return Ok(tokens::parse(args.into_iter().skip(1).collect())?
+                .map_or(Command::TokensHelp, Command::Tokens))
+        }
         _ => {}
     }
     let sub = match args.first().and_then(|a| a.to_str()) {
