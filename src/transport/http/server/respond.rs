@@ -252,6 +252,8 @@ impl Stream {
         if let Some(mut exchange) = self.exchange.take() {
             if self.gone.get() {
                 exchange.conn = None;
+            } else if exchange.head_only {
+                // An answer to HEAD has no body, so no chunks either.
             } else if self.chunked {
                 exchange.write(b"0\r\n\r\n");
             } else {
