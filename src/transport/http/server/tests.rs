@@ -81,7 +81,7 @@ impl Answer {
     }
 }
 
-fn read_line(r: &mut impl BufRead) -> String {
+pub(super) fn read_line(r: &mut impl BufRead) -> String {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     line.trim_end_matches(['\r', '\n']).to_string()
@@ -125,7 +125,7 @@ pub(super) fn read_answer(r: &mut impl BufRead) -> Answer {
 }
 
 /// One chunk of a chunked answer; None for the last one (and its empty trailer line).
-fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
+pub(super) fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
     let size = usize::from_str_radix(&read_line(r), 16).unwrap();
     if size == 0 {
         assert_eq!(read_line(r), "");
