@@ -264,10 +264,10 @@ fn the_get_stream_carries_server_messages_and_resumes_after_a_lost_connection() 
 #[test]
 fn a_server_that_exits_mid_request_gets_its_request_answered_and_the_session_ends() {
     let dir = util::scratch("serve-exit");
-    // Line 1 initialize, 2 initialized, 3 the call: it exits without answering.
-    let serve = Serve::start(&dir, &[], &["--exit-after", "2"]);
+    // Line 1 initialize, 2 initialized, 3 the call, which it never answers: then it exits.
+    let serve = Serve::start(&dir, &[], &["--exit-after", "3"]);
     let sid = serve.init(&[]);
-    let r = serve.post(Some(&sid), &call(7, "echo", "{}"));
+    let r = serve.post(Some(&sid), &call(7, "silent", "{}"));
     let m = r.messages();
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0]["id"], 7);
