@@ -16,6 +16,7 @@ use crate::transport::http::origin::Origins;
 use crate::transport::http::serve::sessions::{Factory, NewSession};
 use crate::transport::http::serve::{self, Config};
 use crate::transport::http::server::{self, Limits};
+use crate::transport::local::Gateways;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -145,6 +146,8 @@ struct Sessions {
     /// The policy of each profile in use ("" for the command line's).
     lives: Mutex<HashMap<String, Arc<Live>>>,
     reloads: Arc<Mutex<Vec<Sender<()>>>>,
+    /// Every session's gateway, for `sentinel approvals` on this host.
+    local: Arc<Gateways>,
 }
 
 impl Sessions {
@@ -217,10 +220,16 @@ impl Factory for Sessions {
         )
         .with_pins(pins)
         .with_store(self.store.clone(), key);
+        let gateway = Arc::new(gateway);
+        self.local.add(gateway.clone());
+        let (local, ours) = (self.local.clone(), gateway.clone());
         Ok(NewSession {
-            gateway: Arc::new(gateway),
+            gateway,
             id,
-            on_end: Box::new(move || audit.close()),
+            on_end: Box::new(move || {
+                local.remove(&ours);
+                audit.close()
+            }),
         })
     }
 
@@ -291,7 +300,18 @@ pub fn run(opts: Options, serve_opts: ServeOptions, argv: Vec<OsString>) -> u8 {
             Arc::new(Live::new(policy)),
         )])),
         reloads: reloads.clone(),
+        local: Arc::new(Gateways::default()),
         opts: opts.clone(),
+    };
+    // The local approval channel (`sentinel approvals`), one for every session's gateway.
+    let _local = match crate::transport::local::start_many(sessions.local.clone(), term.clone()) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            term.warn(&format!(
+                "the local approval channel (sentinel approvals) is off: {e}"
+            ));
+            None
+        }
     };
     // The command line's own policy is reloaded too.
     if let Some(path) = opts.policy.clone() {

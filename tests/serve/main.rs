@@ -7,6 +7,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod approvals;
 mod http;
 mod security;
 mod stateless;

@@ -66,7 +66,6 @@ pub(super) struct Approvals {
 #[derive(Default)]
 struct Table {
     held: Vec<Held>,
-    next: u64,
     next_elicitation: u64,
     /// `tool \0 canonical arguments` of calls approved for the rest of the session.
     session_ok: HashSet<String>,
@@ -470,11 +469,9 @@ impl Gateway {
             .unwrap_or_else(|| args.clone());
         let now = Instant::now();
         let since = self.clock.now();
-        let n = {
-            let mut t = self.approvals.lock();
-            t.next += 1;
-            t.next
-        };
+        // Numbered across the process: the sessions of `sentinel serve` share one listener.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let held_id = format!("{}-{n}", self.approvals.pid);
         let rule = self.clean(&hit.rule).into_owned();
         let detail = self.clean(&hit.detail).into_owned();
