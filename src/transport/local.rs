@@ -129,11 +129,14 @@ impl Backend for Gateway {
 /// the call (held-call ids are unique in the process).
 #[derive(Default)]
 pub struct Gateways {
-    all: Mutex<(Vec<Arc<Gateway>>, Option<Arc<dyn LocalChannel>>)>,
+    all: Mutex<Joined>,
 }
 
+/// The gateways, and the listener's channel once it is attached.
+type Joined = (Vec<Arc<Gateway>>, Option<Arc<dyn LocalChannel>>);
+
 impl Gateways {
-    fn lock(&self) -> MutexGuard<'_, (Vec<Arc<Gateway>>, Option<Arc<dyn LocalChannel>>)> {
+    fn lock(&self) -> MutexGuard<'_, Joined> {
         self.all.lock().unwrap_or_else(|p| p.into_inner())
     }
 
