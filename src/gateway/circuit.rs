@@ -5,7 +5,7 @@
 
 use super::{answers::internal_error, Gateway};
 use crate::base::clock;
-use crate::base::jsonrpc::{Kind, Message, RawId};
+use crate::base::jsonrpc::{Kind, Message};
 use crate::base::redis::Outage;
 use crate::guards::breaker::{self, CallFacts, StoreError, StoreFail, Transition};
 use crate::policy::{self, Hit, Mode, Policy};
@@ -26,7 +26,7 @@ impl Gateway {
             .id
             .as_ref()
             .filter(|_| msg.kind == Kind::Request)
-            .map(RawId::key);
+            .map(|id| self.probe_key(&id.key()));
         let call = CallFacts {
             tool,
             arguments: msg.params.as_ref().and_then(|p| p.get("arguments")),
@@ -68,6 +68,12 @@ impl Gateway {
                 .map(|ms| clock::rfc3339(clock::from_millis(ms))),
             approval: None,
         })
+    }
+
+    /// A request's key as the breaker's probe is known by: with this session's id first, so a
+    /// store shared by many sessions never takes another session's request `1` for ours.
+    pub(super) fn probe_key(&self, key: &str) -> String {
+        format!("{}/{key}", self.audit.session_id())
     }
 
     /// A call to the breaker's store failed: said on stderr and audited when it starts an

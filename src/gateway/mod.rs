@@ -432,9 +432,10 @@ impl Gateway {
                 }) = cancelled
                 {
                     // A cancelled probe is never answered: the next call may probe.
-                    let forgot = self
-                        .store
-                        .with_session(&self.store_key, &mut |st| breaker::forget(st, &tool, &key));
+                    let probe = self.probe_key(&key);
+                    let forgot = self.store.with_session(&self.store_key, &mut |st| {
+                        breaker::forget(st, &tool, &probe)
+                    });
                     match forgot {
                         Ok(()) => self.store_answered(),
                         Err(e) => self.store_failed(&e),

@@ -115,18 +115,14 @@ impl Gateway {
         }
         let now = clock::millis(self.clock.now());
         let mut changes = Vec::new();
+        let done: Vec<(Box<str>, String, bool)> = done
+            .into_iter()
+            .map(|(tool, key, failed)| (tool, self.probe_key(key.as_str()), failed))
+            .collect();
         let saved = self.store.with_session(&self.store_key, &mut |st| {
             changes.clear();
             for (tool, key, failed) in &done {
-                breaker::observe(
-                    &policy.breaker,
-                    st,
-                    tool,
-                    key.as_str(),
-                    *failed,
-                    now,
-                    &mut changes,
-                );
+                breaker::observe(&policy.breaker, st, tool, key, *failed, now, &mut changes);
             }
         });
         // An answer the store could not record is lost to the breaker (its error count, a
