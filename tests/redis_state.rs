@@ -530,3 +530,41 @@ fn approvals_fail_closed_while_redis_is_away() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_state_values_are_one_line_usage_errors() {
+    let dir = util::scratch("redis-usage");
+    for (args, env, want) in [
+        (vec!["--state", "rediss://cache:6380/0"], None, "TLS"),
+        (
+            vec!["--state", "postgres://db/0"],
+            None,
+            "expected memory or redis://",
+        ),
+        (vec!["--state", "redis://cache/x"], None, "database number"),
+        (
+            vec!["--state-fail", "maybe"],
+            None,
+            "expected 'closed' or 'open'",
+        ),
+        (vec![], Some("http://x"), "SENTINEL_STATE"),
+    ] {
+        let mut cmd = util::command(&dir);
+        cmd.args(&args);
+        if let Some(v) = env {
+            cmd.env("SENTINEL_STATE", v);
+        }
+        let (status, out, err) = util::run(&mut cmd, b"", T);
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.is_empty());
+        assert!(err.contains(want), "{want:?} not in {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // `memory` is the default, spelled out.
+    let (status, _, err) = util::run(
+        util::command(&dir).args(["--state", "memory"]),
+        util::tool_call("1", "echo", "{}").as_bytes(),
+        T,
+    );
+    assert!(status.success(), "{err}");
+}
