@@ -15,6 +15,7 @@ mod keys;
 pub mod pins;
 pub mod run;
 pub mod serve;
+pub mod state;
 pub mod tokens;
 mod watch;
 
@@ -73,6 +74,12 @@ Options:
                          server's database when it can be told, else every one's rules]
       --block-as KIND    answer blocked calls with a JSON-RPC `error` or a tool `result`
                          with isError: true [default: error]
+      --state URL        where breaker and approval state lives: `memory` (this process)
+                         or redis://[:PASSWORD@]HOST[:PORT][/DB], shared by every Sentinel
+                         using it [env: SENTINEL_STATE] [default: memory]
+      --state-fail HOW   when that Redis cannot be reached: `closed` refuses the calls
+                         whose limits cannot be checked, `open` lets them through with a
+                         warning [default: closed]
       --no-color         no ANSI colours on stderr (also when NO_COLOR is set)
   -q, --quiet            print only errors on stderr
   -v, --verbose          also log allowed tool calls and lifecycle steps
@@ -121,6 +128,10 @@ pub struct Options {
     /// Whether --max-rows or --dialect was given (they configure the built-in policy only).
     pub builtin_tuned: bool,
     pub block_as: BlockAs,
+    /// `--state`: a checked `redis://` URL, or `None` for this process's memory.
+    pub state: Option<String>,
+    /// `--state-fail`.
+    pub state_fail: crate::guards::breaker::StoreFail,
     pub color: bool,
     pub verbosity: Verbosity,
 }
@@ -191,6 +202,8 @@ pub fn parse(
         dialect: "auto".into(),
         builtin_tuned: false,
         block_as: BlockAs::Error,
+        state: None,
+        state_fail: crate::guards::breaker::StoreFail::Closed,
         color: true,
         verbosity: Verbosity::Normal,
     };
@@ -205,6 +218,10 @@ pub fn parse(
                 .map_or(Command::TokensHelp, Command::Tokens))
         }
         _ => {}
+    }
+    if let Some(v) = env_string("SENTINEL_STATE") {
+        opts.state =
+            state::parse_url(&v).map_err(|e| UsageError(format!("SENTINEL_STATE: {e}")))?;
     }
     let sub = match args.first().and_then(|a| a.to_str()) {
         Some("policy") => Some("policy"),
@@ -295,6 +312,14 @@ pub fn parse(
                         )))
                     }
                 };
+            }
+            Long("state") => {
+                opts.state = state::parse_url(&string(parser.value().map_err(err)?, "--state")?)
+                    .map_err(UsageError)?
+            }
+            Long("state-fail") => {
+                let v = string(parser.value().map_err(err)?, "--state-fail")?;
+                opts.state_fail = state::parse_fail(&v).map_err(UsageError)?;
             }
             Long("no-color") => opts.color = false,
             Short('q') | Long("quiet") => opts.verbosity = Verbosity::Quiet,

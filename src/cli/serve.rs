@@ -9,7 +9,6 @@ use crate::audit::Audit;
 use crate::base::clock::Clock;
 use crate::base::term::Term;
 use crate::gateway::{self, Gateway};
-use crate::guards::breaker::{MemoryStore, Store};
 use crate::policy::{self, Live};
 use crate::transport::http::auth::{Tenant, Tokens};
 use crate::transport::http::origin::Origins;
@@ -142,7 +141,8 @@ struct Sessions {
     audit: Arc<Audit>,
     term: Term,
     clock: Arc<dyn Clock>,
-    store: Arc<dyn Store>,
+    /// The breaker and approvals state: memory, or `--state`'s Redis.
+    state: super::state::State,
     /// The policy of each profile in use ("" for the command line's).
     lives: Mutex<HashMap<String, Arc<Live>>>,
     reloads: Arc<Mutex<Vec<Sender<()>>>>,
@@ -218,9 +218,8 @@ impl Factory for Sessions {
             true,
             self.clock.clone(),
         )
-        .with_pins(pins)
-        .with_store(self.store.clone(), key);
-        let gateway = Arc::new(gateway);
+        .with_pins(pins);
+        let gateway = Arc::new(self.state.apply(gateway, key));
         self.local.add(gateway.clone());
         let (local, ours) = (self.local.clone(), gateway.clone());
         Ok(NewSession {
@@ -287,6 +286,14 @@ pub fn run(opts: Options, serve_opts: ServeOptions, argv: Vec<OsString>) -> u8 {
         .server_name
         .clone()
         .unwrap_or_else(|| command_line.clone());
+    // `--state`: with Redis, a tenant's breaker state is shared by every Sentinel using it.
+    let state = match super::state::open_state(&opts, &term) {
+        Ok(s) => s,
+        Err(e) => {
+            term.error(&e);
+            return 2;
+        }
+    };
     let reloads = Arc::new(Mutex::new(Vec::new()));
     let sessions = Sessions {
         server_name,
@@ -294,7 +301,7 @@ pub fn run(opts: Options, serve_opts: ServeOptions, argv: Vec<OsString>) -> u8 {
         audit: audit.clone(),
         term: term.clone(),
         clock,
-        store: Arc::new(MemoryStore::default()),
+        state,
         lives: Mutex::new(HashMap::from([(
             String::new(),
             Arc::new(Live::new(policy)),
