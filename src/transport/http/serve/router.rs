@@ -15,11 +15,15 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Messages kept for the GET stream while none is open.
 pub const BACKLOG: usize = 1024;
 /// Events kept for resumption.
 const HISTORY: usize = 256;
+/// How long a POST stream whose client went away waits for a GET resuming it before its
+/// events go to the GET stream instead.
+pub const RESUME_GRACE: Duration = Duration::from_secs(5);
 
 /// A stream number: a POST's response, or the GET stream.
 pub type StreamId = u64;
@@ -49,11 +53,26 @@ pub enum RouteError {
 }
 
 struct Post {
-    tx: Sender<Event>,
+    /// `None` once its client went away: the stream is an orphan, its events kept (in the
+    /// history, and in `orphan`) for a GET that resumes it.
+    tx: Option<Sender<Event>>,
     /// Requests still waiting for their answers.
     remaining: usize,
     /// Whether the POST answers with an event stream (else it waits for JSON).
     sse: bool,
+    /// An orphan's deadline, and its events not yet delivered.
+    orphan: Option<(Instant, Vec<Event>)>,
+}
+
+impl Post {
+    fn live(tx: Sender<Event>, remaining: usize, sse: bool) -> Post {
+        Post {
+            tx: Some(tx),
+            remaining,
+            sse,
+            orphan: None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -201,14 +220,8 @@ impl Router {
         if let Some(init) = &requests.initialize {
             r.initialize = Some(init.clone());
         }
-        r.posts.insert(
-            stream,
-            Post {
-                tx,
-                remaining: requests.ids.len(),
-                sse,
-            },
-        );
+        r.posts
+            .insert(stream, Post::live(tx, requests.ids.len(), sse));
         Ok(Registration {
             stream,
             rx,
@@ -261,14 +274,9 @@ impl Router {
                         *s = stream;
                     }
                 }
-                r.posts.insert(
-                    stream,
-                    Post {
-                        tx,
-                        remaining: post.remaining,
-                        sse: true,
-                    },
-                );
+                if post.remaining > 0 {
+                    r.posts.insert(stream, Post::live(tx, post.remaining, true));
+                } // else: the replay is all; the stream ends after it
                 return Ok(Registration {
                     stream,
                     rx,
@@ -311,18 +319,54 @@ impl Router {
 
     /// A POST's client went away before all its answers came: they, and what was already on
     /// the way to it (`unsent`), go to the GET stream instead.
+    /// A POST's client went away: its stream becomes an orphan that a GET with
+    /// `Last-Event-ID` can resume within [`RESUME_GRACE`]; after that, its events (`unsent`,
+    /// what was on the way, and what comes later) go to the GET stream.
     pub fn detach(&self, stream: StreamId, unsent: Vec<Event>) {
         let mut r = self.lock();
         if r.taken.contains(&stream) {
             return; // a resumed stream has it all, replayed from the history
         }
-        r.posts.remove(&stream);
-        r.pending.retain(|_, s| *s != stream);
-        r.progress.retain(|_, s| *s != stream);
-        for e in unsent {
-            r.history.retain(|(id, _, _)| *id != e.id);
-            r.queue_get(e.line);
+        let deadline = Instant::now() + RESUME_GRACE;
+        let mut post = r.posts.remove(&stream).unwrap_or(Post {
+            tx: None,
+            remaining: 0,
+            sse: true,
+            orphan: None,
+        });
+        post.tx = None;
+        let mut waiting = post.orphan.take().map(|(_, w)| w).unwrap_or_default();
+        waiting.extend(unsent);
+        post.orphan = Some((deadline, waiting));
+        r.posts.insert(stream, post);
+    }
+
+    /// Orphans past their grace: their events go to the GET stream (the reaper calls this).
+    pub fn expire_orphans(&self, now: Instant) {
+        let mut r = self.lock();
+        let due: Vec<StreamId> = r
+            .posts
+            .iter()
+            .filter(|(_, p)| p.orphan.as_ref().is_some_and(|(at, _)| *at <= now))
+            .map(|(s, _)| *s)
+            .collect();
+        for stream in due {
+            let waiting = r
+                .posts
+                .remove(&stream)
+                .and_then(|p| p.orphan)
+                .map(|(_, w)| w)
+                .unwrap_or_default();
+            r.forget_stream(stream, waiting);
         }
+    }
+
+    /// A POST's stream is over without a resumption (its session ended, or its request was
+    /// cancelled): later answers for it, and `unsent`, go to the GET stream.
+    pub fn forget(&self, stream: StreamId, unsent: Vec<Event>) {
+        let mut r = self.lock();
+        r.posts.remove(&stream);
+        r.forget_stream(stream, unsent);
     }
 
     /// The protocol version the server answered `initialize` with.
@@ -372,15 +416,36 @@ impl Routes {
     }
 
     fn send(&mut self, stream: StreamId, line: &[u8]) -> bool {
-        let Some(tx) = self.posts.get(&stream).map(|p| p.tx.clone()) else {
+        if !self.posts.contains_key(&stream) {
             return false;
-        };
+        }
         let id = self.event_id(stream, line);
-        tx.send(Event {
+        let event = Event {
             id,
             line: line.to_vec(),
-        })
-        .is_ok()
+        };
+        let Some(post) = self.posts.get_mut(&stream) else {
+            return false;
+        };
+        match (&post.tx, &mut post.orphan) {
+            (Some(tx), _) => tx.send(event).is_ok(),
+            (None, Some((_, waiting))) => {
+                waiting.push(event);
+                true
+            }
+            (None, None) => false,
+        }
+    }
+
+    /// Stops routing to `stream`: its requests' answers go to the GET stream from now on,
+    /// with `unsent` (never delivered: sent anew, not replayed under their old ids).
+    fn forget_stream(&mut self, stream: StreamId, unsent: Vec<Event>) {
+        self.pending.retain(|_, s| *s != stream);
+        self.progress.retain(|_, s| *s != stream);
+        for e in unsent {
+            self.history.retain(|(id, _, _)| *id != e.id);
+            self.queue_get(e.line);
+        }
     }
 
     fn queue_get(&mut self, line: Vec<u8>) {
@@ -424,7 +489,8 @@ impl Routes {
                 let done = match self.posts.get_mut(&stream) {
                     Some(post) => {
                         post.remaining = post.remaining.saturating_sub(1);
-                        post.remaining == 0
+                        // An orphan waits for its resumption, answered or not.
+                        post.remaining == 0 && post.orphan.is_none()
                     }
                     None => false,
                 };
@@ -454,7 +520,7 @@ impl Routes {
                 let newest = self
                     .posts
                     .iter()
-                    .filter(|(_, p)| p.sse)
+                    .filter(|(_, p)| p.sse && p.tx.is_some())
                     .map(|(s, _)| *s)
                     .max();
                 if let Some(stream) = newest {
@@ -612,6 +678,41 @@ mod tests {
     }
 
     #[test]
+    fn an_orphaned_post_stream_resumed_in_its_grace_gets_everything_in_order() {
+        let r = Router::default();
+        let body = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"_meta":{"progressToken":9}}}"#;
+        let post = r.register(&Requests::of(body), true).unwrap();
+        let progress = |n: u32| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":9,"progress":{n}}}}}"#
+            )
+        };
+        r.route(progress(1).as_bytes());
+        r.route(progress(2).as_bytes());
+        let seen: Vec<Event> = post.rx.try_iter().collect();
+        // Its handler found the client gone after the first (the second never left).
+        r.detach(post.stream, vec![seen[1].clone()]);
+        r.route(progress(3).as_bytes());
+        r.route(br#"{"jsonrpc":"2.0","id":3,"result":{}}"#);
+        let standalone = r.open_get(None).unwrap();
+        let resumed = r.open_get(Some(seen[0].id)).unwrap();
+        assert!(resumed.takeover);
+        let got: Vec<String> = resumed
+            .rx
+            .iter()
+            .map(|e| String::from_utf8(e.line).unwrap())
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains("\"progress\":2") && got[1].contains("\"progress\":3"));
+        assert!(got[2].contains("\"result\""));
+        r.expire_orphans(Instant::now() + RESUME_GRACE);
+        assert!(
+            lines(&standalone.rx).is_empty(),
+            "nothing twice, nothing on GET"
+        );
+    }
+
+    #[test]
     fn a_detached_post_sends_its_answers_to_get_and_duplicates_are_refused() {
         let r = Router::default();
         let req = Requests::of(
@@ -631,7 +732,13 @@ mod tests {
             }],
         );
         r.route(br#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","id":2,"result":{}}]"#);
+        // Within the grace the orphan keeps them for a resumption; nothing on GET yet.
         let g = r.open_get(None).unwrap();
+        assert!(lines(&g.rx).is_empty());
+        assert!(r.busy());
+        r.expire_orphans(Instant::now());
+        assert_eq!(lines(&g.rx).len(), 0, "not due yet");
+        r.expire_orphans(Instant::now() + RESUME_GRACE);
         assert_eq!(lines(&g.rx).len(), 3);
         r.close();
         assert_eq!(r.register(&req, true).err(), Some(RouteError::Closed));

@@ -242,9 +242,14 @@ impl Table {
         }
     }
 
-    /// Ends the sessions with no stream or request open that have not been used for the idle
+    /// Hands the events of POST streams nobody resumed in time to their GET streams, and ends
+    /// the sessions with no stream or request open that have not been used for the idle
     /// timeout.
     pub fn reap_idle(&self) {
+        let now = Instant::now();
+        for s in lock(&self.sessions).values() {
+            s.router.expire_orphans(now);
+        }
         let idle: Vec<Arc<Session>> = lock(&self.sessions)
             .values()
             .filter(|s| !s.router.busy() && lock(&s.last).elapsed() >= self.idle)

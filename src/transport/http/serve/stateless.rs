@@ -171,7 +171,7 @@ pub(super) fn post(
     };
     let mut expected = Expected::new(&requests);
     if !session.send(&line) {
-        session.router.detach(reg.stream, Vec::new());
+        session.router.forget(reg.stream, Vec::new());
         ep.table.end(&session.id);
         let why = "the MCP server exited before the request reached it";
         return error(resp, 502, Some(&id), -32603, why, &[]);
@@ -185,7 +185,7 @@ pub(super) fn post(
         if pump(&mut stream, &reg.rx, &mut expected).is_err() {
             // Closing the stream is the cancellation: the server is told, and the session,
             // which may still answer, is not handed to another request.
-            session.router.detach(reg.stream, Vec::new());
+            session.router.forget(reg.stream, Vec::new());
             let cancel = format!(
                 r#"{{"jsonrpc":"2.0","method":"notifications/cancelled","params":{{"requestId":{},"reason":"the client closed the response stream"}}}}"#,
                 id.as_json()

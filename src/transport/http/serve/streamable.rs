@@ -181,7 +181,7 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
     }
     let mut expected = Expected::new(&requests);
     if !sent {
-        session.router.detach(reg.stream, Vec::new());
+        session.router.forget(reg.stream, Vec::new());
     }
     if sse {
         headers.push(("Content-Type", "text/event-stream"));
