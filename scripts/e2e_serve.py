@@ -262,6 +262,22 @@ async def fastmcp_session(r: Results, p: str, open_session: Callable[..., Any], 
         r.check(f"{p}: a tool's 5 progress notifications reach the progress callback in order, then its answer",
                 progress == want_progress and text_of(res) == "counted to 5", f"progress={progress} result={res}")
 
+        # Two calls at once on the one session: each one's progress reaches its own callback.
+        runs: dict[int, list[float]] = {4: [], 6: []}
+        answers: dict[int, str] = {}
+
+        async def counted(steps: int) -> None:
+            async def on_prog(prog: float, total: float | None, message: str | None) -> None:
+                runs[steps].append(prog)
+            answers[steps] = text_of(await session.call_tool("count", {"steps": steps}, progress_callback=on_prog))
+
+        async with anyio.create_task_group() as tg:
+            for steps in runs:
+                tg.start_soon(counted, steps)
+        r.check(f"{p}: two concurrent calls each get their own progress in order and their own answer",
+                all(runs[n] == [float(i) for i in range(1, n + 1)] and answers.get(n) == f"counted to {n}" for n in runs),
+                f"progress={runs} answers={answers}")
+
         label = f"{p}: query(SELECT * FROM users) is blocked by the built-in policy (-32010, sql.unbounded_read)"
         try:
             res = await session.call_tool("query", {"sql": "SELECT * FROM users"})
@@ -329,20 +345,58 @@ async def step_everything(r: Results, a: Any, tmp: Path) -> None:
     p = "everything"
     try:
         cb = Callbacks()
-        async with streamable(serve.mcp_url, sampling_callback=cb.sample) as (session, _):
+        roots_asked: list[Any] = []
+        logs: list[types.LoggingMessageNotificationParams] = []
+        notifications: list[Any] = []
+        elicited: list[Any] = []
+        root = "file:///srv/e2e-root"
+
+        async def list_roots(context: Any) -> types.ListRootsResult:
+            roots_asked.append(context)
+            return types.ListRootsResult(roots=[types.Root(uri=root, name="e2e root")])
+
+        async def on_log(params: types.LoggingMessageNotificationParams) -> None:
+            logs.append(params)
+
+        async def on_message(m: Any) -> None:
+            if isinstance(m, types.ServerNotification):
+                notifications.append(m.root)
+
+        async def on_elicit(context: Any, params: Any) -> types.ElicitResult:
+            elicited.append(params)
+            return types.ElicitResult(action="accept", content={"name": "Ada Lovelace"})
+
+        async with streamable(serve.mcp_url, sampling_callback=cb.sample, list_roots_callback=list_roots,
+                              logging_callback=on_log, message_handler=on_message,
+                              elicitation_callback=on_elicit) as (session, _):
             init = await session.initialize()
             r.check(f"{p}: initialize answered by {init.serverInfo.name} {init.serverInfo.version}",
                     "everything" in init.serverInfo.name.lower(), init.serverInfo)
+            # After notifications/initialized, outside any request of the client's, the server
+            # registers more tools (notifications/tools/list_changed), asks for the client's roots
+            # (roots/list) and logs that it got them: all of it on the session's GET stream, and
+            # the client's answer to roots/list a POST of its own.
+            def got_all() -> bool:
+                return bool(roots_asked) and any("Roots updated" in str(x.data) for x in logs) and \
+                    any(isinstance(n, types.ToolListChangedNotification) for n in notifications)
+            for _ in range(100):
+                if got_all():
+                    break
+                await anyio.sleep(0.05)
+            r.check(f"{p}: the GET stream carries the server's tools/list_changed, roots/list and a log message",
+                    got_all(), f"roots_asked={len(roots_asked)} logs={[x.data for x in logs]} "
+                    f"notifications={[type(n).__name__ for n in notifications]}")
             # Tools that depend on the client's capabilities are registered once the server
             # has notifications/initialized: list until they show.
-            want = {"echo", "get-sum", "trigger-long-running-operation", "trigger-sampling-request"}
+            want = {"echo", "get-sum", "trigger-long-running-operation", "trigger-sampling-request",
+                    "trigger-elicitation-request", "get-roots-list"}
             tools: set[str] = set()
             for _ in range(40):
                 tools = {t.name for t in (await session.list_tools()).tools}
                 if want <= tools:
                     break
                 await anyio.sleep(0.1)
-            r.check(f"{p}: tools/list has echo, get-sum, trigger-long-running-operation, trigger-sampling-request",
+            r.check(f"{p}: tools/list has echo, get-sum, trigger-long-running-operation and the tools for sampling, elicitation, roots",
                     want <= tools, sorted(tools))
 
             res = await session.call_tool("echo", {"message": "hello through sentinel"})
@@ -361,6 +415,15 @@ async def step_everything(r: Results, a: Any, tmp: Path) -> None:
             r.check(f"{p}: trigger-long-running-operation's 4 progress notifications arrive in order, then its answer",
                     progress == [(float(i), 4.0) for i in range(1, 5)] and "completed" in text_of(res),
                     f"progress={progress} result={res}")
+
+            res = await session.call_tool("get-roots-list", {})
+            r.check(f"{p}: get-roots-list shows the root the client answered roots/list with", root in text_of(res), res)
+
+            res = await session.call_tool("trigger-elicitation-request", {})
+            r.check(f"{p}: trigger-elicitation-request's elicitation/create (a 14-field form) reaches the client, its answer the server",
+                    len(elicited) == 1 and "Ada Lovelace" in text_of(res)
+                    and "check" in (getattr(elicited[0], "requestedSchema", None) or {}).get("properties", {}),
+                    f"result={res}")
 
             res = await session.call_tool("trigger-sampling-request", {"prompt": "say hi", "maxTokens": 20})
             r.check(f"{p}: trigger-sampling-request's sampling/createMessage reaches the client and its answer the server",
