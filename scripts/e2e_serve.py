@@ -204,8 +204,8 @@ async def streamable(url: str, headers: dict[str, str] | None = None, **callback
 
 
 @asynccontextmanager
-async def legacy(url: str, sid: list[str], **callbacks: Any) -> AsyncIterator[tuple[ClientSession, Callable[[], str | None]]]:
-    async with sse_client(url, on_session_created=sid.append) as (read, write):
+async def legacy(url: str, sid: list[str], headers: dict[str, str] | None = None, **callbacks: Any) -> AsyncIterator[tuple[ClientSession, Callable[[], str | None]]]:
+    async with sse_client(url, headers=headers, on_session_created=sid.append) as (read, write):
         async with ClientSession(read, write, read_timeout_seconds=timedelta(seconds=REQUEST_TIMEOUT_S),
                                  **callbacks) as session:
             yield session, lambda: sid[0] if sid else None
@@ -402,6 +402,21 @@ async def step_everything(r: Results, a: Any, tmp: Path) -> None:
             res = await session.call_tool("echo", {"message": "hello through sentinel"})
             r.check(f"{p}: echo", text_of(res) == "Echo: hello through sentinel", res)
 
+            big = "héllo wörld ✓ 日本語 🙂 " * 8000  # ~200 KB of multi-byte text, each way
+            res = await session.call_tool("echo", {"message": big})
+            r.check(f"{p}: echo of ~200 KB of multi-byte text comes back intact", text_of(res) == f"Echo: {big}",
+                    f"len={len(text_of(res))}")
+
+            await session.send_ping()
+            resources = (await session.list_resources()).resources
+            first = await session.read_resource(resources[0].uri) if resources else None
+            r.check(f"{p}: ping, resources/list ({len(resources)}) and resources/read pass",
+                    bool(resources) and first is not None and len(first.contents) >= 1, resources[:1])
+            prompts = {pr.name for pr in (await session.list_prompts()).prompts}
+            prompt = await session.get_prompt("simple-prompt") if "simple-prompt" in prompts else None
+            r.check(f"{p}: prompts/list and prompts/get(simple-prompt) pass",
+                    prompt is not None and len(prompt.messages) >= 1, sorted(prompts))
+
             res = await session.call_tool("get-sum", {"a": 2, "b": 40})
             r.check(f"{p}: get-sum(2, 40)", "42" in text_of(res) and not res.isError, res)
 
@@ -540,6 +555,22 @@ async def step_tokens(r: Results, a: Any, tmp: Path) -> None:
                     resp.status_code == 401 and resp.headers.get("www-authenticate", "").startswith("Bearer"),
                     f"{resp.status_code} {dict(resp.headers)}")
 
+        label = f"{p}: the SDK's legacy SSE client without a token cannot connect: 401"
+        try:
+            with anyio.fail_after(REQUEST_TIMEOUT_S):
+                async with legacy(serve.sse_url, []) as (session, _):
+                    await session.initialize()
+            r.check(label, False, "initialize succeeded")
+        except BaseException as e:  # noqa: BLE001
+            leaves = leaf_errors(e)
+            statuses = [getattr(getattr(x, "response", None), "status_code", None) for x in leaves]
+            r.check(label, 401 in statuses or any("401" in str(x) for x in leaves),
+                    [f"{type(x).__name__}: {x}" for x in leaves])
+        async with legacy(serve.sse_url, [], headers={"Authorization": f"Bearer {TOKEN}"}) as (session, _):
+            await session.initialize()
+            res = await session.call_tool("query", {"sql": "SELECT 2"})
+            r.check(f"{p}: the legacy SSE client with the token works", text_of(res) == "ran: SELECT 2", res)
+
         entries = audit_entries(serve.audit)
         blocked = [e for e in entries if e.get("rule") == "sql.unbounded_read"]
         r.check(f"{p}: the audit log has the blocked call with session and tenant team-a",
@@ -548,7 +579,7 @@ async def step_tokens(r: Results, a: Any, tmp: Path) -> None:
         unauth = [e for e in entries if e.get("rule") == "unauthenticated"]
         log = serve.audit.read_text()
         r.check(f"{p}: the refused connections are audited (rule unauthenticated), no token in the log",
-                len(unauth) >= 2 and TOKEN not in log and "snt_wrong" not in log, unauth)
+                len(unauth) >= 3 and TOKEN not in log and "snt_wrong" not in log, unauth)
     finally:
         serve.stop()
 
