@@ -8,16 +8,21 @@ Run by scripts/e2e.sh (function e2e_serve) with the .venv-e2e interpreter, or by
 Steps, each under its own timeout, each a `sentinel serve --listen 127.0.0.1:0` of its own:
 
 1. streamable: the official Python SDK's Streamable HTTP client against a FastMCP stdio
-   server (scripts/e2e_serve_server.py): initialize, tools/list, progress in order, a call
-   the built-in policy blocks (sql.unbounded_read), elicitation and sampling relayed from the
-   server to the client's callbacks, DELETE at exit ends the session and its server process.
+   server (scripts/e2e_serve_server.py): initialize, tools/list, progress in order (and for
+   two concurrent calls, each its own), a call the built-in policy blocks (sql.unbounded_read,
+   audited with the session), elicitation and sampling relayed from the server to the client's
+   callbacks, DELETE at exit ends the session and its server process (its id then gets 404).
 2. legacy-sse: the same with the SDK's legacy HTTP+SSE client at /sse.
-3. everything: @modelcontextprotocol/server-everything (stdio) behind serve: echo, get-sum,
-   trigger-long-running-operation's progress in order, trigger-sampling-request relayed.
+3. everything: @modelcontextprotocol/server-everything (stdio) behind serve: echo (and a 200 KB
+   multi-byte one), get-sum, ping, resources, prompts, trigger-long-running-operation's
+   progress in order; on the GET stream its tools/list_changed, its roots/list request (the
+   client's answer then shown by get-roots-list) and a log message; its sampling request and
+   14-field elicitation form relayed to the client's callbacks.
 4. sqlite: mcp-server-sqlite behind serve: an unbounded read_query blocked, a LIMIT 5 one
-   answered, a DROP TABLE sent to the client for approval (elicitation) and declined.
+   answered, a DROP TABLE sent to the client for approval (elicitation) and declined; over
+   legacy SSE another DROP TABLE approved by the client and carried out.
 5. tokens: --tokens: the client with the bearer token works (tenant in the audit log),
-   without one or with a wrong one it gets 401.
+   without one or with a wrong one it gets 401 (both SDK clients), audited without the token.
 
 Prints "ok - ..." / "FAIL - ..." per check, "PASS step" / "FAIL step" per step and a last
 line "e2e-serve: N passed, M failed". Exits 0 only if every check passed.
@@ -119,13 +124,6 @@ def audit_entries(path: Path) -> list[dict[str, Any]]:
         return []
     entries = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
     return [e for e in entries if e.get("action") not in ("pinned", "checkpoint")]
-
-
-def mcp_error(e: BaseException) -> McpError | None:
-    for leaf in leaf_errors(e):
-        if isinstance(leaf, McpError):
-            return leaf
-    return None
 
 
 # --------------------------------------------------------------------------- #
@@ -504,10 +502,32 @@ async def step_sqlite(r: Results, a: Any, tmp: Path) -> None:
                 msg = getattr(asked[0], "message", "") if asked else ""
                 r.check(label, e.error.code == APPROVAL_CODE and "t" in tables(db) and "DROP TABLE t" in msg,
                         f"code={e.error.code} message={e.error.message!r} asked={msg!r}")
+        # Over the legacy transport, a client that approves: the DROP reaches the server.
+        approvals: list[Any] = []
+
+        async def approve(context: Any, params: Any) -> types.ElicitResult:
+            approvals.append(params)
+            return types.ElicitResult(action="accept", content={"decision": "approve"})
+
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE scratch(x)")
+        con.commit()
+        con.close()
+        async with legacy(serve.sse_url, [], elicitation_callback=approve) as (session, _):
+            await session.initialize()
+            res = await session.call_tool("write_query", {"query": "DROP TABLE scratch"})
+            r.check(f"{p}: over legacy SSE, DROP TABLE scratch approved by the client (elicitation) drops it",
+                    not res.isError and len(approvals) == 1 and "scratch" not in tables(db) and "t" in tables(db),
+                    f"result={res} tables={tables(db)}")
+
         entries = audit_entries(serve.audit)
         blocked = [e for e in entries if e.get("rule") == "sql.unbounded_read"]
         r.check(f"{p}: the audit log has the blocked read with the session's id",
                 len(blocked) == 1 and blocked[0].get("session") == sid, blocked or entries[-3:])
+        got = [(e.get("action"), (e.get("approval") or {}).get("answer")) for e in entries
+               if e.get("rule") == "sql.destructive"]
+        r.check(f"{p}: the audit log has held/denied (streamable) then held/approved (legacy SSE), answered by the client",
+                got == [("held", None), ("denied", "deny"), ("held", None), ("approved", "approve")], got)
     finally:
         serve.stop()
 

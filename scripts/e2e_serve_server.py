@@ -10,13 +10,11 @@ transports must carry between the client and the server:
 * ``ask_name`` asks the client for a name (ctx.elicit: an elicitation/create request)
 * ``summarize`` asks the client's model (sampling/createMessage) and returns its text
 
-Run as: e2e_serve_server.py [--pid-file PATH]  (the pid file is written at start-up).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 import anyio
 from mcp.server.fastmcp import Context, FastMCP
@@ -71,15 +69,5 @@ async def summarize(text: str, ctx: Context) -> str:
     return f"model {res.model} said: {getattr(content, 'text', content)}"
 
 
-def main() -> None:
-    args = sys.argv[1:]
-    if len(args) == 2 and args[0] == "--pid-file":
-        with open(args[1], "w") as f:
-            f.write(str(os.getpid()))
-    elif args:
-        sys.exit(f"usage: {sys.argv[0]} [--pid-file PATH]")
-    mcp.run("stdio")
-
-
 if __name__ == "__main__":
-    main()
+    mcp.run("stdio")
