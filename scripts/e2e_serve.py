@@ -9,7 +9,8 @@ Steps, each under its own timeout, each a `sentinel serve --listen 127.0.0.1:0` 
 
 1. streamable: the official Python SDK's Streamable HTTP client against a FastMCP stdio
    server (scripts/e2e_serve_server.py): initialize, tools/list, progress in order (and for
-   two concurrent calls, each its own), a call the built-in policy blocks (sql.unbounded_read,
+   two concurrent calls, each its own), log messages in order, notifications/cancelled
+   stopping a call at the server, a call the built-in policy blocks (sql.unbounded_read,
    audited with the session), elicitation and sampling relayed from the server to the client's
    callbacks, DELETE at exit ends the session and its server process (its id then gets 404).
 2. legacy-sse: the same with the SDK's legacy HTTP+SSE client at /sse.
@@ -216,6 +217,10 @@ class Callbacks:
     def __init__(self) -> None:
         self.elicited: list[Any] = []
         self.sampled: list[types.CreateMessageRequestParams] = []
+        self.logs: list[types.LoggingMessageNotificationParams] = []
+
+    async def log(self, params: types.LoggingMessageNotificationParams) -> None:
+        self.logs.append(params)
 
     async def elicit(self, context: Any, params: Any) -> types.ElicitResult:
         self.elicited.append(params)
@@ -234,7 +239,8 @@ async def fastmcp_session(r: Results, p: str, open_session: Callable[..., Any], 
     cb = Callbacks()
     pid = None
     sid = None
-    async with open_session(elicitation_callback=cb.elicit, sampling_callback=cb.sample) as (session, get_sid):
+    async with open_session(elicitation_callback=cb.elicit, sampling_callback=cb.sample,
+                            logging_callback=cb.log) as (session, get_sid):
         init = await session.initialize()
         sid = get_sid()
         r.check(f"{p}: initialize answered by the FastMCP server, with a session id",
@@ -244,7 +250,7 @@ async def fastmcp_session(r: Results, p: str, open_session: Callable[..., Any], 
                 init.protocolVersion in SUPPORTED_PROTOCOL_VERSIONS, init.protocolVersion)
 
         tools = {t.name for t in (await session.list_tools()).tools}
-        want = {"whoami", "count", "query", "ask_name", "summarize"}
+        want = {"whoami", "count", "chatty", "query", "ask_name", "summarize"}
         r.check(f"{p}: tools/list lists the server's tools", want <= tools, tools)
 
         pid = int(text_of(await session.call_tool("whoami", {})))
@@ -275,6 +281,57 @@ async def fastmcp_session(r: Results, p: str, open_session: Callable[..., Any], 
         r.check(f"{p}: two concurrent calls each get their own progress in order and their own answer",
                 all(runs[n] == [float(i) for i in range(1, n + 1)] and answers.get(n) == f"counted to {n}" for n in runs),
                 f"progress={runs} answers={answers}")
+
+        # Log messages the server sends while a call runs reach the logging callback, in order.
+        res = await session.call_tool("chatty", {})
+        for _ in range(60):
+            if len(cb.logs) >= 3:
+                break
+            await anyio.sleep(0.05)
+        r.check(f"{p}: a tool's three log messages (notifications/message) reach the logging callback in order",
+                text_of(res) == "said three things" and [x.data for x in cb.logs] == ["one", "two", "three"],
+                f"result={res} logs={[x.data for x in cb.logs]}")
+
+        # The client cancels a call (notifications/cancelled with the request's id): the server
+        # stops it at once, and the session goes on. The SDK has no cancel API of its own, so
+        # the id is the one ClientSession is about to use (its _request_id counter).
+        ticks: list[float] = []
+
+        async def on_tick(prog: float, total: float | None, message: str | None) -> None:
+            ticks.append(prog)
+
+        outcome: dict[str, Any] = {}
+
+        async def long_count() -> None:
+            try:
+                outcome["result"] = await session.call_tool("count", {"steps": 200}, progress_callback=on_tick)
+            except McpError as e:
+                outcome["error"] = e.error
+
+        t0 = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            cancel_id = session._request_id  # noqa: SLF001 - see above
+            tg.start_soon(long_count)
+            for _ in range(100):
+                if len(ticks) >= 2:
+                    break
+                await anyio.sleep(0.05)
+            await session.send_notification(types.ClientNotification(types.CancelledNotification(
+                params=types.CancelledNotificationParams(requestId=cancel_id, reason="e2e: changed my mind"))))
+            with anyio.move_on_after(5):
+                while not outcome:
+                    await anyio.sleep(0.05)
+            if not outcome:
+                tg.cancel_scope.cancel()
+        took = time.monotonic() - t0
+        pid_after = text_of(await session.call_tool("whoami", {}))
+        # FastMCP answers a cancelled request with an error ("Request cancelled"), which Sentinel
+        # passes on, so the SDK's call ends at once.
+        err = outcome.get("error")
+        r.check(f"{p}: notifications/cancelled stops the call at the server (no 200 steps), the session goes on",
+                len(ticks) < 200 and err is not None and "cancel" in err.message.lower() and took < 8
+                and pid_after == str(pid),
+                f"ticks={len(ticks)} outcome={outcome} took={took:.1f}s whoami={pid_after}")
 
         label = f"{p}: query(SELECT * FROM users) is blocked by the built-in policy (-32010, sql.unbounded_read)"
         try:

@@ -6,6 +6,7 @@ transports must carry between the client and the server:
 
 * ``whoami``   the server's pid (so the client can check the process ends with its session)
 * ``count``    reports progress ``steps`` times (ctx.report_progress), then answers
+* ``chatty``   logs three messages (ctx.info) while it runs
 * ``query``    takes ``sql`` (the built-in policy reads it as SQL; unbounded reads never arrive)
 * ``ask_name`` asks the client for a name (ctx.elicit: an elicitation/create request)
 * ``summarize`` asks the client's model (sampling/createMessage) and returns its text
@@ -41,6 +42,14 @@ async def count(steps: int, ctx: Context) -> str:
         await ctx.report_progress(progress=i, total=steps, message=f"step {i}")
         await anyio.sleep(0.05)
     return f"counted to {steps}"
+
+
+@mcp.tool()
+async def chatty(ctx: Context) -> str:
+    """Logs three messages (notifications/message) while it runs."""
+    for word in ("one", "two", "three"):
+        await ctx.info(word)
+    return "said three things"
 
 
 @mcp.tool()
