@@ -36,11 +36,11 @@ def whoami() -> str:
 
 
 @mcp.tool()
-async def count(steps: int, ctx: Context) -> str:
-    """Counts to `steps`, reporting progress at each step."""
+async def count(steps: int, ctx: Context, delay: float = 0.05) -> str:
+    """Counts to `steps`, reporting progress at each step, `delay` seconds apart."""
     for i in range(1, steps + 1):
         await ctx.report_progress(progress=i, total=steps, message=f"step {i}")
-        await anyio.sleep(0.05)
+        await anyio.sleep(delay)
     return f"counted to {steps}"
 
 
