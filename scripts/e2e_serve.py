@@ -40,6 +40,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -134,6 +135,19 @@ def audit_entries(path: Path) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- #
 # sentinel serve
 # --------------------------------------------------------------------------- #
+LIVE: list["Serve"] = []
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    """e2e.sh's `timeout` ends us with SIGTERM: end every sentinel serve (each ends its
+    sessions' servers) rather than leave them running."""
+    for serve in LIVE:
+        if serve.proc.poll() is None:
+            serve.proc.terminate()
+    print("e2e-serve: terminated", file=sys.stderr, flush=True)
+    os._exit(124)
+
+
 class Serve:
     """One `sentinel serve --listen 127.0.0.1:0 ... -- CMD` and the address it printed."""
 
@@ -151,6 +165,7 @@ class Serve:
                 "--audit-log", str(self.audit), *extra, "--", *server_cmd]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, cwd=str(tmp), env=env)
+        LIVE.append(self)
         self.lines: list[str] = []
         self.base: str | None = None
         found = threading.Event()
@@ -798,6 +813,7 @@ def main() -> int:
     ap.add_argument("--only", action="append", choices=[n for n, _ in STEPS], help="run only this step (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (audit logs, sentinel stderr)")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, on_sigterm)
     a.sentinel, a.sqlite, a.everything = (x.resolve() for x in (a.sentinel, a.sqlite, a.everything))
     tmp = Path(tempfile.mkdtemp(prefix="sentinel-e2e-serve-"))
     try:
