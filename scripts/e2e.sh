@@ -89,6 +89,58 @@ done
 echo "e2e: cargo build --release --bin sentinel"
 cargo build --release --bin sentinel || fail "cargo build failed"
 
+# ---- BEGIN e2e_serve: `sentinel serve` (MCP over HTTP) -------------------------------------
+# The official Python SDK's Streamable HTTP and legacy SSE clients against `sentinel serve` in
+# front of a FastMCP stdio server (scripts/e2e_serve_server.py), the real
+# @modelcontextprotocol/server-everything (npm) and mcp-server-sqlite, and --tokens; see
+# scripts/e2e_serve.py. Its checks print "ok - " / "FAIL - ", each step "PASS name" or
+# "FAIL name". On any failure the script ends here with "e2e: N passed, M failed" and status 1.
+# E2E_ONLY=serve runs only this block (the setup above is cached after the first run).
+e2e_serve() {
+    local everything_version=2026.8.31
+    local everything_dir="$NPM_DIR/everything-$everything_version"
+    local everything_js="$everything_dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+    if [ ! -f "$everything_js" ]; then
+        echo "e2e: installing @modelcontextprotocol/server-everything@$everything_version (npm)"
+        npm install --prefix "$everything_dir" --no-audit --no-fund --silent \
+            "@modelcontextprotocol/server-everything@$everything_version" >/dev/null ||
+            fail "npm install server-everything@$everything_version failed"
+    fi
+    [ -f "$everything_js" ] || fail "$everything_js missing after npm install"
+
+    local serve_args=() serve_out serve_rc serve_summary
+    [ "${E2E_KEEP:-0}" = 1 ] && serve_args+=(--keep)
+    echo "e2e: running scripts/e2e_serve.py (sentinel serve)"
+    serve_out=$(mktemp)
+    set +e
+    timeout 170 "$VENV/bin/python" scripts/e2e_serve.py \
+        --sentinel "${CARGO_TARGET_DIR:-target}/release/sentinel" \
+        --sqlite "$VENV/bin/mcp-server-sqlite" \
+        --everything "$everything_js" \
+        "${serve_args[@]+"${serve_args[@]}"}" </dev/null 2>&1 | tee "$serve_out"
+    serve_rc=${PIPESTATUS[0]}
+    set -e
+    serve_summary=$(grep -E '^e2e-serve: [0-9]+ passed, [0-9]+ failed$' "$serve_out" | tail -n 1 || true)
+    local passed failed
+    passed=$(grep -c '^ok - ' "$serve_out" || true)
+    failed=$(grep -c '^FAIL - ' "$serve_out" || true)
+    rm -f "$serve_out"
+    if [ "$serve_rc" -ne 0 ] || [ -z "$serve_summary" ] || [ "$failed" -ne 0 ]; then
+        [ "$serve_rc" -eq 124 ] && echo "e2e: scripts/e2e_serve.py timed out after 170s" >&2
+        [ -z "$serve_summary" ] && echo "e2e: scripts/e2e_serve.py exited with status $serve_rc without a summary" >&2
+        [ "$failed" -eq 0 ] && failed=1
+        echo "e2e: $passed passed, $failed failed"
+        exit 1
+    fi
+    if [ "${E2E_ONLY:-}" = serve ]; then
+        echo "e2e: $passed passed, 0 failed"
+        exit 0
+    fi
+    echo "e2e: sentinel serve: $passed passed, 0 failed"
+}
+e2e_serve
+# ---- END e2e_serve --------------------------------------------------------------------------
+
 client_args=()
 [ "${E2E_KEEP:-0}" = 1 ] && client_args+=(--keep)
 
