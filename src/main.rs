@@ -48,6 +48,9 @@ fn main() -> ExitCode {
         cli::Command::Audit(args) => return ExitCode::from(cli::audit::run(args)),
         cli::Command::Pins(args) => return ExitCode::from(cli::pins::run(args)),
         cli::Command::Serve(o, s, argv) => return ExitCode::from(cli::serve::run(o, *s, argv)),
+        cli::Command::Upstream(c) => {
+            return ExitCode::from(transport::http::upstream::run_bridge(c))
+        }
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
     };
