@@ -8,6 +8,8 @@ use std::io::{self, Read};
 
 /// Longest field line accepted; past it the stream is treated as broken.
 const MAX_FIELD_LINE: usize = 64 * 1024 * 1024;
+/// The byte order mark a stream may start with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +148,7 @@ impl<R: Read> Parser<R> {
                 self.start = 0;
                 self.end = n;
             }
-            let mut chunk = &self.buf[self.start..self.end];
+            let chunk = &self.buf[self.start..self.end];
             if self.after_cr {
                 self.after_cr = false;
                 if chunk[0] == b'\n' {
@@ -154,21 +156,14 @@ impl<R: Read> Parser<R> {
                     continue;
                 }
             }
-            if self.at_start {
-                self.at_start = false;
-                if chunk.starts_with(b"\xEF\xBB\xBF") {
-                    self.start += 3;
-                    chunk = &self.buf[self.start..self.end];
-                    if chunk.is_empty() {
-                        continue;
-                    }
-                }
-            }
             match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
                 Some(i) => {
                     self.line.extend_from_slice(&chunk[..i]);
                     self.after_cr = chunk[i] == b'\r';
                     self.start += i + 1;
+                    if std::mem::take(&mut self.at_start) && self.line.starts_with(BOM) {
+                        self.line.drain(..BOM.len());
+                    }
                     return Ok(true);
                 }
                 None => {
