@@ -98,15 +98,15 @@ pub fn display_name(url: &Url) -> String {
 }
 
 /// The argv that re-executes this binary as the bridge (the headers variable is inherited).
+/// `--transport` only when it is not `auto`.
 pub fn bridge_argv(config: &Config) -> Vec<OsString> {
     let exe = std::env::current_exe().map_or_else(|_| OsString::from("sentinel"), Into::into);
-    let mut argv = vec![
-        exe,
-        "__upstream".into(),
-        config.url.as_str().into(),
-        "--transport".into(),
-        config.transport.name().into(),
-    ];
+    let mut argv = vec![exe, "__upstream".into(), config.url.as_str().into()];
+    // Only when chosen: the command line names the server (pins, audit) and stays the same.
+    if config.transport != Kind::Auto {
+        argv.push("--transport".into());
+        argv.push(config.transport.name().into());
+    }
     if let Some(file) = &config.headers_file {
         argv.push("--upstream-headers".into());
         argv.push(file.clone().into_os_string());
