@@ -307,9 +307,9 @@ fn legacy_stream(state: &State, s: &TcpStream) {
     let _ = (&*s).write_all(b"event: endpoint\ndata: /messages?session=1\n\n");
     let _ = (&*s).flush();
     while let Ok(msg) = rx.recv() {
-        if !(&*s)
+        if (&*s)
             .write_all(format!("event: message\ndata: {msg}\n\n").as_bytes())
-            .is_ok()
+            .is_err()
         {
             break;
         }
