@@ -287,6 +287,55 @@ fn the_server_going_away_mid_stream_answers_the_call() {
 }
 
 #[test]
+fn an_expired_session_is_said_and_answered_not_silently_renewed() {
+    let dir = scratch("upstream-expired");
+    let server = Server::start(&dir);
+    let mut s = upstream(&dir, &server.url("/mcp"), &[]);
+    initialize(&mut s);
+    s.send(&tool_call("2", "expire", "{}"));
+    assert_eq!(recv_skipping_log(&s)["id"], 2);
+    s.send(r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#);
+    let list = recv_skipping_log(&s);
+    assert_eq!(list["id"], 3);
+    let msg = list["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("session has expired") && msg.contains("restart"),
+        "{list}"
+    );
+    let err = end(s);
+    assert!(err.contains("ended the session"), "{err}");
+    let log = server.log();
+    assert_eq!(
+        log.matches("\"initialize\"").count(),
+        1,
+        "re-initialized:\n{log}"
+    );
+}
+
+#[test]
+fn refused_credentials_from_a_headers_file_are_named_never_shown() {
+    let dir = scratch("upstream-401");
+    let server = Server::start(&dir);
+    let file = dir.join("headers.txt");
+    std::fs::write(&file, "# the token\nAuthorization: Bearer bad-s3cret\n").unwrap();
+    let mut c = command(&dir);
+    c.arg("--upstream")
+        .arg(server.url("/mcp"))
+        .arg("--upstream-headers")
+        .arg(&file);
+    let mut s = Session::spawn(&mut c);
+    let init = initialize(&mut s);
+    let msg = init["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("HTTP 401") && msg.contains("--upstream-headers"),
+        "{init}"
+    );
+    assert!(!msg.contains("s3cret"), "{init}");
+    end(s);
+    assert!(server.log().contains("authorization: Bearer bad-s3cret"));
+}
+
+#[test]
 fn a_malformed_headers_file_is_a_usage_error_without_its_values() {
     let dir = scratch("upstream-headers");
     let file = dir.join("headers.txt");

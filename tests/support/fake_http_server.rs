@@ -9,7 +9,8 @@
 //! notifications, then the result; `resume` sends a priming event with `retry: 50`, a
 //! progress notification and closes the stream without answering, and a GET with
 //! `Last-Event-ID: r-1` then brings the result; `crash` sends a progress notification then
-//! exits the whole server. A GET without `Last-Event-ID` opens the server's own stream (one
+//! exits the whole server; `expire` answers, then the session is over (404 to every request
+//! carrying its id). A request whose `Authorization` is `Bearer bad-s3cret` gets 401. A GET without `Last-Event-ID` opens the server's own stream (one
 //! `notifications/message`, then keep-alive comments); DELETE ends the session.
 //! `/sse` is the legacy HTTP+SSE transport: POST gets 405, GET opens the stream whose
 //! `endpoint` event names `/messages?session=1`, where POSTed messages get 202 and their
@@ -41,6 +42,8 @@ struct State {
     /// The legacy session's stream: messages to write on it.
     legacy: Mutex<Option<Sender<String>>>,
     legacy_rx: Mutex<Option<Receiver<String>>>,
+    /// The session was ended (`expire`).
+    expired: std::sync::atomic::AtomicBool,
 }
 
 fn main() {
@@ -154,6 +157,15 @@ fn handle(state: &State, req: Req, s: TcpStream) {
     if let Some(auth) = req.headers.get("authorization") {
         log(state, &format!("authorization: {auth}"));
     }
+    if req.headers.get("authorization").map(String::as_str) == Some("Bearer bad-s3cret") {
+        return respond(&s, "401 Unauthorized", &[], b"invalid token");
+    }
+    if req.path == "/mcp"
+        && req.headers.contains_key("mcp-session-id")
+        && state.expired.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return respond(&s, "404 Not Found", &[], b"no such session");
+    }
     match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/mcp") => post(state, &req, &s),
         ("GET", "/mcp") => get(&req, &s),
@@ -202,7 +214,7 @@ fn answer(msg: &Value) -> Option<Value> {
     Some(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
-fn post(_state: &State, req: &Req, s: &TcpStream) {
+fn post(state: &State, req: &Req, s: &TcpStream) {
     let msg: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
         Err(_) => return respond(s, "400 Bad Request", &[], b"not JSON"),
@@ -260,6 +272,17 @@ fn post(_state: &State, req: &Req, s: &TcpStream) {
             event(s, Some("r-0"), "");
             event(s, Some("r-1"), &progress(1));
             // Closed without the answer: the client resumes with GET and Last-Event-ID.
+        }
+        ("tools/call", "expire") => {
+            state
+                .expired
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/json")],
+                answer(&msg).unwrap().to_string().as_bytes(),
+            );
         }
         ("tools/call", "crash") => {
             start_sse(s);
