@@ -171,6 +171,21 @@ fn streamable_http_session_with_progress_and_a_block_before_the_server() {
 }
 
 #[test]
+fn a_batch_from_the_client_is_sent_message_by_message() {
+    let dir = scratch("upstream-batch");
+    let server = Server::start(&dir);
+    let mut s = upstream(&dir, &server.url("/mcp"), &[]);
+    initialize(&mut s);
+    s.send(r#"[{"jsonrpc":"2.0","id":7,"method":"ping"},{"jsonrpc":"2.0","id":8,"method":"tools/list"}]"#);
+    let mut ids: Vec<u64> = (0..2)
+        .map(|_| recv_skipping_log(&s)["id"].as_u64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [7, 8]);
+    end(s);
+}
+
+#[test]
 fn the_get_stream_brings_the_servers_own_messages() {
     let dir = scratch("upstream-get");
     let server = Server::start(&dir);

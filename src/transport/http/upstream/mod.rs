@@ -160,6 +160,15 @@ pub fn run_bridge(config: Config) -> u8 {
         }
     }
     let flight = Arc::new(InFlight::default());
+    let mut bridge = Bridge {
+        mode,
+        client: client.clone(),
+        agent,
+        url: config.url.clone(),
+        headers,
+        out,
+        flight: flight.clone(),
+    };
     // SAFETY: fd 0 is open for the life of the process and ManuallyDrop never closes it.
     let stdin = ManuallyDrop::new(unsafe { File::from_raw_fd(0) });
     let mut input = BufReader::with_capacity(64 * 1024, &*stdin);
@@ -174,37 +183,67 @@ pub fn run_bridge(config: Config) -> u8 {
             Ok(Line::Eof) | Err(_) => break,
         }
         let msg = line.trim_ascii();
-        if msg.is_empty() {
-            continue;
+        if msg.first() == Some(&b'[') {
+            // A batch (2025-03-26): each message on its own, as the later revisions send them.
+            match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(msg) {
+                Ok(items) => {
+                    for item in items {
+                        bridge.handle(item.get().as_bytes());
+                    }
+                }
+                Err(_) => note("skipped a line from the client that is not a JSON-RPC message"),
+            }
+        } else if !msg.is_empty() {
+            bridge.handle(msg);
         }
+    }
+    flight.wait_idle(EOF_WAIT);
+    client.close();
+    0
+}
+
+/// The bridge's state between messages.
+struct Bridge {
+    mode: Mode,
+    client: Arc<Client>,
+    agent: ureq::Agent,
+    url: Url,
+    headers: headers::Headers,
+    out: Arc<Out>,
+    flight: Arc<InFlight>,
+}
+
+impl Bridge {
+    /// Sends one message from the client by the transport in use (deciding it first, in auto).
+    fn handle(&mut self, msg: &[u8]) {
         let Some(head) = Head::of(msg) else {
             note("skipped a line from the client that is not a JSON-RPC message");
-            continue;
+            return;
         };
-        match &mode {
+        match &self.mode {
             Mode::Undecided => {
-                match client.deliver(msg, &head, true) {
+                match self.client.deliver(msg, &head, true) {
                     Delivery::Unreached => {}
                     Delivery::Done => {
-                        mode = Mode::Streamable;
-                        after(&client, &head);
+                        self.mode = Mode::Streamable;
+                        after(&self.client, &head);
                     }
                     Delivery::NotStreamable => {
                         note("the server does not take Streamable HTTP POSTs (404/405): trying HTTP+SSE");
                         match legacy::Legacy::connect(
-                            agent.clone(),
-                            &config.url,
-                            headers.clone(),
-                            out.clone(),
+                            self.agent.clone(),
+                            &self.url,
+                            self.headers.clone(),
+                            self.out.clone(),
                         ) {
                             Ok(l) => {
                                 l.send(msg, &head);
-                                mode = Mode::Legacy(l);
+                                self.mode = Mode::Legacy(l);
                             }
                             Err(e) => {
                                 note(&e);
                                 if head.is_request() {
-                                    out.error(
+                                    self.out.error(
                                     head.id.map_or("null", |i| i.get()),
                                     &format!("the MCP server speaks neither Streamable HTTP nor HTTP+SSE at this URL: {e}"),
                                 );
@@ -219,8 +258,8 @@ pub fn run_bridge(config: Config) -> u8 {
                 if head.is_request() && head.method.as_deref() != Some("initialize") =>
             {
                 // Its own thread: a long call's stream must not hold up the next messages.
-                flight.enter();
-                let (client, done, msg) = (client.clone(), flight.clone(), msg.to_vec());
+                self.flight.enter();
+                let (client, done, msg) = (self.client.clone(), self.flight.clone(), msg.to_vec());
                 let spawned = std::thread::Builder::new()
                     .name("upstream-post".into())
                     .spawn(move || {
@@ -230,22 +269,19 @@ pub fn run_bridge(config: Config) -> u8 {
                         done.leave();
                     });
                 if spawned.is_err() {
-                    flight.leave();
-                    out.error(
+                    self.flight.leave();
+                    self.out.error(
                         head.id.map_or("null", |i| i.get()),
                         "the bridge could not start a thread for this request",
                     );
                 }
             }
             Mode::Streamable => {
-                client.deliver(msg, &head, false);
-                after(&client, &head);
+                self.client.deliver(msg, &head, false);
+                after(&self.client, &head);
             }
         }
     }
-    flight.wait_idle(EOF_WAIT);
-    client.close();
-    0
 }
 
 /// After a message delivered in order: the initialized notification opens the GET stream.

@@ -30,7 +30,12 @@ pub struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
+    /// The fields of one message (a JSON object; not a batch, whose elements serde would
+    /// otherwise take for the fields in order).
     pub fn of(bytes: &'a [u8]) -> Option<Head<'a>> {
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
         serde_json::from_slice(bytes).ok()
     }
 
