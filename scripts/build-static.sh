@@ -3,15 +3,15 @@
 # the `dist` profile (whole-program optimisation), at
 # target/x86_64-unknown-linux-musl/dist/sentinel (under
 # $CARGO_TARGET_DIR instead of target/ when it is set), check that it really is
-# static, and enforce the size budget (< 9 MiB: 8 MiB until issue 11, 7 MiB until issue 10,
-# 6 MiB until issue 9; the product's budget is 12 MiB).
+# static, and enforce the product's size budget, 12 MiB with everything in it (it was kept
+# tighter while features arrived: 9 MiB until issue 12, 8 until 11, 7 until 10, 6 until 9).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TARGET=x86_64-unknown-linux-musl
 BIN="${CARGO_TARGET_DIR:-target}/${TARGET}/dist/sentinel"
-MAX_BYTES=$((9 * 1024 * 1024))
+MAX_BYTES=$((12 * 1024 * 1024))
 
 die() {
     echo "build-static: $*" >&2
@@ -69,5 +69,5 @@ size="$(wc -c <"${BIN}" | tr -d '[:space:]')"
 mib="$(awk -v b="${size}" 'BEGIN { printf "%.2f", b / 1048576 }')"
 echo "build-static: ${BIN}: ${size} bytes (${mib} MiB)"
 if ((size >= MAX_BYTES)); then
-    die "binary is ${mib} MiB, budget is < 9 MiB"
+    die "binary is ${mib} MiB, budget is < 12 MiB"
 fi

@@ -47,6 +47,11 @@ fn main() -> ExitCode {
         cli::Command::Approvals(action) => return ExitCode::from(cli::approvals::run(action)),
         cli::Command::Audit(args) => return ExitCode::from(cli::audit::run(args)),
         cli::Command::Pins(args) => return ExitCode::from(cli::pins::run(args)),
+        cli::Command::Tokens(new) => return ExitCode::from(cli::tokens::run(new)),
+        cli::Command::TokensHelp => {
+            print!("{}", cli::tokens::HELP);
+            return ExitCode::SUCCESS;
+        }
         cli::Command::Serve(o, s, argv) => return ExitCode::from(cli::serve::run(o, *s, argv)),
         cli::Command::Upstream(c) => {
             return ExitCode::from(transport::http::upstream::run_bridge(c))

@@ -3,7 +3,7 @@
 //! output (`scan`); bounded line framing (`lines`) and word-at-a-time byte searches (`bytes`);
 //! inline strings and the map of request ids (`small_str`); human output on stderr (`term`);
 //! the clock seam and RFC 3339 time (`clock`); `*`/`?` globs (`glob`); the per-user state
-//! directory (`dirs`). Nothing here imports
+//! directory (`dirs`); the connection to a Redis server for shared state (`redis`). Nothing here imports
 //! from outside `base`.
 
 pub mod bytes;
@@ -14,6 +14,7 @@ pub mod hex;
 pub mod json;
 pub mod jsonrpc;
 pub mod lines;
+pub mod redis;
 pub mod scan;
 pub mod small_str;
 pub mod term;

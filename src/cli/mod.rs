@@ -15,6 +15,8 @@ mod keys;
 pub mod pins;
 pub mod run;
 pub mod serve;
+pub mod state;
+pub mod tokens;
 mod upstream;
 mod watch;
 
@@ -40,12 +42,14 @@ Usage:
                                                  them (see sentinel approvals --help)
   sentinel pins list|diff|accept|reset ...       the tool definitions pinned per server
                                                  (see sentinel pins --help)
+  sentinel tokens new --tenant NAME [--file F]   a bearer token for serve --tokens
   sentinel audit keygen|verify|stats|tail|query  the audit log: signing keys, tamper
                                                  checks, counts and searches (see
                                                  sentinel audit --help)
 
 Everything from SERVER_CMD on is passed to the server untouched (a server named
-`policy`, `explain`, `approvals`, `pins` or `audit` needs `sentinel -- policy ...`).
+`policy`, `explain`, `approvals`, `pins`, `audit`, `serve` or `tokens` needs
+`sentinel -- policy ...`).
 
 Options:
       --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]
@@ -79,6 +83,12 @@ Options:
                          server's database when it can be told, else every one's rules]
       --block-as KIND    answer blocked calls with a JSON-RPC `error` or a tool `result`
                          with isError: true [default: error]
+      --state URL        where breaker and approval state lives: `memory` (this process)
+                         or redis://[:PASSWORD@]HOST[:PORT][/DB], shared by every Sentinel
+                         using it [env: SENTINEL_STATE] [default: memory]
+      --state-fail HOW   when that Redis cannot be reached: `closed` refuses the calls
+                         whose limits cannot be checked, `open` lets them through with a
+                         warning [default: closed]
       --no-color         no ANSI colours on stderr (also when NO_COLOR is set)
   -q, --quiet            print only errors on stderr
   -v, --verbose          also log allowed tool calls and lifecycle steps
@@ -127,6 +137,10 @@ pub struct Options {
     /// Whether --max-rows or --dialect was given (they configure the built-in policy only).
     pub builtin_tuned: bool,
     pub block_as: BlockAs,
+    /// `--state`: a checked `redis://` URL, or `None` for this process's memory.
+    pub state: Option<String>,
+    /// `--state-fail`.
+    pub state_fail: crate::guards::breaker::StoreFail,
     pub color: bool,
     pub verbosity: Verbosity,
 }
@@ -161,6 +175,9 @@ pub enum Command {
     Audit(Vec<OsString>),
     /// `sentinel pins ...` (its own arguments).
     Pins(Vec<OsString>),
+    /// `sentinel tokens new ...`.
+    Tokens(tokens::New),
+    TokensHelp,
     /// The hidden `sentinel __upstream URL ...`: the stdio<->HTTP bridge `--upstream` runs.
     Upstream(crate::transport::http::upstream::Config),
     Help,
@@ -196,6 +213,8 @@ pub fn parse(
         dialect: "auto".into(),
         builtin_tuned: false,
         block_as: BlockAs::Error,
+        state: None,
+        state_fail: crate::guards::breaker::StoreFail::Closed,
         color: true,
         verbosity: Verbosity::Normal,
     };
@@ -205,10 +224,18 @@ pub fn parse(
     match args.first().and_then(|a| a.to_str()) {
         Some("audit") => return Ok(Command::Audit(args.into_iter().skip(1).collect())),
         Some("pins") => return Ok(Command::Pins(args.into_iter().skip(1).collect())),
+        Some("tokens") => {
+            return Ok(tokens::parse(args.into_iter().skip(1).collect())?
+                .map_or(Command::TokensHelp, Command::Tokens))
+        }
         Some("__upstream") => {
             return upstream::bridge(args.into_iter().skip(1).collect()).map(Command::Upstream)
         }
         _ => {}
+    }
+    if let Some(v) = env_string("SENTINEL_STATE") {
+        opts.state =
+            state::parse_url(&v).map_err(|e| UsageError(format!("SENTINEL_STATE: {e}")))?;
     }
     let sub = match args.first().and_then(|a| a.to_str()) {
         Some("policy") => Some("policy"),
@@ -300,6 +327,14 @@ pub fn parse(
                         )))
                     }
                 };
+            }
+            Long("state") => {
+                opts.state = state::parse_url(&string(parser.value().map_err(err)?, "--state")?)
+                    .map_err(UsageError)?
+            }
+            Long("state-fail") => {
+                let v = string(parser.value().map_err(err)?, "--state-fail")?;
+                opts.state_fail = state::parse_fail(&v).map_err(UsageError)?;
             }
             Long(name) if upstream::OPTIONS.contains(&name) => {
                 let name = name.to_owned();

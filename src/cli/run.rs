@@ -49,19 +49,34 @@ pub fn session(opts: Options, server: Option<Vec<OsString>>) -> u8 {
             command: command_line.clone(),
         })
         .map_err(|e| e.to_string());
+    // `--state`: with Redis, every Sentinel of this server (by name) shares one breaker state.
+    let state = match super::state::open_state(&opts, &term) {
+        Ok(s) => s,
+        Err(e) => {
+            term.error(&e);
+            return 2;
+        }
+    };
+    let state_key = match state.shared {
+        Some(_) => format!("server:{server_name}"),
+        None => "stdio".to_owned(),
+    };
     let live = Arc::new(policy::Live::new(policy));
     let closing = audit.clone();
     let gateway = Arc::new(
-        gateway::Gateway::new(
-            live.clone(),
-            server_name,
-            audit.clone(),
-            term.clone(),
-            opts.block_as,
-            server.is_some(),
-            clock,
-        )
-        .with_pins(pins),
+        state.apply(
+            gateway::Gateway::new(
+                live.clone(),
+                server_name,
+                audit.clone(),
+                term.clone(),
+                opts.block_as,
+                server.is_some(),
+                clock,
+            )
+            .with_pins(pins),
+            state_key,
+        ),
     );
     let reload = opts.policy.clone().map(|path| {
         policy::reload::spawn(

@@ -9,13 +9,13 @@ use crate::audit::Audit;
 use crate::base::clock::Clock;
 use crate::base::term::Term;
 use crate::gateway::{self, Gateway};
-use crate::guards::breaker::{MemoryStore, Store};
 use crate::policy::{self, Live};
 use crate::transport::http::auth::{Tenant, Tokens};
 use crate::transport::http::origin::Origins;
 use crate::transport::http::serve::sessions::{Factory, NewSession};
 use crate::transport::http::serve::{self, Config};
 use crate::transport::http::server::{self, Limits};
+use crate::transport::local::Gateways;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -141,10 +141,13 @@ struct Sessions {
     audit: Arc<Audit>,
     term: Term,
     clock: Arc<dyn Clock>,
-    store: Arc<dyn Store>,
+    /// The breaker and approvals state: memory, or `--state`'s Redis.
+    state: super::state::State,
     /// The policy of each profile in use ("" for the command line's).
     lives: Mutex<HashMap<String, Arc<Live>>>,
     reloads: Arc<Mutex<Vec<Sender<()>>>>,
+    /// Every session's gateway, for `sentinel approvals` on this host.
+    local: Arc<Gateways>,
 }
 
 impl Sessions {
@@ -215,12 +218,17 @@ impl Factory for Sessions {
             true,
             self.clock.clone(),
         )
-        .with_pins(pins)
-        .with_store(self.store.clone(), key);
+        .with_pins(pins);
+        let gateway = Arc::new(self.state.apply(gateway, key));
+        self.local.add(gateway.clone());
+        let (local, ours) = (self.local.clone(), gateway.clone());
         Ok(NewSession {
-            gateway: Arc::new(gateway),
+            gateway,
             id,
-            on_end: Box::new(move || audit.close()),
+            on_end: Box::new(move || {
+                local.remove(&ours);
+                audit.close()
+            }),
         })
     }
 
@@ -278,6 +286,14 @@ pub fn run(opts: Options, serve_opts: ServeOptions, argv: Vec<OsString>) -> u8 {
         .server_name
         .clone()
         .unwrap_or_else(|| command_line.clone());
+    // `--state`: with Redis, a tenant's breaker state is shared by every Sentinel using it.
+    let state = match super::state::open_state(&opts, &term) {
+        Ok(s) => s,
+        Err(e) => {
+            term.error(&e);
+            return 2;
+        }
+    };
     let reloads = Arc::new(Mutex::new(Vec::new()));
     let sessions = Sessions {
         server_name,
@@ -285,13 +301,24 @@ pub fn run(opts: Options, serve_opts: ServeOptions, argv: Vec<OsString>) -> u8 {
         audit: audit.clone(),
         term: term.clone(),
         clock,
-        store: Arc::new(MemoryStore::default()),
+        state,
         lives: Mutex::new(HashMap::from([(
             String::new(),
             Arc::new(Live::new(policy)),
         )])),
         reloads: reloads.clone(),
+        local: Arc::new(Gateways::default()),
         opts: opts.clone(),
+    };
+    // The local approval channel (`sentinel approvals`), one for every session's gateway.
+    let _local = match crate::transport::local::start_many(sessions.local.clone(), term.clone()) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            term.warn(&format!(
+                "the local approval channel (sentinel approvals) is off: {e}"
+            ));
+            None
+        }
     };
     // The command line's own policy is reloaded too.
     if let Some(path) = opts.policy.clone() {

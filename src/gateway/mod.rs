@@ -75,6 +75,8 @@ pub struct Gateway {
     /// store shared by many gateways of one tenant (`with_store`).
     store: Arc<dyn Store>,
     store_key: String,
+    /// What a call meets when `store` fails (`--state-fail`).
+    state_fail: breaker::StoreFail,
     /// What the server's answers told about it (`facts`).
     facts: Mutex<facts::Facts>,
     /// Whether an answer the gateway reads is awaited (see [`Gateway::wants_server_lines`]).
@@ -132,6 +134,7 @@ impl Gateway {
             clock,
             store: Arc::new(breaker::MemoryStore::default()),
             store_key: SESSION.to_owned(),
+            state_fail: breaker::StoreFail::Closed,
             approvals: approvals::Approvals::new(),
             inspect: Mutex::new(inspect::Inspect::default()),
             pins: Err("no pins directory was given".into()),
@@ -146,10 +149,23 @@ impl Gateway {
 
     /// Keeps the breaker's state in `store` under `key` (one key per tenant for HTTP, so that
     /// every session of a tenant, in this process or another, shares its limits and budgets).
-    #[allow(dead_code)] // issue 12: the HTTP transport's seam
     pub fn with_store(mut self, store: Arc<dyn Store>, key: String) -> Gateway {
         self.store = store;
         self.store_key = key;
+        self
+    }
+
+    /// What a call meets when the breaker's store fails: refused (the default) or let through
+    /// unchecked and recorded (`--state-fail open`).
+    pub fn with_state_fail(mut self, fail: breaker::StoreFail) -> Gateway {
+        self.state_fail = fail;
+        self
+    }
+
+    /// Where the 2026-07-28 approvals' sealing key and used nonces live (this gateway's memory
+    /// by default; shared by every Sentinel on one Redis with `--state redis://`).
+    pub fn with_approval_state(mut self, state: Arc<dyn approvals::ApprovalState>) -> Gateway {
+        self.approvals.state = state;
         self
     }
 
@@ -416,8 +432,14 @@ impl Gateway {
                 }) = cancelled
                 {
                     // A cancelled probe is never answered: the next call may probe.
-                    self.store
-                        .with_session(&self.store_key, &mut |st| breaker::forget(st, &tool, &key));
+                    let probe = self.probe_key(&key);
+                    let forgot = self.store.with_session(&self.store_key, &mut |st| {
+                        breaker::forget(st, &tool, &probe)
+                    });
+                    match forgot {
+                        Ok(()) => self.store_answered(),
+                        Err(e) => self.store_failed(&e),
+                    }
                 }
                 Judgement::Allow
             }

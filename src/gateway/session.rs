@@ -115,20 +115,25 @@ impl Gateway {
         }
         let now = clock::millis(self.clock.now());
         let mut changes = Vec::new();
-        self.store.with_session(&self.store_key, &mut |st| {
+        let done: Vec<(Box<str>, String, bool)> = done
+            .into_iter()
+            .map(|(tool, key, failed)| (tool, self.probe_key(key.as_str()), failed))
+            .collect();
+        let saved = self.store.with_session(&self.store_key, &mut |st| {
+            changes.clear();
             for (tool, key, failed) in &done {
-                breaker::observe(
-                    &policy.breaker,
-                    st,
-                    tool,
-                    key.as_str(),
-                    *failed,
-                    now,
-                    &mut changes,
-                );
+                breaker::observe(&policy.breaker, st, tool, key, *failed, now, &mut changes);
             }
         });
-        self.transitions(&changes);
+        // An answer the store could not record is lost to the breaker (its error count, a
+        // probe's result); the outage is reported, and calls meet `--state-fail`.
+        match saved {
+            Ok(()) => {
+                self.store_answered();
+                self.transitions(&changes);
+            }
+            Err(e) => self.store_failed(&e),
+        }
     }
 
     /// The server can no longer answer: error responses for every request still waiting, in

@@ -124,6 +124,63 @@ impl Backend for Gateway {
     }
 }
 
+/// The gateways of the many sessions of one process (`sentinel serve`) behind its one
+/// listener: `list` shows the held calls of all of them, an answer goes to the one holding
+/// the call (held-call ids are unique in the process).
+#[derive(Default)]
+pub struct Gateways {
+    all: Mutex<Joined>,
+}
+
+/// The gateways, and the listener's channel once it is attached.
+type Joined = (Vec<Arc<Gateway>>, Option<Arc<dyn LocalChannel>>);
+
+impl Gateways {
+    fn lock(&self) -> MutexGuard<'_, Joined> {
+        self.all.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session's gateway joins (its held calls are shown, its channel is the listener).
+    pub fn add(&self, gateway: Arc<Gateway>) {
+        let mut all = self.lock();
+        if let Some(channel) = &all.1 {
+            gateway.set_local_channel(channel.clone());
+        }
+        all.0.push(gateway);
+    }
+
+    /// A session's gateway leaves (its session ended).
+    pub fn remove(&self, gateway: &Arc<Gateway>) {
+        self.lock().0.retain(|g| !Arc::ptr_eq(g, gateway));
+    }
+
+    fn each(&self) -> Vec<Arc<Gateway>> {
+        self.lock().0.clone()
+    }
+}
+
+impl Backend for Gateways {
+    fn attach(&self, channel: Arc<dyn LocalChannel>) {
+        let mut all = self.lock();
+        for g in &all.0 {
+            g.set_local_channel(channel.clone());
+        }
+        all.1 = Some(channel);
+    }
+    fn held(&self) -> Vec<HeldCall> {
+        self.each().iter().flat_map(|g| g.held_calls()).collect()
+    }
+    fn answer(&self, answer: LocalAnswer) -> Result<(), AnswerError> {
+        for g in self.each() {
+            match g.answer_local(answer.clone()) {
+                Err(AnswerError::Unknown(_)) => continue,
+                done => return done,
+            }
+        }
+        Err(AnswerError::Unknown(answer.id))
+    }
+}
+
 /// Why the listener did not start (Sentinel runs on without the local channel).
 #[derive(Debug)]
 pub enum Error {
@@ -343,6 +400,13 @@ impl Drop for LocalListener {
 pub fn start(gateway: Arc<Gateway>, term: Term) -> Result<LocalListener, Error> {
     let dir = RunDir::open().map_err(Error::Dir)?;
     start_in(dir, std::process::id(), gateway, term)
+}
+
+/// [`start`] for the sessions of `sentinel serve`: one listener for every gateway in
+/// `gateways`, present and future.
+pub fn start_many(gateways: Arc<Gateways>, term: Term) -> Result<LocalListener, Error> {
+    let dir = RunDir::open().map_err(Error::Dir)?;
+    start_in(dir, std::process::id(), gateways, term)
 }
 
 fn start_in(

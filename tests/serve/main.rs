@@ -7,6 +7,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod approvals;
 mod http;
 mod security;
 mod stateless;
@@ -264,10 +265,10 @@ fn the_get_stream_carries_server_messages_and_resumes_after_a_lost_connection() 
 #[test]
 fn a_server_that_exits_mid_request_gets_its_request_answered_and_the_session_ends() {
     let dir = util::scratch("serve-exit");
-    // Line 1 initialize, 2 initialized, 3 the call: it exits without answering.
-    let serve = Serve::start(&dir, &[], &["--exit-after", "2"]);
+    // Line 1 initialize, 2 initialized, 3 the call, which it never answers: then it exits.
+    let serve = Serve::start(&dir, &[], &["--exit-after", "3"]);
     let sid = serve.init(&[]);
-    let r = serve.post(Some(&sid), &call(7, "echo", "{}"));
+    let r = serve.post(Some(&sid), &call(7, "silent", "{}"));
     let m = r.messages();
     assert_eq!(m.len(), 1, "{m:?}");
     assert_eq!(m[0]["id"], 7);
@@ -421,4 +422,52 @@ fn the_legacy_sse_transport_serves_older_clients() {
     assert_eq!(blocked[0].1["error"]["data"]["rule"], "sql.unbounded_read");
     assert_eq!(post(&call(2, "echo", "{}")).status, 202);
     assert_eq!(s.messages(1)[0].1["id"], 2);
+}
+
+#[test]
+fn a_cut_post_stream_resumed_by_get_delivers_the_rest_in_order_and_nothing_twice() {
+    let dir = util::scratch("serve-resume");
+    let serve = Serve::start(&dir, &[], &[]);
+    let sid = serve.init(&[]);
+    let body = r#"{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"progress","arguments":{"n":6,"ms":150},"_meta":{"progressToken":"r"}}}"#;
+    let last_seen = {
+        let mut c = serve.connect();
+        c.send(
+            "POST",
+            "/mcp",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", &sid),
+            ],
+            body.as_bytes(),
+        );
+        assert_eq!(c.head().0, 200);
+        let two = c.messages(2);
+        assert_eq!(two[1].1["params"]["progress"], 2);
+        two[1].0.clone().unwrap()
+    }; // cut
+    let mut g = serve.connect();
+    g.send(
+        "GET",
+        "/mcp",
+        &[
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", &sid),
+            ("Last-Event-ID", &last_seen),
+        ],
+        b"",
+    );
+    assert_eq!(g.head().0, 200);
+    let rest = g.messages(5);
+    let progress: Vec<u64> = rest
+        .iter()
+        .filter_map(|(_, m)| m["params"]["progress"].as_u64())
+        .collect();
+    assert_eq!(progress, vec![3, 4, 5, 6], "{rest:?}");
+    assert_eq!(rest[4].1["id"], 31);
+    assert!(
+        g.chunk().is_none(),
+        "the resumed stream ends with the answer"
+    );
 }

@@ -275,3 +275,129 @@ fn bad_serve_options_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_token_from_sentinel_tokens_new_is_accepted_after_a_reload() {
+    let dir = util::scratch("serve-tokens-new");
+    let file = dir.join("tokens.yaml");
+    let new = |tenant: &str| {
+        let out = util::bare(&dir)
+            .args(["tokens", "new", "--tenant", tenant, "--file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let first = new("team-a");
+    assert!(first.starts_with("snt_") && first.len() == 68, "{first}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(&first), "the token itself is never stored");
+    let serve = Serve::start(
+        &dir,
+        &[
+            "--tokens",
+            file.to_str().unwrap(),
+            "--reload-interval",
+            "100",
+        ],
+        &[],
+    );
+    serve.init(&[("Authorization", &format!("Bearer {first}"))]);
+    // A token added while serve runs is picked up by the reload.
+    let second = new("team-b");
+    let bearer = format!("Bearer {second}");
+    let start = Instant::now();
+    loop {
+        let r = serve.request(
+            "POST",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "application/json"),
+                ("Authorization", &bearer),
+            ],
+            INITIALIZE,
+        );
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 401);
+        assert!(start.elapsed() < LIMIT, "the new token was never accepted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = util::bare(&dir).args(["tokens", "new"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn with_a_certificate_serve_speaks_https_only() {
+    let dir = util::scratch("serve-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-subj", "/CN=localhost", "-days", "2"])
+        .args([
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is needed for this test");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let serve = Serve::start(
+        &dir,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(serve.stderr().contains("listening on https://"));
+    // curl with the certificate as its only trust anchor.
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&cert)
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Accept: application/json",
+        ])
+        .args(["--data", INITIALIZE])
+        .arg(format!("https://localhost:{}/mcp", serve.addr.port()))
+        .output()
+        .expect("curl is needed for this test");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        body.contains("\"protocolVersion\""),
+        "{body} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Plain HTTP to the TLS port gets no MCP answer.
+    let plain = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--data", INITIALIZE])
+        .arg(format!("http://127.0.0.1:{}/mcp", serve.addr.port()))
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("protocolVersion"));
+}

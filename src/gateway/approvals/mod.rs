@@ -6,12 +6,14 @@
 //! transport's socket listener behind [`local::LocalChannel`]). No channel: refused at once.
 //! This module owns the table of held calls, their release (forwarded byte for byte, through
 //! the transport's [`Outlet`]) or denial, the timeout thread, cancellation and disconnect, and
-//! the session's approvals of exact calls. What is shown to a person is `elicit`'s.
+//! the session's approvals of exact calls. What is shown to a person is `elicit`'s; where the
+//! sealing key and used nonces live (this process, or Redis), `shared`'s.
 
 mod elicit;
 pub mod local;
 mod retry;
 mod seal;
+mod shared;
 
 use super::session::{ClientSide, Pending};
 use super::Gateway;
@@ -22,7 +24,8 @@ use crate::base::small_str::SmallStr;
 use crate::policy::{Approval, Channel, Hit};
 use local::{Announcement, AnswerError, HeldCall, LocalAnswer, LocalChannel};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet, VecDeque};
+pub use shared::{ApprovalState, MemoryApprovals, RedisApprovals};
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -56,7 +59,8 @@ pub(super) struct Approvals {
     changed: Condvar,
     outlet: OnceLock<Arc<dyn Outlet>>,
     local: OnceLock<Arc<dyn LocalChannel>>,
-    sealer: seal::Sealer,
+    /// The sealing key and used nonces of 2026-07-28 states (`shared`).
+    pub(in crate::gateway) state: Arc<dyn ApprovalState>,
     /// Sentinel's own request ids to the client start with this (random per process), so
     /// they never meet the server's server->client request ids.
     id_prefix: String,
@@ -66,12 +70,9 @@ pub(super) struct Approvals {
 #[derive(Default)]
 struct Table {
     held: Vec<Held>,
-    next: u64,
     next_elicitation: u64,
     /// `tool \0 canonical arguments` of calls approved for the rest of the session.
     session_ok: HashSet<String>,
-    /// Nonces of 2026-07-28 states already used, with their expiry (Unix ms).
-    used_states: HashMap<[u8; 16], u64>,
     resolved: VecDeque<SmallStr>,
     resolved_set: HashSet<SmallStr>,
     client: ClientFacts,
@@ -155,7 +156,7 @@ impl Approvals {
             changed: Condvar::new(),
             outlet: OnceLock::new(),
             local: OnceLock::new(),
-            sealer: seal::Sealer::new(),
+            state: Arc::new(MemoryApprovals::new()),
             id_prefix: format!("sentinel-{}-", seal::random_hex::<12>()),
             pid: std::process::id(),
         }
@@ -470,11 +471,9 @@ impl Gateway {
             .unwrap_or_else(|| args.clone());
         let now = Instant::now();
         let since = self.clock.now();
-        let n = {
-            let mut t = self.approvals.lock();
-            t.next += 1;
-            t.next
-        };
+        // Numbered across the process: the sessions of `sentinel serve` share one listener.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let held_id = format!("{}-{n}", self.approvals.pid);
         let rule = self.clean(&hit.rule).into_owned();
         let detail = self.clean(&hit.detail).into_owned();

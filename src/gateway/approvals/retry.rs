@@ -38,11 +38,29 @@ impl Gateway {
         let now_ms = clock::millis(self.clock.now());
         let state = params.get("requestState").and_then(Value::as_str);
         let response = params.get("inputResponses").and_then(|r| r.get(INPUT_KEY));
+        let sealer = match self.approvals.state.sealing_key() {
+            Ok(key) => {
+                self.approvals_store_answered();
+                seal::Sealer::from_key(key)
+            }
+            Err(e) => {
+                // Fail closed: without the shared key nothing can be sealed or opened.
+                self.approvals_store_failed(&e);
+                let mut refused = hit.clone();
+                refused.detail = format!(
+                    "{}; {e}; the approval cannot be sealed or checked, so the call is refused",
+                    hit.detail
+                );
+                refused.hint = "retry the call later, when Sentinel's shared state is back".into();
+                self.block(client, msg, raw, &refused, reply);
+                return Hold::Done;
+            }
+        };
         let Some(state) = state.filter(|s| s.starts_with("sntl1.") || response.is_some()) else {
             // The first round: ask.
             let nonce = seal::random::<16>();
             let expires = now_ms + approval.timeout.as_millis() as u64;
-            let sealed = self.approvals.sealer.seal(&binding, expires, &nonce);
+            let sealed = sealer.seal(&binding, expires, &nonce);
             let tool_shown = self.clean(tool).into_owned();
             let req = elicit::Request {
                 server: &self.server_name,
@@ -88,24 +106,25 @@ impl Gateway {
             remember_answered(client, id);
             return Hold::Done;
         };
-        let opened = self
-            .approvals
-            .sealer
-            .open(state, &binding, now_ms)
-            .and_then(|nonce| {
-                let mut t = self.approvals.lock();
-                t.used_states.retain(|_, exp| *exp >= now_ms);
-                let expires = now_ms + approval.timeout.as_millis() as u64;
-                match t.used_states.insert(nonce, expires) {
-                    Some(_) => Err(seal::StateError::Replayed),
-                    None => Ok(()),
+        let opened = match sealer.open(state, &binding, now_ms) {
+            Err(e) => Err(e.describe().to_owned()),
+            Ok((nonce, expires)) => match self.approvals.state.first_use(&nonce, expires, now_ms) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(seal::StateError::Replayed.describe().to_owned()),
+                Err(e) => {
+                    // Fail closed: a state whose single use cannot be recorded is not used.
+                    self.approvals_store_failed(&e);
+                    Err(format!(
+                        "{e}; the state's single use cannot be checked, so the call is refused"
+                    ))
                 }
-            });
+            },
+        };
         let reading = response.map(elicit::read_result);
         let end = match (opened, reading) {
             (Err(e), _) => {
                 let mut refused = hit.clone();
-                refused.detail = format!("{}; {}", hit.detail, e.describe());
+                refused.detail = format!("{}; {e}", hit.detail);
                 refused.hint = "retry the call without requestState to be asked again".into();
                 self.block(client, msg, raw, &refused, reply);
                 return Hold::Done;
@@ -148,6 +167,27 @@ impl Gateway {
                 Hold::Done
             }
             _ => unreachable!("a retry is approved or denied"),
+        }
+    }
+}
+
+impl Gateway {
+    /// The approvals' shared store failed: said once per outage (see `circuit`).
+    fn approvals_store_failed(&self, e: &crate::guards::breaker::StoreError) {
+        if let Some(outage) = self.approvals.state.outage() {
+            self.store_down(
+                outage,
+                &format!(
+                    "{e}; 2026-07-28 approvals cannot be sealed or checked for single use, so \
+                     they are refused until it answers again"
+                ),
+            );
+        }
+    }
+
+    fn approvals_store_answered(&self) {
+        if let Some(outage) = self.approvals.state.outage() {
+            self.store_up(outage);
         }
     }
 }

@@ -2,7 +2,8 @@
 //! the client with its `input_required` answer and expects back, unchanged, on the retry. It
 //! binds the method, the tool, a SHA-256 digest of the canonical arguments, an expiry and a
 //! random nonce (which makes it single use), under HMAC-SHA256 with a key drawn at random
-//! when the process starts and never written anywhere. The client cannot read anything
+//! when the process starts and never written anywhere (or, with `--state redis://`, the key
+//! every Sentinel on that Redis shares: `shared`). The client cannot read anything
 //! useful from it and cannot change a bit of it unnoticed.
 
 use hmac::{Hmac, Mac};
@@ -53,9 +54,13 @@ pub struct Sealer {
 
 impl Sealer {
     /// A sealer with a fresh random key.
+    #[cfg(test)]
     pub fn new() -> Sealer {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("the operating system's random source failed");
+        Sealer::from_key(random())
+    }
+
+    /// A sealer with `key`.
+    pub fn from_key(key: [u8; 32]) -> Sealer {
         Sealer { key }
     }
 
@@ -72,14 +77,14 @@ impl Sealer {
         format!("{PREFIX}{body}.{}", hex(&tag))
     }
 
-    /// Checks `state` against the retry's `binding` at `now_ms`; its nonce when valid (the
-    /// caller refuses a nonce it has seen: single use).
+    /// Checks `state` against the retry's `binding` at `now_ms`; its nonce and expiry when
+    /// valid (the caller refuses a nonce it has seen: single use).
     pub fn open(
         &self,
         state: &str,
         binding: &Binding,
         now_ms: u64,
-    ) -> Result<[u8; 16], StateError> {
+    ) -> Result<([u8; 16], u64), StateError> {
         let rest = state.strip_prefix(PREFIX).ok_or(StateError::Forged)?;
         let (body, tag) = rest.rsplit_once('.').ok_or(StateError::Forged)?;
         let tag = unhex(tag).ok_or(StateError::Forged)?;
@@ -101,7 +106,8 @@ impl Sealer {
             return Err(StateError::Expired);
         }
         let nonce = unhex(nonce).ok_or(StateError::Forged)?;
-        nonce.try_into().map_err(|_| StateError::Forged)
+        let nonce = nonce.try_into().map_err(|_| StateError::Forged)?;
+        Ok((nonce, expires))
     }
 }
 
@@ -120,7 +126,7 @@ fn binding_digest(b: &Binding) -> String {
     hex(&h.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         let _ = write!(s, "{b:02x}");
@@ -169,11 +175,11 @@ mod tests {
         let st = s.seal(&b("query", "{\"sql\":\"DROP TABLE t\"}"), 1000, &n);
         assert_eq!(
             s.open(&st, &b("query", "{\"sql\":\"DROP TABLE t\"}"), 999),
-            Ok(n)
+            Ok((n, 1000))
         );
         assert_eq!(
             s.open(&st, &b("query", "{\"sql\":\"DROP TABLE t\"}"), 1000),
-            Ok(n)
+            Ok((n, 1000))
         );
         assert_eq!(
             s.open(&st, &b("query", "{\"sql\":\"DROP TABLE u\"}"), 999),

@@ -2,9 +2,10 @@
 //! the breaker's settings ([`Config`], compiled from a policy profile's `breaker:` section), the
 //! state of one session ([`SessionState`]: token buckets, recent call fingerprints, call counts
 //! and spend, one breaker per tool), the [`Store`] interface that state lives behind (in memory
-//! per gateway process today; a shared store can back it later), and the two decisions made on
-//! it: [`admit`] for a `tools/call` about to be forwarded, and [`observe`] for the server's
-//! answer to one. Time is passed in as milliseconds from the gateway's clock, so nothing here
+//! per gateway process by default; [`RedisStore`] shares it between processes), and the
+//! decisions made on it: [`admit`] for a `tools/call` about to be forwarded, [`observe`] for
+//! the server's answer to one, and [`unchecked`] for a call whose state could not be reached
+//! (refused unless `--state-fail open`). Time is passed in as milliseconds from the gateway's clock, so nothing here
 //! reads a clock or sleeps. Breaker states per tool: closed -> open (calls refused until a
 //! cooldown passes) -> half-open (one probe call) -> closed, or open again if the probe fails.
 
@@ -13,14 +14,16 @@ use crate::base::jsonrpc::Json;
 
 mod config;
 mod fingerprint;
+pub mod redis;
 mod state;
 #[cfg(test)]
 mod tests;
 
 pub use config::{duration_text, Config, LoopRule, RateLimit, ToolBudget};
 pub use fingerprint::fingerprint;
+pub use redis::RedisStore;
 use state::Bucket;
-pub use state::{MemoryStore, SessionState, State, Store};
+pub use state::{MemoryStore, SessionState, State, Store, StoreError, StoreErrorKind};
 
 /// Most call fingerprints remembered for loop detection, whatever the window.
 const MAX_RECENT: usize = 10_000;
@@ -49,6 +52,40 @@ pub struct Transition {
     pub why: String,
     /// For an opening: when it half-opens (ms since the epoch).
     pub until_ms: Option<u64>,
+}
+
+/// What a call meets when its session's state cannot be loaded or saved (`--state-fail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StoreFail {
+    /// Refused: budgets and rate limits that cannot be checked do not hold (the default).
+    #[default]
+    Closed,
+    /// Let through unchecked, recorded as what would have been refused.
+    Open,
+}
+
+/// The rule id of a call whose state could not be checked.
+pub const STATE_STORE_RULE: &str = "breaker.state_store";
+
+/// The refusal of a call whose session state the store could not load or save: under
+/// `--state-fail closed` it is enforced; under `open` the caller lets the call through and
+/// records this as what would have been done.
+pub fn unchecked(err: &StoreError, fail: StoreFail) -> Refusal {
+    let outcome = match fail {
+        StoreFail::Closed => {
+            "so the call is refused; restore Redis or start Sentinel with --state-fail open"
+        }
+        StoreFail::Open => "and the call is let through unchecked (--state-fail open)",
+    };
+    Refusal {
+        rule: STATE_STORE_RULE,
+        reason: "State Store Unavailable",
+        detail: format!("{err}; budgets and rate limits cannot be checked, {outcome}"),
+        hint: "this is not about the call itself: retry it later, or tell the user that \
+               Sentinel's shared state is unavailable"
+            .into(),
+        retry_at_ms: None,
+    }
 }
 
 /// The call being judged.

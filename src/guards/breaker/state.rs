@@ -1,8 +1,13 @@
 //! What the breaker remembers: one session's token buckets, recent call fingerprints, call
-//! counts, spend and per-tool breakers ([`SessionState`]), and the [`Store`] seam that state
-//! lives behind (in this process's memory today; a store shared by gateway processes later).
+//! counts, spend and per-tool breakers ([`SessionState`], serialisable: every time in it is
+//! Unix milliseconds from the gateway's clock, so it means the same on every host), the
+//! [`Store`] seam that state lives behind (this process's memory, [`MemoryStore`], or a store
+//! shared by gateway processes, `redis::RedisStore`), and the [`StoreError`] a shared store can
+//! fail with.
 
+use crate::base::redis::Outage;
 use crate::base::small_str::IdHashing;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
@@ -13,7 +18,7 @@ use std::sync::Mutex;
 type Map<K, V> = HashMap<K, V, IdHashing>;
 
 /// Where one tool's breaker is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Closed,
     /// Refusing calls until this time (ms since the epoch).
@@ -37,7 +42,7 @@ impl State {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(super) struct ToolBreaker {
     pub(super) state: State,
     pub(super) consecutive_errors: u32,
@@ -62,14 +67,14 @@ impl Default for ToolBreaker {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub(super) struct Bucket {
     pub(super) tokens: f64,
     pub(super) at_ms: u64,
 }
 
 /// Everything the breaker remembers about one session.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Serialize, Deserialize)]
 pub struct SessionState {
     pub(super) buckets: Map<String, Bucket>,
     /// (fingerprint, when) of forwarded calls, oldest first.
@@ -92,11 +97,60 @@ impl SessionState {
     }
 }
 
-/// Where session state lives. The gateway holds one; today it is [`MemoryStore`] (the
-/// gateway process is the session). A store shared by many gateway processes serving one
-/// tenant implements the same call: load the session, let `f` change it, save it atomically.
+/// Why a store could not load, change or save a session's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreError {
+    /// The store, as messages name it (`redis://HOST:PORT/DB`, without credentials).
+    pub store: String,
+    pub kind: StoreErrorKind,
+    /// What went wrong, in the words of the layer that saw it.
+    pub detail: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// The store could not be reached, or stopped answering in time.
+    Unreachable,
+    /// The store answered with an error (authentication, wrong type, out of memory, ...).
+    Refused,
+    /// Other writers changed the session every time it was about to be saved.
+    Contended,
+    /// What the store holds under the key is not a session state this Sentinel can read.
+    Unreadable,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            StoreErrorKind::Unreachable => "is unreachable",
+            StoreErrorKind::Refused => "refused the change",
+            StoreErrorKind::Contended => "could not apply the change",
+            StoreErrorKind::Unreadable => "holds a state Sentinel cannot read",
+        };
+        write!(
+            f,
+            "the shared state store ({}) {what}: {}",
+            self.store, self.detail
+        )
+    }
+}
+
+/// Where session state lives. The gateway holds one: [`MemoryStore`] by default (the gateway
+/// process is the session), or a store shared by many gateway processes serving one tenant.
+/// Each call loads the session, lets `f` change it and saves it atomically; a shared store may
+/// call `f` more than once (on a fresh copy each time) when another writer got in between, so
+/// `f` must start over each time rather than accumulate.
 pub trait Store: Send + Sync {
-    fn with_session(&self, session: &str, f: &mut dyn FnMut(&mut SessionState));
+    fn with_session(
+        &self,
+        session: &str,
+        f: &mut dyn FnMut(&mut SessionState),
+    ) -> Result<(), StoreError>;
+
+    /// The store's outage flag, for stores that can fail (the memory store cannot).
+    fn outage(&self) -> Option<&Outage> {
+        None
+    }
 }
 
 /// Session state in this process's memory.
@@ -106,12 +160,17 @@ pub struct MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn with_session(&self, session: &str, f: &mut dyn FnMut(&mut SessionState)) {
+    fn with_session(
+        &self,
+        session: &str,
+        f: &mut dyn FnMut(&mut SessionState),
+    ) -> Result<(), StoreError> {
         let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = all.get_mut(session) {
             f(state);
         } else {
             f(all.entry(session.to_owned()).or_default());
         }
+        Ok(())
     }
 }

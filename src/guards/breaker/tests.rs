@@ -533,3 +533,33 @@ fn loop_detection_remembers_max_recent_calls() {
     assert_eq!(r.rule, "breaker.loop");
     assert_eq!(st.recent.len(), MAX_RECENT);
 }
+
+/// A shared store saves the state as JSON and loads it on another host: the copy decides
+/// exactly as the original (buckets, fingerprints and their counts, circuits).
+#[test]
+fn a_session_state_read_back_from_json_decides_the_same() {
+    let cfg = Config::defaults();
+    let a = args(r#"{"job":"42"}"#);
+    let mut st = SessionState::default();
+    let mut ch = Vec::new();
+    for i in 0..4 {
+        assert_eq!(
+            admit(&cfg, &mut st, &call("t", &a, "x"), 1000 + i, false, &mut ch),
+            None
+        );
+    }
+    for _ in 0..5 {
+        observe(&cfg, &mut st, "bad", "1", true, 2000, &mut ch);
+    }
+    let json = serde_json::to_string(&st).unwrap();
+    let mut copy: SessionState = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&copy).unwrap().len(), json.len());
+    assert_eq!(copy.state("bad"), st.state("bad"));
+    assert!(matches!(copy.state("bad"), State::Open { .. }));
+    let r = admit(&cfg, &mut copy, &call("t", &a, "y"), 1010, false, &mut ch).unwrap();
+    assert_eq!(
+        r.rule, "breaker.loop",
+        "the fifth identical call, counted across the copy"
+    );
+    assert_eq!(copy.calls, 4);
+}

@@ -138,7 +138,6 @@ impl Tokens {
 }
 
 /// The SHA-256 of a token as the tokens file holds it (lower-case hex).
-#[cfg_attr(not(test), allow(dead_code))] // `sentinel tokens` will use it
 pub fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }

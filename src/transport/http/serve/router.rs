@@ -35,6 +35,8 @@ pub struct Event {
 pub struct Registration {
     pub stream: StreamId,
     pub rx: Receiver<Event>,
+    /// A GET that resumed a POST's stream: it carries that POST's answers from now on.
+    pub takeover: bool,
 }
 
 /// Why the router refused a registration.
@@ -74,6 +76,8 @@ struct Routes {
     closed: bool,
     /// Legacy HTTP+SSE: every message goes to the one event stream.
     legacy: bool,
+    /// POST streams a resumed GET took over (the last few).
+    taken: Vec<StreamId>,
     dropped: u64,
 }
 
@@ -205,12 +209,19 @@ impl Router {
                 sse,
             },
         );
-        Ok(Registration { stream, rx })
+        Ok(Registration {
+            stream,
+            rx,
+            takeover: false,
+        })
     }
 
-    /// Opens the GET stream (replacing an earlier one, which ends). With `resume_after`
-    /// (`Last-Event-ID`), the events sent after it on the stream it belonged to are sent again
-    /// first; then what waited in the backlog.
+    /// Opens a GET stream. With `resume_after` (`Last-Event-ID`), the events sent after it on
+    /// the stream it belonged to are sent again first, and when that was a POST's stream still
+    /// waiting for answers, this stream takes it over: the rest of its answers and progress
+    /// come here, in order (the client has shown the old one is gone for it). Otherwise it is
+    /// the session's GET stream (replacing an earlier one, which ends), and what waited in the
+    /// backlog comes next.
     pub fn open_get(&self, resume_after: Option<u64>) -> Result<Registration, RouteError> {
         let mut r = self.lock();
         if r.closed {
@@ -219,16 +230,50 @@ impl Router {
         let (tx, rx) = mpsc::channel();
         r.next_stream += 1;
         let stream = r.next_stream;
-        if let Some(after) = resume_after {
-            if let Some(&(_, of, _)) = r.history.iter().find(|(id, _, _)| *id == after) {
-                for (id, s, line) in &r.history {
-                    if *id > after && *s == of {
+        let resumed = resume_after
+            .and_then(|after| r.history.iter().find(|(id, _, _)| *id == after))
+            .map(|&(after, of, _)| (after, of));
+        if let Some((after, of)) = resumed {
+            for (id, s, line) in r.history.iter_mut() {
+                if *s == of {
+                    // Resuming this stream later resumes its continuation.
+                    *s = stream;
+                    if *id > after {
                         let _ = tx.send(Event {
                             id: *id,
                             line: line.clone(),
                         });
                     }
                 }
+            }
+            if let Some(post) = r.posts.remove(&of) {
+                if r.taken.len() == HISTORY {
+                    r.taken.remove(0);
+                }
+                r.taken.push(of);
+                let routes = &mut *r;
+                for s in routes
+                    .pending
+                    .values_mut()
+                    .chain(routes.progress.values_mut())
+                {
+                    if *s == of {
+                        *s = stream;
+                    }
+                }
+                r.posts.insert(
+                    stream,
+                    Post {
+                        tx,
+                        remaining: post.remaining,
+                        sse: true,
+                    },
+                );
+                return Ok(Registration {
+                    stream,
+                    rx,
+                    takeover: true,
+                });
             }
         }
         let waiting: Vec<Vec<u8>> = r.backlog.drain(..).collect();
@@ -237,7 +282,17 @@ impl Router {
             let _ = tx.send(Event { id, line });
         }
         r.get = Some((stream, tx));
-        Ok(Registration { stream, rx })
+        Ok(Registration {
+            stream,
+            rx,
+            takeover: false,
+        })
+    }
+
+    /// Whether a resumed GET took this POST's stream over (its handler then writes nothing
+    /// more: the answers it did not get went to the new stream).
+    pub fn taken_over(&self, stream: StreamId) -> bool {
+        self.lock().taken.contains(&stream)
     }
 
     /// The GET stream `stream` ended (its client went away); `unsent`, what was on the way to
@@ -258,6 +313,9 @@ impl Router {
     /// the way to it (`unsent`), go to the GET stream instead.
     pub fn detach(&self, stream: StreamId, unsent: Vec<Event>) {
         let mut r = self.lock();
+        if r.taken.contains(&stream) {
+            return; // a resumed stream has it all, replayed from the history
+        }
         r.posts.remove(&stream);
         r.pending.retain(|_, s| *s != stream);
         r.progress.retain(|_, s| *s != stream);
@@ -517,6 +575,40 @@ mod tests {
         // Resuming after the first event sends the two after it again, in order.
         let again = r.open_get(Some(first[0].id)).unwrap();
         assert_eq!(again.rx.try_iter().collect::<Vec<_>>(), got);
+    }
+
+    #[test]
+    fn a_get_resuming_a_post_stream_takes_over_its_answers_in_order() {
+        let r = Router::default();
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"_meta":{"progressToken":"t"}}}"#;
+        let post = r.register(&Requests::of(body), true).unwrap();
+        let progress = |n: u32| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progressToken":"t","progress":{n}}}}}"#
+            )
+        };
+        for n in 1..=3 {
+            r.route(progress(n).as_bytes());
+        }
+        let sent: Vec<Event> = post.rx.try_iter().collect();
+        // The client saw the first only; it resumes from there.
+        let resumed = r.open_get(Some(sent[0].id)).unwrap();
+        assert!(resumed.takeover);
+        assert!(r.taken_over(post.stream));
+        r.route(progress(4).as_bytes());
+        r.route(br#"{"jsonrpc":"2.0","id":7,"result":{}}"#);
+        let got: Vec<String> = resumed
+            .rx
+            .iter()
+            .map(|e| String::from_utf8(e.line).unwrap())
+            .collect();
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(got[0].contains("\"progress\":2") && got[2].contains("\"progress\":4"));
+        assert!(got[3].contains("\"result\""));
+        // The old handler's late detach duplicates nothing.
+        r.detach(post.stream, sent);
+        let g = r.open_get(None).unwrap();
+        assert!(g.rx.try_iter().next().is_none());
     }
 
     #[test]

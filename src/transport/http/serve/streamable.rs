@@ -191,6 +191,9 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
                 session.router.detach(reg.stream, unsent);
                 return;
             }
+            if session.router.taken_over(reg.stream) {
+                return; // a resumed stream carries the rest
+            }
         }
         for e in expected.missing() {
             if !stream.write(&sse::event(None, Some("message"), &e)) {
@@ -359,6 +362,15 @@ pub(super) fn get_stream(session: &Arc<Session>, mut stream: Stream, reg: Regist
     let mut none = Expected {
         waiting: Vec::new(),
     };
+    if reg.takeover {
+        // A POST's stream resumed: it ends with the POST's last answer.
+        match pump(&mut stream, &reg.rx, &mut none) {
+            Ok(()) if !session.router.taken_over(reg.stream) => stream.finish(),
+            Ok(()) => {}
+            Err(unsent) => session.router.detach(reg.stream, unsent),
+        }
+        return;
+    }
     match pump(&mut stream, &reg.rx, &mut none) {
         Ok(()) => {
             session.router.close_get(reg.stream, Vec::new());

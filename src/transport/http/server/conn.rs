@@ -9,7 +9,7 @@
 use super::input::{bad, too_large, Fail, Input};
 use super::respond::{error_answer, Exchange, Responder, Slot};
 use super::{tls, Handler, Limits, Request};
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +20,22 @@ pub(super) trait Conn: Read + Write + Send {
     fn tcp(&self) -> &TcpStream;
     /// Tells the peer the stream ends cleanly (TLS: `close_notify`), before the socket closes.
     fn end(&mut self) {}
+    /// Whether the peer closed or reset the connection, without blocking and without taking
+    /// bytes a later read would need. This one peeks at the socket: an end of stream with
+    /// nothing before it, or an error; bytes waiting (a pipelined request) mean "not gone".
+    fn peer_gone(&mut self) -> bool {
+        let tcp = self.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let peeked = tcp.peek(&mut byte);
+        let _ = tcp.set_nonblocking(false);
+        match peeked {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
+        }
+    }
 }
 
 impl Conn for TcpStream {

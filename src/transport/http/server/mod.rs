@@ -4,8 +4,9 @@
 //! `max_connections` a connection is answered 503 by the accept thread itself). `conn.rs` runs
 //! one connection (heads, keep-alive, pipelining, the error answers), `input.rs` reads its bytes
 //! under deadlines (the head's end, bodies by Content-Length or chunked), `respond.rs` writes
-//! answers (`Responder`, `Stream`), `tls.rs` loads certificates and runs the handshake. Nothing
-//! here knows MCP: the handler does.
+//! answers (`Responder`, `Stream`), `tls.rs` loads certificates and runs the handshake;
+//! `tests.rs` and `tls_tests.rs` try it all over real sockets. Nothing here knows MCP: the
+//! handler does.
 
 mod conn;
 mod input;
@@ -14,6 +15,8 @@ mod tls;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};

@@ -6,8 +6,8 @@
 //! it. Also the status texts and the plain-text error answers the server gives itself.
 
 use super::conn::Conn;
-use std::cell::Cell;
-use std::io::{ErrorKind, Write};
+use std::cell::{Cell, RefCell};
+use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// What a finished exchange hands back to the connection's thread.
@@ -162,7 +162,7 @@ impl Responder {
         let head = exchange.head(status, headers, framing);
         let ok = exchange.write(&head);
         Stream {
-            exchange: Some(exchange),
+            exchange: RefCell::new(Some(exchange)),
             chunked,
             gone: Cell::new(!ok),
         }
@@ -186,7 +186,9 @@ impl Drop for Responder {
 /// dropped unfinished, the connection is closed without the terminating chunk, so the client
 /// sees the answer cut short.
 pub struct Stream {
-    exchange: Option<Exchange>,
+    // In a cell because `client_gone` (shared access) may read what the socket holds into the
+    // TLS session's buffers (see `Conn::peer_gone`).
+    exchange: RefCell<Option<Exchange>>,
     chunked: bool,
     gone: Cell<bool>,
 }
@@ -194,7 +196,7 @@ pub struct Stream {
 impl Stream {
     /// Writes one chunk and flushes it. False once the client is gone (and for every later call).
     pub fn write(&mut self, bytes: &[u8]) -> bool {
-        let Some(exchange) = self.exchange.as_mut() else {
+        let Some(exchange) = self.exchange.get_mut().as_mut() else {
             return false;
         };
         if self.gone.get() {
@@ -219,27 +221,18 @@ impl Stream {
         ok
     }
 
-    /// Whether the client closed or reset the connection, without blocking and without reading:
-    /// bytes waiting to be read (a pipelined request; over TLS, any record) count as "not gone".
+    /// Whether the client closed or reset the connection (over TLS: or sent `close_notify`),
+    /// without blocking and without consuming request bytes: bytes waiting to be read (a
+    /// pipelined request) count as "not gone".
     pub fn client_gone(&self) -> bool {
         if self.gone.get() {
             return true;
         }
-        let Some(conn) = self.exchange.as_ref().and_then(|e| e.conn.as_ref()) else {
+        let mut exchange = self.exchange.borrow_mut();
+        let Some(conn) = exchange.as_mut().and_then(|e| e.conn.as_mut()) else {
             return true;
         };
-        let tcp = conn.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let peeked = tcp.peek(&mut byte);
-        let _ = tcp.set_nonblocking(false);
-        let gone = match peeked {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
-        };
+        let gone = conn.peer_gone();
         if gone {
             self.gone.set(true);
         }
@@ -249,9 +242,11 @@ impl Stream {
     /// Ends the answer (the terminating chunk); the connection goes back to serve the next
     /// request (HTTP/1.0: it is closed).
     pub fn finish(mut self) {
-        if let Some(mut exchange) = self.exchange.take() {
+        if let Some(mut exchange) = self.exchange.get_mut().take() {
             if self.gone.get() {
                 exchange.conn = None;
+            } else if exchange.head_only {
+                // An answer to HEAD has no body, so no chunks either.
             } else if self.chunked {
                 exchange.write(b"0\r\n\r\n");
             } else {
@@ -263,7 +258,7 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        if let Some(mut exchange) = self.exchange.take() {
+        if let Some(mut exchange) = self.exchange.get_mut().take() {
             if let Some(conn) = exchange.conn.take() {
                 let _ = conn.tcp().shutdown(std::net::Shutdown::Both);
             }

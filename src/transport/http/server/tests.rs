@@ -1,7 +1,7 @@
 //! The listener over real sockets on 127.0.0.1: answers, keep-alive, pipelining, bodies by
 //! length and chunked, every refusal and its status, the deadlines (a dribbling client cut off
 //! while another is served), the connection limit, streaming with `client_gone`, panicking
-//! handlers, stopping, and TLS with a certificate made by `openssl` for the test.
+//! handlers, stopping. The TLS tests are in `tls_tests.rs`, with these helpers.
 
 use super::*;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,10 +12,10 @@ use std::sync::Mutex;
 use std::thread;
 
 /// A server running on its own thread, stopped when dropped.
-struct Running {
-    addr: SocketAddr,
-    stopper: Stopper,
-    done: mpsc::Receiver<()>,
+pub(super) struct Running {
+    pub addr: SocketAddr,
+    pub stopper: Stopper,
+    pub done: mpsc::Receiver<()>,
 }
 
 impl Drop for Running {
@@ -24,7 +24,7 @@ impl Drop for Running {
     }
 }
 
-fn start_with(
+pub(super) fn start_with(
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
     handler: impl Handler,
@@ -48,7 +48,7 @@ fn start(limits: Limits, handler: impl Handler) -> Running {
 }
 
 /// Answers with what it was asked: method, target, path, the `x-test` header, tls, body.
-fn echo(req: Request, resp: Responder) {
+pub(super) fn echo(req: Request, resp: Responder) {
     let text = format!(
         "{} {} {} {} tls={} [{}]",
         req.method,
@@ -61,17 +61,17 @@ fn echo(req: Request, resp: Responder) {
     resp.send(200, &[("content-type", "text/plain")], text.as_bytes());
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+pub(super) fn connect(addr: SocketAddr) -> TcpStream {
     let sock = TcpStream::connect(addr).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     sock
 }
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Answer {
@@ -81,14 +81,14 @@ impl Answer {
     }
 }
 
-fn read_line(r: &mut impl BufRead) -> String {
+pub(super) fn read_line(r: &mut impl BufRead) -> String {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
     line.trim_end_matches(['\r', '\n']).to_string()
 }
 
 /// Reads one answer: head, then the body by its length, chunked, or to the end.
-fn read_answer(r: &mut impl BufRead) -> Answer {
+pub(super) fn read_answer(r: &mut impl BufRead) -> Answer {
     let status_line = read_line(r);
     let status = status_line
         .split(' ')
@@ -125,7 +125,7 @@ fn read_answer(r: &mut impl BufRead) -> Answer {
 }
 
 /// One chunk of a chunked answer; None for the last one (and its empty trailer line).
-fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
+pub(super) fn read_chunk(r: &mut impl BufRead) -> Option<Vec<u8>> {
     let size = usize::from_str_radix(&read_line(r), 16).unwrap();
     if size == 0 {
         assert_eq!(read_line(r), "");
@@ -146,7 +146,7 @@ fn ask(addr: SocketAddr, raw: &[u8]) -> Answer {
 }
 
 /// Whether the server closed the connection (end of stream, or a reset) with nothing more.
-fn closed(r: &mut impl Read) -> bool {
+pub(super) fn closed(r: &mut impl Read) -> bool {
     let mut rest = Vec::new();
     match r.read_to_end(&mut rest) {
         Ok(_) => rest.is_empty(),
@@ -590,6 +590,61 @@ fn a_stream_to_http_1_0_is_unchunked_and_closed() {
 }
 
 #[test]
+fn a_stream_dropped_unfinished_closes_without_the_last_chunk() {
+    let server = start(Limits::default(), |_req: Request, resp: Responder| {
+        let mut stream = resp.stream(200, &[]);
+        stream.write(b"partial");
+        drop(stream);
+    });
+    let mut sock = connect(server.addr);
+    sock.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut r = BufReader::new(sock);
+    assert_eq!(read_line(&mut r), "HTTP/1.1 200 OK");
+    while !read_line(&mut r).is_empty() {}
+    assert_eq!(read_chunk(&mut r).unwrap(), b"partial");
+    // No terminating chunk: the connection just ends.
+    assert!(closed(&mut r));
+}
+
+#[test]
+fn answers_to_head_have_no_body_and_headers_cannot_split_an_answer() {
+    let server = start(Limits::default(), |req: Request, resp: Responder| {
+        let headers = [
+            ("x-ok", "1"),
+            ("x-bad", "a\r\ninjected: 1"),
+            ("content-length", "99"),
+        ];
+        if req.path() == "/stream" {
+            let mut stream = resp.stream(200, &headers);
+            stream.write(b"not sent to HEAD");
+            stream.finish();
+        } else {
+            resp.send(200, &headers, b"body");
+        }
+    });
+    let mut sock = connect(server.addr);
+    sock.write_all(b"HEAD / HTTP/1.1\r\n\r\nHEAD /stream HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut r = BufReader::new(sock);
+    let mut heads = Vec::new();
+    for _ in 0..2 {
+        let mut head = vec![read_line(&mut r)];
+        while let Some(line) = Some(read_line(&mut r)).filter(|l| !l.is_empty()) {
+            head.push(line);
+        }
+        heads.push(head.join("|"));
+    }
+    assert_eq!(heads[0], "HTTP/1.1 200 OK|x-ok: 1|content-length: 4");
+    assert_eq!(
+        heads[1],
+        "HTTP/1.1 200 OK|x-ok: 1|transfer-encoding: chunked"
+    );
+    // The third answer follows at once: nothing of a body came in between.
+    let a = read_answer(&mut r);
+    assert_eq!((a.body.as_str(), a.header("injected")), ("body", None));
+}
+
+#[test]
 fn client_gone_turns_true_when_the_client_closes() {
     let (report_tx, report) = mpsc::channel::<(bool, bool)>();
     let report_tx = Mutex::new(report_tx);
@@ -659,130 +714,4 @@ fn the_stopper_stops_run() {
         .expect("run() returned");
     // The listener is closed with it.
     assert!(TcpStream::connect(server.addr).is_err());
-}
-
-/// A self-signed certificate for `localhost` and 127.0.0.1, made by `openssl` in a fresh
-/// folder: (folder, certificate, key).
-fn test_certificate() -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "sentinel-tls-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-subj", "/CN=localhost", "-days", "2"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        // A leaf, not a CA (webpki refuses a CA certificate as a server's).
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (dir, cert, key)
-}
-
-#[test]
-fn a_request_over_tls_round_trips() {
-    let (dir, cert, key) = test_certificate();
-    let config = tls_config(&cert, &key).unwrap();
-    let server = start_with(Limits::default(), Some(config), echo);
-
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::pem::PemObject::from_pem_file(&cert).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, connect(server.addr));
-    tls.write_all(b"GET /secure?q HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut r = BufReader::new(tls);
-    let a = read_answer(&mut r);
-    assert_eq!(
-        (a.status, a.body.as_str()),
-        (200, "GET /secure?q /secure - tls=true []")
-    );
-    // Keep-alive over TLS too.
-    r.get_mut()
-        .write_all(b"POST /two HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
-        .unwrap();
-    assert_eq!(read_answer(&mut r).body, "POST /two /two - tls=true [abc]");
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn a_stalled_tls_handshake_is_dropped() {
-    let (dir, cert, key) = test_certificate();
-    let limits = Limits {
-        head_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
-    let server = start_with(limits, Some(tls_config(&cert, &key).unwrap()), echo);
-    let started = Instant::now();
-    let mut sock = connect(server.addr);
-    sock.write_all(&[0x16, 0x03, 0x01]).unwrap(); // the start of a ClientHello, never finished
-    assert!(closed(&mut sock));
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn tls_config_names_the_file_that_is_wrong() {
-    let (dir, cert, key) = test_certificate();
-    let missing = dir.join("missing.pem");
-    let err = tls_config(&missing, &key).unwrap_err();
-    assert!(
-        err.contains("missing.pem") && err.contains("--tls-cert"),
-        "{err}"
-    );
-    let err = tls_config(&cert, &missing).unwrap_err();
-    assert!(
-        err.contains("missing.pem") && err.contains("--tls-key"),
-        "{err}"
-    );
-    let text = dir.join("not-pem.txt");
-    std::fs::write(&text, "this is not a certificate\n").unwrap();
-    let err = tls_config(&text, &key).unwrap_err();
-    assert!(
-        err.contains("not-pem.txt") && err.contains("no CERTIFICATE"),
-        "{err}"
-    );
-    let err = tls_config(&cert, &text).unwrap_err();
-    assert!(
-        err.contains("not-pem.txt") && err.contains("no private key"),
-        "{err}"
-    );
-    // Key and certificate swapped.
-    assert!(tls_config(&key, &cert).is_err());
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -24,6 +24,38 @@ impl Conn for TlsStream {
     fn end(&mut self) {
         self.conn.send_close_notify();
     }
+
+    /// Over TLS a peek cannot tell a `close_notify` (or a pipelined request) from other
+    /// records, so what the socket holds is read, without blocking, into the session: the
+    /// plaintext stays in its buffer for the connection's next read, and an end of stream, a
+    /// `close_notify`, a broken record or a reset means gone.
+    fn peer_gone(&mut self) -> bool {
+        if self.sock.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let gone = loop {
+            match self.conn.read_tls(&mut self.sock) {
+                Ok(0) => break true,
+                Ok(_) => match self.conn.process_new_packets() {
+                    Ok(state) if state.peer_has_closed() => break true,
+                    Ok(_) => {}
+                    Err(_) => break true,
+                },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    break matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionReset
+                            | ErrorKind::ConnectionAborted
+                            | ErrorKind::BrokenPipe
+                    )
+                }
+            }
+        };
+        let _ = self.sock.set_nonblocking(false);
+        gone
+    }
 }
 
 /// The server's TLS configuration from a PEM certificate chain (the server's certificate
