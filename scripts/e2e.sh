@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test: the official MCP Python SDK client talks to mcp-server-sqlite and to
 # @modelcontextprotocol/server-filesystem (npm) through target/release/sentinel (see
-# scripts/e2e_client.py, e2e_approvals.py and e2e_filesystem.py for the checks).
+# scripts/e2e_client.py, e2e_approvals.py and e2e_filesystem.py for the checks), and, through
+# `sentinel --upstream URL`, to MCP servers over HTTP: scripts/e2e_http_server.py (FastMCP,
+# Streamable HTTP and legacy HTTP+SSE) and @modelcontextprotocol/server-everything
+# (streamableHttp and sse modes); see scripts/e2e_upstream.py.
 #
 # Creates/reuses a virtualenv in .venv-e2e/ (not tracked by git), installs the
 # pinned PyPI packages, builds the release binary and runs the client.
@@ -12,6 +15,7 @@
 #   PYTHON      interpreter used to create the venv (default: python3)
 #   E2E_VENV    venv directory (default: .venv-e2e)
 #   E2E_KEEP=1  keep the temp dir with test.db / audit.log / sentinel.stderr
+#   E2E_ONLY=upstream  run only the `--upstream` steps (e2e_upstream.py)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,6 +24,9 @@ MCP_VERSION=1.30.0
 MCP_SERVER_SQLITE_VERSION=2025.4.25
 PYTHON=${PYTHON:-python3}
 VENV=${E2E_VENV:-.venv-e2e}
+ONLY=${E2E_ONLY:-}
+case "$ONLY" in "" | upstream) ;; *) echo "e2e: E2E_ONLY must be empty or 'upstream'" >&2; exit 2 ;; esac
+EVERYTHING_VERSION=2026.8.31
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore
 
@@ -60,6 +67,7 @@ else
     make_venv || fail "could not create a virtualenv in $VENV"
 fi
 
+if [ -z "$ONLY" ]; then
 echo "e2e: installing mcp==$MCP_VERSION mcp-server-sqlite==$MCP_SERVER_SQLITE_VERSION"
 "$VENV/bin/python" -m pip install -q \
     "mcp==$MCP_VERSION" \
@@ -85,7 +93,27 @@ for v in "$FS_OLD" "$FS_NEW"; do
     fi
     [ -f "$(fs_js "$v")" ] || fail "$(fs_js "$v") missing after npm install"
 done
+else
+    echo "e2e: installing mcp==$MCP_VERSION"
+    "$VENV/bin/python" -m pip install -q "mcp==$MCP_VERSION" || fail "pip install failed"
+    NPM_DIR=${E2E_NPM:-.npm-e2e}
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "e2e: npm not found, installing Debian's nodejs and npm" >&2
+        { apt-get update -q && apt-get install -y -q nodejs npm; } >/dev/null || fail "could not install nodejs and npm"
+    fi
+fi
+# @modelcontextprotocol/server-everything, run in its streamableHttp and sse modes for the
+# `--upstream` steps.
+EVERYTHING_JS="$NPM_DIR/everything-$EVERYTHING_VERSION/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+if [ ! -f "$EVERYTHING_JS" ]; then
+    echo "e2e: installing @modelcontextprotocol/server-everything@$EVERYTHING_VERSION (npm)"
+    npm install --prefix "$NPM_DIR/everything-$EVERYTHING_VERSION" --no-audit --no-fund --silent \
+        "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION" >/dev/null || fail "npm install server-everything failed"
+fi
+[ -f "$EVERYTHING_JS" ] || fail "$EVERYTHING_JS missing after npm install"
 
+# The binary cargo builds (CARGO_TARGET_DIR is honoured, as cargo does).
+BIN=${CARGO_TARGET_DIR:-target}/release/sentinel
 echo "e2e: cargo build --release --bin sentinel"
 cargo build --release --bin sentinel || fail "cargo build failed"
 
@@ -144,31 +172,50 @@ e2e_serve
 client_args=()
 [ "${E2E_KEEP:-0}" = 1 ] && client_args+=(--keep)
 
-echo "e2e: running scripts/e2e_client.py"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-set +e
-"$VENV/bin/python" scripts/e2e_client.py \
-    --sentinel target/release/sentinel \
-    --server "$VENV/bin/mcp-server-sqlite" \
-    --fs-old "$(fs_js "$FS_OLD")" --fs-new "$(fs_js "$FS_NEW")" \
-    "${client_args[@]+"${client_args[@]}"}" </dev/null 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
-set -e
+total_passed=0
+total_failed=0
+status=0
+# Runs one client (its arguments), which prints "e2e: N passed, M failed" last; adds its
+# counts to the totals (a client that died without a summary counts one more failure).
+run_part() {
+    local name=$1 out rc summary passed failed
+    shift
+    echo "e2e: running $name"
+    out=$(mktemp)
+    set +e
+    "$@" </dev/null 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    summary=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+    if [ -z "$summary" ]; then
+        passed=$(grep -c '^ok - ' "$out" || true)
+        failed=$(( $(grep -c '^FAIL - ' "$out" || true) + 1 ))
+        echo "e2e: $name exited with status $rc without a summary" >&2
+    else
+        passed=$(echo "$summary" | sed -E 's/^e2e: ([0-9]+) passed.*/\1/')
+        failed=$(echo "$summary" | sed -E 's/.* ([0-9]+) failed$/\1/')
+        if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+            echo "e2e: $name exited with status $rc" >&2
+            failed=1
+        fi
+    fi
+    rm -f "$out"
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    [ "$rc" -eq 0 ] || status=1
+}
 
-# The client prints the summary itself; if it died before doing so, say so.
-summary=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
-if [ -z "$summary" ]; then
-    passed=$(grep -c '^ok - ' "$out" || true)
-    failed=$(grep -c '^FAIL - ' "$out" || true)
-    echo "e2e: client exited with status $rc without a summary" >&2
-    echo "e2e: $passed passed, $((failed + 1)) failed"
-    exit 1
+if [ -z "$ONLY" ]; then
+    run_part scripts/e2e_client.py "$VENV/bin/python" scripts/e2e_client.py \
+        --sentinel "$BIN" \
+        --server "$VENV/bin/mcp-server-sqlite" \
+        --fs-old "$(fs_js "$FS_OLD")" --fs-new "$(fs_js "$FS_NEW")" \
+        "${client_args[@]+"${client_args[@]}"}"
 fi
-# Keep the summary as the very last line even if something logged after it.
-[ "$(tail -n 1 "$out")" = "$summary" ] || echo "$summary"
-if [ "$rc" -ne 0 ] && [[ "$summary" == *" 0 failed" ]]; then
-    echo "e2e: client exited with status $rc" >&2
-    echo "e2e: ${summary#e2e: }" | sed -E 's/ 0 failed$/ 1 failed/'
-fi
-exit "$rc"
+run_part scripts/e2e_upstream.py timeout 600 "$VENV/bin/python" scripts/e2e_upstream.py \
+    --sentinel "$BIN" --everything "$EVERYTHING_JS" \
+    "${client_args[@]+"${client_args[@]}"}"
+
+[ "$total_failed" -eq 0 ] || status=1
+echo "e2e: $total_passed passed, $total_failed failed"
+exit "$status"

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         cli::Command::Serve(o, s, argv) => return ExitCode::from(cli::serve::run(o, *s, argv)),
+        cli::Command::Upstream(c) => {
+            return ExitCode::from(transport::http::upstream::run_bridge(c))
+        }
         cli::Command::Demo(o) => (o, None),
         cli::Command::Proxy(o, argv) => (o, Some(argv)),
     };

@@ -17,6 +17,7 @@ pub mod run;
 pub mod serve;
 pub mod state;
 pub mod tokens;
+mod upstream;
 mod watch;
 
 pub const USAGE: &str = "\
@@ -24,6 +25,7 @@ sentinel - runtime security gateway for MCP servers
 
 Usage:
   sentinel [OPTIONS] [--] SERVER_CMD [ARGS...]   proxy: run SERVER_CMD behind the gateway
+  sentinel [OPTIONS] --upstream URL              proxy: a remote MCP server over HTTP
   sentinel [OPTIONS] < messages.jsonl            demo: judge JSON-RPC lines from stdin
   sentinel serve [OPTIONS] [--] SERVER_CMD [ARGS...]
                                                  MCP over HTTP: a SERVER_CMD process per
@@ -53,7 +55,14 @@ Options:
       --policy FILE      policy file, YAML or .json [env: SENTINEL_POLICY]
                          [default: the built-in policy]
       --profile NAME     profile of the policy file [env: SENTINEL_PROFILE]
-      --server-name NAME name matched by rules' `servers:` [default: the server command line]
+      --server-name NAME name matched by rules' `servers:` [default: the server command line,
+                         or the --upstream URL without credentials and query]
+      --upstream URL     the server is remote, MCP over HTTP (http:// or https://): no
+                         SERVER_CMD; headers (Authorization) from SENTINEL_UPSTREAM_HEADERS
+                         (`Name: value` lines) or --upstream-headers, never the command line
+      --transport KIND   with --upstream: auto (Streamable HTTP, else HTTP+SSE),
+                         streamable-http or sse [default: auto]
+      --upstream-headers FILE  with --upstream: `Name: value` lines sent on every request
       --pins-dir DIR     where tool definitions are pinned per server [env:
                          SENTINEL_PINS_DIR] [default: the per-user state dir's pins/]
       --reload-interval MS  how often the policy file is checked for changes; 0 = only on
@@ -169,6 +178,8 @@ pub enum Command {
     /// `sentinel tokens new ...`.
     Tokens(tokens::New),
     TokensHelp,
+    /// The hidden `sentinel __upstream URL ...`: the stdio<->HTTP bridge `--upstream` runs.
+    Upstream(crate::transport::http::upstream::Config),
     Help,
     Version,
 }
@@ -217,6 +228,9 @@ pub fn parse(
             return Ok(tokens::parse(args.into_iter().skip(1).collect())?
                 .map_or(Command::TokensHelp, Command::Tokens))
         }
+        Some("__upstream") => {
+            return upstream::bridge(args.into_iter().skip(1).collect()).map(Command::Upstream)
+        }
         _ => {}
     }
     if let Some(v) = env_string("SENTINEL_STATE") {
@@ -234,6 +248,7 @@ pub fn parse(
     let mut parser = lexopt::Parser::from_args(args.into_iter().skip(usize::from(sub.is_some())));
     let err = |e: lexopt::Error| UsageError(format!("{e} (see sentinel --help)"));
     let mut words: Vec<String> = Vec::new();
+    let mut up = upstream::Args::default();
     while let Some(arg) = parser.next().map_err(err)? {
         match arg {
             Long("audit-log") => opts.audit_log = Some(parser.value().map_err(err)?.into()),
@@ -321,6 +336,10 @@ pub fn parse(
                 let v = string(parser.value().map_err(err)?, "--state-fail")?;
                 opts.state_fail = state::parse_fail(&v).map_err(UsageError)?;
             }
+            Long(name) if upstream::OPTIONS.contains(&name) => {
+                let name = name.to_owned();
+                up.set(&name, parser.value().map_err(err)?)?;
+            }
             Long("no-color") => opts.color = false,
             Short('q') | Long("quiet") => opts.verbosity = Verbosity::Quiet,
             Short('v') | Long("verbose") => opts.verbosity = Verbosity::Verbose,
@@ -332,6 +351,7 @@ pub fn parse(
             }
             Value(word) if sub.is_some() && !serving => words.push(string(word, "an argument")?),
             Value(program) => {
+                up.no_server_cmd()?;
                 let mut argv = vec![program];
                 argv.extend(parser.raw_args().map_err(err)?);
                 check_builtin(&opts)?;
@@ -343,6 +363,10 @@ pub fn parse(
             }
             _ => return Err(err(arg.unexpected())),
         }
+    }
+    if let Some(argv) = up.proxy(sub.is_some(), &mut opts, &env)? {
+        check_builtin(&opts)?;
+        return Ok(Command::Proxy(opts, argv));
     }
     if sub != Some("policy") {
         check_builtin(&opts)?;

@@ -10,3 +10,4 @@ pub mod origin;
 pub mod serve;
 pub mod server;
 pub mod sse;
+pub mod upstream;
