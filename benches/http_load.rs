@@ -218,6 +218,13 @@ struct Point {
     /// Latencies of the requests completed in the window, nanoseconds, sorted.
     lat: Vec<u64>,
     errors: u64,
+    /// Connections the server had closed (idle past its keep-alive limit while the other
+    /// sessions opened), reopened for the same session.
+    reconnects: u64,
+    /// From the first connect to every session open (initialize and initialized answered).
+    open_secs: f64,
+    /// Each session's initialize + initialized round trips, microseconds, sorted.
+    open_lat: Vec<u64>,
     setup_errors: Vec<String>,
     /// With a pid: the process's and its descendants' figures.
     procs: Option<Procs>,
@@ -230,6 +237,8 @@ struct Usage {
     threads: u64,
     /// utime + stime, seconds.
     cpu: f64,
+    /// Context switches (voluntary and not) of every thread, summed.
+    switches: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -239,6 +248,23 @@ struct Tree {
     kids: Usage,
     kid_count: usize,
     kid_pids: Vec<u32>,
+    /// Each descendant's (pid, cpu, switches), to take differences over the same processes.
+    kid_each: Vec<(u32, f64, u64)>,
+}
+
+impl Tree {
+    /// CPU seconds and context switches of the descendants between `self` and `later`,
+    /// counting only the processes in both.
+    fn kids_since(&self, later: &Tree) -> (f64, u64) {
+        let (mut cpu, mut sw) = (0.0, 0);
+        for &(pid, c, s) in &later.kid_each {
+            if let Some(&(_, c0, s0)) = self.kid_each.iter().find(|e| e.0 == pid) {
+                cpu += c - c0;
+                sw += s.saturating_sub(s0);
+            }
+        }
+        (cpu, sw)
+    }
 }
 
 struct Procs {
@@ -278,11 +304,28 @@ fn usage(pid: u32) -> Option<Usage> {
     // SAFETY: sysconf has no preconditions.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tick;
+    let mut switches = 0;
+    if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let Ok(st) = fs::read_to_string(t.path().join("status")) else {
+                continue;
+            };
+            for l in st.lines() {
+                if let Some(v) = l
+                    .strip_prefix("voluntary_ctxt_switches:")
+                    .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+                {
+                    switches += v.trim().parse::<u64>().unwrap_or(0);
+                }
+            }
+        }
+    }
     Some(Usage {
         rss_kib: field("VmRSS:"),
         anon_kib: field("RssAnon:"),
         threads: field("Threads:"),
         cpu,
+        switches,
     })
 }
 
@@ -332,12 +375,15 @@ fn tree(pid: u32) -> Tree {
     let kid_pids = descendants(pid);
     let mut kids = Usage::default();
     let mut kid_count = 0;
+    let mut kid_each = Vec::with_capacity(kid_pids.len());
     for &k in &kid_pids {
         if let Some(u) = usage(k) {
             kids.rss_kib += u.rss_kib;
             kids.anon_kib += u.anon_kib;
             kids.threads += u.threads;
             kids.cpu += u.cpu;
+            kids.switches += u.switches;
+            kid_each.push((k, u.cpu, u.switches));
             kid_count += 1;
         }
     }
@@ -346,6 +392,7 @@ fn tree(pid: u32) -> Tree {
         kids,
         kid_count,
         kid_pids,
+        kid_each,
     }
 }
 
@@ -364,9 +411,12 @@ fn session_thread(
     load: Arc<Load>,
     opened: Arc<Barrier>,
     go: Arc<Barrier>,
+    release: Arc<Barrier>,
     t0: Arc<OnceLock<Instant>>,
     errors: Arc<AtomicU64>,
-) -> Result<Vec<u64>, String> {
+    reconnects: Arc<AtomicU64>,
+) -> Result<(Vec<u64>, u64), String> {
+    let began = Instant::now();
     let setup = || -> Res<Conn> {
         let mut c = Conn::open(load.addr, &load.path, load.sse).map_err(|e| format!("{e}"))?;
         let a = c.post(INITIALIZE).map_err(|e| format!("initialize: {e}"))?;
@@ -387,10 +437,34 @@ fn session_thread(
         Ok(c)
     };
     let conn = setup();
+    let open_us = began.elapsed().as_micros() as u64;
     opened.wait();
     go.wait();
-    let mut c = conn?;
     let t0 = *t0.get().expect("t0 set before go");
+    let mut conn = conn;
+    let result = match &mut conn {
+        Ok(c) => run_loop(c, &load, t0, &errors, &reconnects),
+        Err(e) => Err(e.clone()),
+    };
+    // The sessions stay open until the last figures of the window are read.
+    release.wait();
+    if let Ok(c) = &mut conn {
+        // End the session (the server process exits with it).
+        let _ = c.send("DELETE", "");
+        let _ = c.answer();
+    }
+    result.map(|lat| (lat, open_us))
+}
+
+/// The closed loop of one session: `tools/call` after `tools/call` until the window ends; the
+/// latencies of the requests within the window.
+fn run_loop(
+    c: &mut Conn,
+    load: &Load,
+    t0: Instant,
+    errors: &AtomicU64,
+    reconnects: &AtomicU64,
+) -> Res<Vec<u64>> {
     let (from, to) = (t0 + load.warmup, t0 + load.warmup + load.duration);
     let mut lat = Vec::with_capacity(1 << 16);
     let mut id: u64 = 1;
@@ -407,7 +481,22 @@ fn session_thread(
             body,
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello world"}}}}}}"#
         );
-        let a = c.post(&body).map_err(|e| format!("tools/call: {e}"))?;
+        let mut sent = c.post(&body);
+        if matches!(&sent, Err(e) if e.kind() == io::ErrorKind::UnexpectedEof) {
+            // The server closed the kept-alive connection (its idle limit, while the other
+            // sessions were opening): a new connection for the same session, as a client would.
+            let session = c.session.take();
+            *c = Conn::open(load.addr, &load.path, load.sse).map_err(|e| format!("{e}"))?;
+            c.session = session;
+            reconnects.fetch_add(1, Ordering::Relaxed);
+            sent = c.post(&body);
+        }
+        let a = sent.map_err(|e| {
+            format!(
+                "tools/call (the session's request {id}, {:.1} s after the start): {e}",
+                (start - t0).as_secs_f64()
+            )
+        })?;
         let end = Instant::now();
         want.clear();
         let _ = write!(want, "\"id\":{id},");
@@ -427,9 +516,6 @@ fn session_thread(
         }
         id += 1;
     }
-    // End the session (the server process exits with it).
-    let _ = c.send("DELETE", "");
-    let _ = c.answer();
     Ok(lat)
 }
 
@@ -439,47 +525,56 @@ fn run_point(load: Load) -> Res<Point> {
     let idle = load.pid.map(tree);
     let opened = Arc::new(Barrier::new(n + 1));
     let go = Arc::new(Barrier::new(n + 1));
+    let release = Arc::new(Barrier::new(n + 1));
     let t0 = Arc::new(OnceLock::new());
     let errors = Arc::new(AtomicU64::new(0));
+    let reconnects = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::with_capacity(n);
+    let began = Instant::now();
     for _ in 0..n {
-        let (load, opened, go, t0, errors) = (
+        let (load, opened, go, release, t0, errors, reconnects) = (
             load.clone(),
             opened.clone(),
             go.clone(),
+            release.clone(),
             t0.clone(),
             errors.clone(),
+            reconnects.clone(),
         );
         let h = thread::Builder::new()
             .stack_size(256 * 1024)
-            .spawn(move || session_thread(load, opened, go, t0, errors))
+            .spawn(move || session_thread(load, opened, go, release, t0, errors, reconnects))
             .map_err(|e| format!("cannot start a session thread: {e}"))?;
         handles.push(h);
     }
     opened.wait();
+    let open_secs = began.elapsed().as_secs_f64();
     // Every session is open (or failed): let the processes settle, then read their memory.
     thread::sleep(Duration::from_millis(500));
     let open = load.pid.map(tree);
     let start = Instant::now();
     t0.set(start).expect("t0 once");
     go.wait();
-    let (mut window_start, mut window_end) = (None, None);
-    if let Some(pid) = load.pid {
-        sleep_until(start + load.warmup);
-        window_start = Some(tree(pid));
-        sleep_until(start + load.warmup + load.duration);
-        window_end = Some(tree(pid));
-    }
+    sleep_until(start + load.warmup);
+    let window_start = load.pid.map(tree);
+    sleep_until(start + load.warmup + load.duration);
+    let window_end = load.pid.map(tree);
+    release.wait();
     let mut lat = Vec::new();
+    let mut open_lat = Vec::new();
     let mut setup_errors = Vec::new();
     for h in handles {
         match h.join() {
-            Ok(Ok(l)) => lat.extend(l),
+            Ok(Ok((l, o))) => {
+                lat.extend(l);
+                open_lat.push(o);
+            }
             Ok(Err(e)) => setup_errors.push(e),
             Err(_) => setup_errors.push("a session thread panicked".into()),
         }
     }
     lat.sort_unstable();
+    open_lat.sort_unstable();
     let procs = match (idle, open, window_start, window_end) {
         (Some(idle), Some(open), Some(window_start), Some(window_end)) => Some(Procs {
             idle,
@@ -494,6 +589,9 @@ fn run_point(load: Load) -> Res<Point> {
         secs: load.duration.as_secs_f64(),
         lat,
         errors: errors.load(Ordering::Relaxed),
+        reconnects: reconnects.load(Ordering::Relaxed),
+        open_secs,
+        open_lat,
         setup_errors,
         procs,
     })
@@ -671,7 +769,9 @@ fn rate(r: f64) -> String {
 }
 
 fn us(v: f64) -> String {
-    if v >= 10_000.0 {
+    if v >= 1_000_000.0 {
+        format!("{:.2} s", v / 1e6)
+    } else if v >= 10_000.0 {
         format!("{:.1} ms", v / 1000.0)
     } else {
         format!("{v:.0} us")
@@ -680,14 +780,16 @@ fn us(v: f64) -> String {
 
 fn print_point(label: &str, p: &Point) {
     eprintln!(
-        "bench_http_load: {label}, {} sessions: {} requests in {:.0} s ({}), p50 {}, p99 {}, errors {}{}",
+        "bench_http_load: {label}, {} sessions: opened in {:.2} s, {} requests in {:.0} s ({}), p50 {}, p99 {}, errors {}, reconnects {}{}",
         p.sessions,
+        p.open_secs,
         p.lat.len(),
         p.secs,
         rate(p.rate()),
         us(p.pct(0.5)),
         us(p.pct(0.99)),
         p.errors,
+        p.reconnects,
         if p.setup_errors.is_empty() {
             String::new()
         } else {
@@ -700,7 +802,7 @@ fn print_point(label: &str, p: &Point) {
     );
     if let Some(pr) = &p.procs {
         eprintln!(
-            "bench_http_load:   process: idle rss {} KiB anon {} KiB threads {}; open rss {} KiB anon {} KiB threads {}; servers {} rss {} KiB anon {} KiB; cpu in window {:.2} s (servers {:.2} s)",
+            "bench_http_load:   process: idle rss {} KiB anon {} KiB threads {}; open rss {} KiB anon {} KiB threads {}; servers {} rss {} KiB anon {} KiB; cpu in window {:.2} s (servers {:.2} s), context switches {} (servers {})",
             pr.idle.main.rss_kib,
             pr.idle.main.anon_kib,
             pr.idle.main.threads,
@@ -711,7 +813,9 @@ fn print_point(label: &str, p: &Point) {
             pr.open.kids.rss_kib,
             pr.open.kids.anon_kib,
             pr.window_end.main.cpu - pr.window_start.main.cpu,
-            pr.window_end.kids.cpu - pr.window_start.kids.cpu,
+            pr.window_start.kids_since(&pr.window_end).0,
+            pr.window_end.main.switches - pr.window_start.main.switches,
+            pr.window_start.kids_since(&pr.window_end).1,
         );
     }
 }
@@ -733,22 +837,31 @@ fn table(rows: &[Row], sse: bool) -> String {
     t.push_str(&format!(
         "Closed loop, one `tools/call` in flight per session, {accept}; latency = one request's round trip as the client sees it.\n\n"
     ));
-    t.push_str("| sessions | direct req/s | via Sentinel req/s | Sentinel / direct | direct p50 / p99 | via Sentinel p50 / p99 | **added p50 / p99** | Sentinel CPU per request | errors |\n");
-    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    t.push_str("| sessions | direct req/s | via Sentinel req/s | Sentinel / direct | direct p50 / p99 | via Sentinel p50 / p99 | **added p50 / p99** | direct server's CPU per request | Sentinel CPU per request | Sentinel context switches per request | errors |\n");
+    t.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in rows {
         let (d, s) = (&r.direct, &r.sentinel);
+        let done = s.lat.len().max(1) as f64;
         let cpu = s.procs.as_ref().map_or("".into(), |p| {
             let c = p.window_end.main.cpu - p.window_start.main.cpu;
-            let k = p.window_end.kids.cpu - p.window_start.kids.cpu;
+            let (k, _) = p.window_start.kids_since(&p.window_end);
             format!(
                 "{} (+ {} in the servers)",
-                us(c * 1e6 / s.lat.len().max(1) as f64),
-                us(k * 1e6 / s.lat.len().max(1) as f64)
+                us(c * 1e6 / done),
+                us(k * 1e6 / done)
             )
+        });
+        let direct_cpu = d.procs.as_ref().map_or("".into(), |p| {
+            let c = p.window_end.main.cpu - p.window_start.main.cpu;
+            us(c * 1e6 / d.lat.len().max(1) as f64)
+        });
+        let switches = s.procs.as_ref().map_or("".into(), |p| {
+            let sw = p.window_end.main.switches - p.window_start.main.switches;
+            format!("{:.1}", sw as f64 / done)
         });
         let errs = d.errors + s.errors + d.setup_errors.len() as u64 + s.setup_errors.len() as u64;
         t.push_str(&format!(
-            "| {} | {} | {} | {:.0}% | {} / {} | {} / {} | **{} / {}** | {} | {} |\n",
+            "| {} | {} | {} | {:.0}% | {} / {} | {} / {} | **{} / {}** | {} | {} | {} | {} |\n",
             s.sessions,
             rate(d.rate()),
             rate(s.rate()),
@@ -759,7 +872,9 @@ fn table(rows: &[Row], sse: bool) -> String {
             us(s.pct(0.99)),
             us(s.pct(0.5) - d.pct(0.5)),
             us(s.pct(0.99) - d.pct(0.99)),
+            direct_cpu,
             cpu,
+            switches,
             errs
         ));
     }
@@ -788,6 +903,28 @@ fn table(rows: &[Row], sse: bool) -> String {
                 Err(e) => e.clone(),
             },
             r.leftover
+        ));
+    }
+    t.push_str("\nOpening the sessions (all at once, one thread each: `initialize`, then `notifications/initialized`; via Sentinel each starts a `bench_echo` process):\n\n");
+    t.push_str("| sessions | direct: all open after | via Sentinel: all open after | via Sentinel: one session's open p50 / max | connections reopened (idle-closed by Sentinel while the others opened) |\n");
+    t.push_str("|---:|---:|---:|---:|---:|\n");
+    for r in rows {
+        let (d, s) = (&r.direct, &r.sentinel);
+        let q = |p: f64| {
+            if s.open_lat.is_empty() {
+                return f64::NAN;
+            }
+            let i = ((s.open_lat.len() as f64 * p).ceil() as usize).clamp(1, s.open_lat.len()) - 1;
+            s.open_lat[i] as f64
+        };
+        t.push_str(&format!(
+            "| {} | {:.2} s | {:.2} s | {} / {} | {} |\n",
+            s.sessions,
+            d.open_secs,
+            s.open_secs,
+            us(q(0.5)),
+            us(q(1.0)),
+            s.reconnects
         ));
     }
     t
@@ -931,7 +1068,7 @@ fn bench(a: &Args) -> Res<()> {
         let mut cmd = Command::new(http_echo);
         cmd.args(["--listen", "127.0.0.1:0"]);
         let mut direct_proc = Proc::start(cmd)?;
-        let direct = run_point(load(direct_proc.addr, None))?;
+        let direct = run_point(load(direct_proc.addr, Some(direct_proc.pid())))?;
         let _ = direct_proc.stop();
         print_point("direct", &direct);
         // (b) through sentinel serve, a stdio bench_echo per session.
