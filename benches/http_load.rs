@@ -71,7 +71,7 @@ impl Conn {
     fn open(addr: SocketAddr, path: &str, sse: bool) -> io::Result<Conn> {
         let sock = TcpStream::connect(addr)?;
         sock.set_nodelay(true)?;
-        sock.set_read_timeout(Some(Duration::from_secs(60)))?;
+        sock.set_read_timeout(Some(Duration::from_secs(300)))?;
         Ok(Conn {
             sock,
             buf: vec![0u8; 16 * 1024],
