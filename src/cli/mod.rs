@@ -30,6 +30,7 @@ Usage:
   sentinel serve [OPTIONS] [--] SERVER_CMD [ARGS...]
                                                  MCP over HTTP: a SERVER_CMD process per
                                                  session (see Serve options)
+  sentinel serve [OPTIONS] --upstream URL        MCP over HTTP on both sides
   sentinel policy check FILE                     validate a policy file (every profile)
   sentinel policy test FILE CASES                run a policy's test cases
   sentinel policy show-default                   print the built-in policy as a file
@@ -364,8 +365,13 @@ pub fn parse(
             _ => return Err(err(arg.unexpected())),
         }
     }
-    if let Some(argv) = up.proxy(sub.is_some(), &mut opts, &env)? {
+    // `serve --upstream URL`: HTTP on both sides, a bridge per session as its server.
+    if let Some(argv) = up.proxy(sub.is_some() && !serving, &mut opts, &env)? {
         check_builtin(&opts)?;
+        if serving {
+            serve::check(&serve_opts)?;
+            return Ok(Command::Serve(opts, Box::new(serve_opts), argv));
+        }
         return Ok(Command::Proxy(opts, argv));
     }
     if sub != Some("policy") {
@@ -375,7 +381,7 @@ pub fn parse(
         None => Ok(Command::Demo(opts)),
         Some("serve") => Err(UsageError(
             "serve needs the MCP server to run per session: sentinel serve [OPTIONS] -- \
-             SERVER_CMD [ARGS...]"
+             SERVER_CMD [ARGS...], or a remote one: sentinel serve --upstream URL"
                 .into(),
         )),
         Some("explain") => match words.as_slice() {

@@ -471,3 +471,90 @@ fn a_cut_post_stream_resumed_by_get_delivers_the_rest_in_order_and_nothing_twice
         "the resumed stream ends with the answer"
     );
 }
+
+/// The names of a process's threads.
+fn threads(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ended_sessions_leave_no_thread_behind() {
+    let dir = util::scratch("serve-threads");
+    let serve = Serve::start(&dir, &[], &[]);
+    let pid = serve.child.id();
+    let session_threads = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| {
+                [
+                    "approvals",
+                    "mcp-session",
+                    "client->server",
+                    "server->client",
+                ]
+                .contains(&n.as_str())
+            })
+            .count()
+    };
+    for round in 0..3 {
+        let sid = serve.init(&[]);
+        assert_eq!(
+            serve.post(Some(&sid), &call(round, "echo", "{}")).status,
+            200
+        );
+        assert!(
+            session_threads(&threads(pid)) > 0,
+            "a session has its threads"
+        );
+        assert_eq!(
+            serve
+                .request("DELETE", &[("Mcp-Session-Id", &sid)], "")
+                .status,
+            200
+        );
+    }
+    wait_until("every session's threads to end", || {
+        session_threads(&threads(pid)) == 0
+    });
+}
+
+#[test]
+fn serve_with_upstream_speaks_http_on_both_sides_and_judges_in_between() {
+    // Client -> serve --upstream (the gateway under test) -> serve -> fake server.
+    let dir = util::scratch("serve-upstream");
+    let back_dir = dir.join("back");
+    std::fs::create_dir_all(&back_dir).unwrap();
+    let log = dir.join("server.log");
+    let back = Serve::start(&back_dir, &[], &["--log", log.to_str().unwrap()]);
+    let url = format!("http://{}/mcp", back.addr);
+    let mut cmd = http::serve_command(&dir);
+    cmd.args(["--listen", "127.0.0.1:0", "--upstream", &url]);
+    let front = Serve::spawn(cmd).expect("serve --upstream starts");
+    let sid = front.init(&[]);
+    let ok = front.post(Some(&sid), &call(1, "echo", r#"{"via":"both"}"#));
+    let m = ok.messages();
+    assert_eq!(m.last().unwrap()["id"], 1, "{m:?}");
+    assert!(m.last().unwrap()["result"].is_object(), "{m:?}");
+    let blocked = front.post(
+        Some(&sid),
+        &call(2, "query", r#"{"sql":"SELECT * FROM t"}"#),
+    );
+    assert_eq!(
+        blocked.messages()[0]["error"]["data"]["rule"],
+        "sql.unbounded_read"
+    );
+    let seen = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(seen.contains("\"via\":\"both\""), "{seen}");
+    assert!(!seen.contains("SELECT"), "{seen}");
+    let e = util::audit_entries(&dir);
+    assert!(e.iter().any(|e| e["rule"] == "sql.unbounded_read"
+        && e["server"]
+            .as_str()
+            .is_some_and(|s| s.contains(&back.addr.to_string()))));
+}

@@ -361,6 +361,8 @@ impl Gateway {
         for h in held {
             self.finish(h, End::Dropped, "client", "the client disconnected");
         }
+        // The timeout thread ends with the session (an HTTP gateway must not outlive it).
+        self.approvals.changed.notify_all();
     }
 
     /// Blocks until no call is held (demo mode at the end of its input: each held call is
@@ -726,6 +728,9 @@ impl Gateway {
     fn timeouts(&self) {
         let mut t = self.approvals.lock();
         loop {
+            if t.closed && t.held.is_empty() {
+                return;
+            }
             let now = Instant::now();
             let mut expired = Vec::new();
             let mut i = 0;
