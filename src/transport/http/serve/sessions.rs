@@ -170,6 +170,11 @@ impl Table {
             last: Mutex::new(Instant::now()),
         });
         lock(&self.sessions).insert(new.id.clone(), session.clone());
+        if self.closing.load(Ordering::SeqCst) {
+            // Shutdown began while this one was starting: it ends at once with the rest.
+            lock(&self.sessions).remove(&new.id);
+            session.end();
+        }
         let table = self.clone();
         let NewSession {
             gateway,
@@ -284,6 +289,11 @@ impl Table {
     /// Ends every session and waits for their servers to be gone.
     pub fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
+        // Sessions being started finish starting (and see `closing`) before the rest end.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while *lock(&self.starting) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         let all: Vec<Arc<Session>> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
         for s in &all {
             s.end();
