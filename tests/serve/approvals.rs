@@ -43,21 +43,8 @@ fn held_calls_of_http_sessions_are_answered_from_the_host() {
         sid
     };
     let (a, b) = (open(), open());
-    let held_call = |sid: &str, id: u64| {
-        let mut c = serve.connect();
-        c.send(
-            "POST",
-            "/mcp",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", sid),
-            ],
-            call(id, "query", r#"{"sql":"DROP TABLE users"}"#).as_bytes(),
-        );
-        assert_eq!(c.head().0, 200);
-        c
-    };
+    let held_call =
+        |sid: &str, id: u64| serve.stream(sid, &call(id, "query", r#"{"sql":"DROP TABLE users"}"#));
     let mut ca = held_call(&a, 1);
     let mut cb = held_call(&b, 2);
     let mut held = Vec::new();

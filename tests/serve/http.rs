@@ -111,6 +111,28 @@ impl Serve {
         self.request("POST", &h, body)
     }
 
+    /// A POST of `body` on session `sid`, answered as an event stream: the connection with
+    /// its 200 head read, to read the events from.
+    pub fn stream(&self, sid: &str, body: &str) -> Conn {
+        let mut c = self.connect();
+        c.send(
+            "POST",
+            "/mcp",
+            &[
+                ("Content-Type", "application/json"),
+                ("Accept", "text/event-stream"),
+                ("Mcp-Session-Id", sid),
+            ],
+            body.as_bytes(),
+        );
+        let (status, headers) = c.head();
+        assert_eq!(status, 200);
+        assert!(headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == "text/event-stream"));
+        c
+    }
+
     /// initialize + notifications/initialized; the session id.
     pub fn init(&self, extra: &[(&str, &str)]) -> String {
         let mut h = vec![

@@ -97,18 +97,7 @@ fn a_call_needing_approval_asks_the_http_client_and_a_refusal_blocks_it() {
     let serve = Serve::start(&dir, &[], &["--log", log.to_str().unwrap()]);
     // The client declared elicitation (INITIALIZE): Sentinel asks it for the approval.
     let sid = serve.init(&[]);
-    let mut c = serve.connect();
-    c.send(
-        "POST",
-        "/mcp",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "text/event-stream"),
-            ("Mcp-Session-Id", &sid),
-        ],
-        call(6, "query", r#"{"sql":"DROP TABLE users"}"#).as_bytes(),
-    );
-    assert_eq!(c.head().0, 200);
+    let mut c = serve.stream(&sid, &call(6, "query", r#"{"sql":"DROP TABLE users"}"#));
     let asked = c.messages(1);
     assert_eq!(asked[0].1["method"], "elicitation/create", "{}", asked[0].1);
     let decline = format!(
@@ -128,23 +117,8 @@ fn progress_notifications_stream_in_order_before_the_answer() {
     let dir = util::scratch("serve-progress");
     let serve = Serve::start(&dir, &[], &[]);
     let sid = serve.init(&[]);
-    let mut c = serve.connect();
     let body = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"progress","arguments":{"n":5,"ms":30},"_meta":{"progressToken":"tok"}}}"#;
-    c.send(
-        "POST",
-        "/mcp",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "application/json, text/event-stream"),
-            ("Mcp-Session-Id", &sid),
-        ],
-        body.as_bytes(),
-    );
-    let (status, headers) = c.head();
-    assert_eq!(status, 200);
-    assert!(headers
-        .iter()
-        .any(|(n, v)| n == "content-type" && v == "text/event-stream"));
+    let mut c = serve.stream(&sid, body);
     // The first progress arrives while the call is still running.
     let first = c.messages(1);
     assert_eq!(first[0].1["params"]["progress"], 1);
@@ -172,18 +146,7 @@ fn the_servers_request_reaches_the_client_and_its_answer_the_server() {
     let dir = util::scratch("serve-elicit");
     let serve = Serve::start(&dir, &[], &[]);
     let sid = serve.init(&[]);
-    let mut c = serve.connect();
-    c.send(
-        "POST",
-        "/mcp",
-        &[
-            ("Content-Type", "application/json"),
-            ("Accept", "text/event-stream, application/json"),
-            ("Mcp-Session-Id", &sid),
-        ],
-        call(11, "ask", "{}").as_bytes(),
-    );
-    assert_eq!(c.head().0, 200);
+    let mut c = serve.stream(&sid, &call(11, "ask", "{}"));
     let asked = c.messages(1);
     let req = &asked[0].1;
     assert_eq!(req["method"], "elicitation/create", "{req}");
