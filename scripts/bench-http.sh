@@ -2,8 +2,8 @@
 # Load benchmark of `sentinel serve` (issue 12): many concurrent MCP sessions over Streamable
 # HTTP on loopback, for 1, 10, 100 and 1000 sessions, each a closed loop of `tools/call`
 # requests on its own keep-alive connection. Every point runs twice on fresh processes:
-#   direct:       benches/http_load.rs -> benches/http_echo.rs (a fast HTTP MCP server)
-#   via Sentinel: benches/http_load.rs -> sentinel serve -> a stdio benches/echo_server.rs
+#   direct:       benches/http_load/ -> benches/http_echo.rs (a fast HTTP MCP server)
+#   via Sentinel: benches/http_load/ -> sentinel serve -> a stdio benches/echo_server.rs
 #                 (bench_echo) process per session
 # and prints Markdown tables (also written to $CARGO_TARGET_DIR/bench-http.md, or
 # target/bench-http.md): requests/s, p50/p99 latency and what Sentinel adds, Sentinel's CPU
