@@ -6,7 +6,7 @@
 
 use super::sessions::StartError;
 use super::streamable::get_stream;
-use super::{error, one_line, Endpoint};
+use super::{error, one_line, refuse_body, Endpoint};
 use crate::base::jsonrpc;
 use crate::transport::http::auth::Tenant;
 use crate::transport::http::server::{Request, Responder};
@@ -73,14 +73,7 @@ pub(super) fn message(ep: &Endpoint, req: Request, resp: Responder, tenant: Opti
     };
     let line = one_line(&req.body);
     if let Err(refusal) = jsonrpc::parse_line(&line) {
-        let why = format!(
-            "refused: {:?}; send one well-formed JSON-RPC message",
-            refusal.problem
-        );
-        ep.table
-            .factory()
-            .refused(400, "malformed", &format!("{why}, from {}", req.peer));
-        return error(resp, 400, refusal.id.as_ref(), refusal.code, &why, &[]);
+        return refuse_body(ep, req.peer, &refusal, resp);
     }
     if !session.send(&line) {
         return error(resp, 404, None, -32000, "the session has ended", &[]);

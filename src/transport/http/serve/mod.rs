@@ -16,7 +16,7 @@ use super::auth::{Tenant, Tokens};
 use super::origin::Origins;
 use super::server::{Handler, Limits, Request, Responder, Server};
 use crate::base::jsonrpc::write_error;
-use crate::base::jsonrpc::RawId;
+use crate::base::jsonrpc::{RawId, Refusal};
 use crate::base::term::Term;
 use crate::transport::signals;
 use sessions::Table;
@@ -289,6 +289,19 @@ fn error(
     ];
     all.extend_from_slice(headers);
     resp.send(status, &all, &body);
+}
+
+/// A body the JSON-RPC parser refused (invalid JSON, duplicate keys, bad UTF-8, ...): 400
+/// with the JSON-RPC error (the request's id when it could be read), audited.
+fn refuse_body(ep: &Endpoint, peer: SocketAddr, refusal: &Refusal, resp: Responder) {
+    let why = format!(
+        "refused: {}; send one well-formed JSON-RPC message",
+        refusal.problem
+    );
+    ep.table
+        .factory()
+        .refused(400, "malformed", &format!("{why}, from {peer}"));
+    error(resp, 400, refusal.id.as_ref(), refusal.code, &why, &[]);
 }
 
 /// A body as one message line: valid JSON has line breaks only between tokens, where a space

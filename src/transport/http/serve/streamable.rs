@@ -8,7 +8,7 @@
 
 use super::router::{Event, Registration, Requests, RouteError};
 use super::sessions::{Session, StartError};
-use super::{error, one_line, stateless, Endpoint, VERSIONS};
+use super::{error, one_line, refuse_body, stateless, Endpoint, VERSIONS};
 use crate::base::jsonrpc::write_error;
 use crate::base::jsonrpc::{self, RawId};
 use crate::transport::http::auth::Tenant;
@@ -98,16 +98,7 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
                 &[],
             )
         }
-        Err(refusal) => {
-            let why = format!(
-                "refused: {:?}; send one well-formed JSON-RPC message",
-                refusal.problem
-            );
-            ep.table
-                .factory()
-                .refused(400, "malformed", &format!("{why}, from {}", req.peer));
-            return error(resp, 400, refusal.id.as_ref(), refusal.code, &why, &[]);
-        }
+        Err(refusal) => return refuse_body(ep, req.peer, &refusal, resp),
     }
     if stateless {
         return stateless::post(ep, req, resp, tenant, line, sse);
