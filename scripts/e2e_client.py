@@ -33,6 +33,7 @@ from mcp.shared.exceptions import McpError
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import e2e_approvals  # noqa: E402
 import e2e_filesystem  # noqa: E402
+from e2e_common import Results, leaf_errors, short, text_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OVERALL_TIMEOUT_S = 120
@@ -46,37 +47,6 @@ EXPECTED_TOOLS = {"read_query", "write_query", "list_tables", "describe_table"}
 # Markers that only exist inside the table's rows. None of them may ever reach
 # the client through a blocked request, nor be written to the audit log.
 ROW_MARKERS = ("SSN-", "@example.test", "Person-")
-
-
-# --------------------------------------------------------------------------- #
-# Check bookkeeping
-# --------------------------------------------------------------------------- #
-class Results:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, cond: bool, detail: Any = "") -> bool:
-        if cond:
-            self.passed += 1
-            print(f"ok - {name}", flush=True)
-        else:
-            self.failed += 1
-            d = f": {detail}" if detail != "" else ""
-            print(f"FAIL - {name}{d}", flush=True)
-        return cond
-
-
-def leaf_errors(e: BaseException) -> list[BaseException]:
-    """Flatten anyio/asyncio ExceptionGroups into their leaf exceptions."""
-    if isinstance(e, BaseExceptionGroup):
-        return [leaf for sub in e.exceptions for leaf in leaf_errors(sub)]
-    return [e]
-
-
-def short(v: Any, n: int = 300) -> str:
-    s = v if isinstance(v, str) else repr(v)
-    return s if len(s) <= n else s[:n] + "...(truncated)"
 
 
 # --------------------------------------------------------------------------- #
@@ -141,10 +111,6 @@ if _orig_create is not None:
         return proc
 
     mcp_stdio._create_platform_compatible_process = _capturing_create  # type: ignore[attr-defined]
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
 
 
 def rows_of(result: Any) -> Any:

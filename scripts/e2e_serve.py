@@ -63,6 +63,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import McpError
 from mcp.shared.version import SUPPORTED_PROTOCOL_VERSIONS
+from e2e_common import Results, leaf_errors, short, text_of
 
 HERE = Path(__file__).resolve().parent
 STEP_TIMEOUT_S = 40
@@ -74,39 +75,8 @@ TOKEN = "snt_e2e-serve-token-team-a"
 
 
 # --------------------------------------------------------------------------- #
-# Bookkeeping
+# Processes and the audit log
 # --------------------------------------------------------------------------- #
-class Results:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, cond: bool, detail: Any = "") -> bool:
-        if cond:
-            self.passed += 1
-            print(f"ok - {name}", flush=True)
-        else:
-            self.failed += 1
-            d = f": {short(detail)}" if detail != "" else ""
-            print(f"FAIL - {name}{d}", flush=True)
-        return bool(cond)
-
-
-def short(v: Any, n: int = 400) -> str:
-    s = v if isinstance(v, str) else repr(v)
-    return s if len(s) <= n else s[:n] + "...(truncated)"
-
-
-def leaf_errors(e: BaseException) -> list[BaseException]:
-    if isinstance(e, BaseExceptionGroup):
-        return [leaf for sub in e.exceptions for leaf in leaf_errors(sub)]
-    return [e]
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
-
-
 def alive(pid: int) -> bool:
     """A process that exists and is not a zombie."""
     try:

@@ -32,27 +32,12 @@ import anyio
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
+from e2e_common import Results, text_of
 
 HERE = Path(__file__).resolve().parent
 STEP_TIMEOUT_S = 40
 APPROVAL_CODE = -32012
 SECRET = "Bearer e2e-s3cret-header-value"
-
-
-class Results:
-    def __init__(self) -> None:
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, cond: bool, detail: Any = "") -> bool:
-        if cond:
-            self.passed += 1
-            print(f"ok - {name}", flush=True)
-        else:
-            self.failed += 1
-            d = f": {str(detail)[:400]}" if detail != "" else ""
-            print(f"FAIL - {name}{d}", flush=True)
-        return cond
 
 
 def free_port() -> int:
@@ -107,10 +92,6 @@ def sentinel_env(tmp: Path) -> dict[str, str]:
         NO_COLOR="1",
     )
     return env
-
-
-def text_of(result: types.CallToolResult) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
 
 
 async def through_sentinel(
