@@ -133,6 +133,19 @@ impl Serve {
         c
     }
 
+    /// A GET of session `sid`'s stream (resuming after `last`, when given): the connection
+    /// with its 200 head read.
+    pub fn get_stream(&self, sid: &str, last: Option<&str>) -> Conn {
+        let mut c = self.connect();
+        let mut h = vec![("Accept", "text/event-stream"), ("Mcp-Session-Id", sid)];
+        if let Some(l) = last {
+            h.push(("Last-Event-ID", l));
+        }
+        c.send("GET", "/mcp", &h, b"");
+        assert_eq!(c.head().0, 200);
+        c
+    }
+
     /// initialize + notifications/initialized; the session id.
     pub fn init(&self, extra: &[(&str, &str)]) -> String {
         let mut h = vec![

@@ -174,19 +174,7 @@ fn the_get_stream_carries_server_messages_and_resumes_after_a_lost_connection() 
     let r = serve.post(Some(&sid), &call(1, "list_changed", "{}"));
     let m = r.messages();
     assert!(m.iter().any(|m| m["id"] == 1));
-    let open = |last: Option<&str>| {
-        let mut c = serve.connect();
-        let mut h = vec![
-            ("Accept", "text/event-stream"),
-            ("Mcp-Session-Id", sid.as_str()),
-        ];
-        if let Some(l) = last {
-            h.push(("Last-Event-ID", l));
-        }
-        c.send("GET", "/mcp", &h, b"");
-        assert_eq!(c.head().0, 200);
-        c
-    };
+    let open = |last: Option<&str>| serve.get_stream(&sid, last);
     let mut g = open(None);
     // The list_changed came on the call's own stream (the newest POST stream) or waits here.
     let delivered_on_post = m
@@ -247,27 +235,9 @@ fn a_client_gone_mid_request_leaves_the_session_working_and_its_answer_on_the_ge
     let serve = Serve::start(&dir, &[], &[]);
     let sid = serve.init(&[]);
     {
-        let mut c = serve.connect();
-        c.send(
-            "POST",
-            "/mcp",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &sid),
-            ],
-            call(21, "sleep", r#"{"ms":700}"#).as_bytes(),
-        );
-        assert_eq!(c.head().0, 200);
+        serve.stream(&sid, &call(21, "sleep", r#"{"ms":700}"#));
     } // the client goes away before the answer
-    let mut g = serve.connect();
-    g.send(
-        "GET",
-        "/mcp",
-        &[("Accept", "text/event-stream"), ("Mcp-Session-Id", &sid)],
-        b"",
-    );
-    assert_eq!(g.head().0, 200);
+    let mut g = serve.get_stream(&sid, None);
     let late = g.messages(1);
     assert_eq!(late[0].1["id"], 21, "{:?}", late[0].1);
     let r = serve.post(Some(&sid), &call(22, "echo", "{}"));
@@ -394,34 +364,12 @@ fn a_cut_post_stream_resumed_by_get_delivers_the_rest_in_order_and_nothing_twice
     let sid = serve.init(&[]);
     let body = r#"{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"progress","arguments":{"n":6,"ms":150},"_meta":{"progressToken":"r"}}}"#;
     let last_seen = {
-        let mut c = serve.connect();
-        c.send(
-            "POST",
-            "/mcp",
-            &[
-                ("Content-Type", "application/json"),
-                ("Accept", "text/event-stream"),
-                ("Mcp-Session-Id", &sid),
-            ],
-            body.as_bytes(),
-        );
-        assert_eq!(c.head().0, 200);
+        let mut c = serve.stream(&sid, body);
         let two = c.messages(2);
         assert_eq!(two[1].1["params"]["progress"], 2);
         two[1].0.clone().unwrap()
     }; // cut
-    let mut g = serve.connect();
-    g.send(
-        "GET",
-        "/mcp",
-        &[
-            ("Accept", "text/event-stream"),
-            ("Mcp-Session-Id", &sid),
-            ("Last-Event-ID", &last_seen),
-        ],
-        b"",
-    );
-    assert_eq!(g.head().0, 200);
+    let mut g = serve.get_stream(&sid, Some(&last_seen));
     let rest = g.messages(5);
     let progress: Vec<u64> = rest
         .iter()
