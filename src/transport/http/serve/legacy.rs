@@ -4,9 +4,8 @@
 //! there (`202 Accepted`) and every answer and server message arrives on the event stream.
 //! The session ends when its event stream closes.
 
-use super::sessions::StartError;
 use super::streamable::get_stream;
-use super::{error, one_line, refuse_body, Endpoint};
+use super::{error, one_line, refuse_body, start_refused, Endpoint};
 use crate::base::jsonrpc;
 use crate::transport::http::auth::Tenant;
 use crate::transport::http::server::{Request, Responder};
@@ -20,17 +19,7 @@ pub(super) fn stream(ep: &Endpoint, req: Request, resp: Responder, tenant: Optio
     }
     let session = match ep.table.start(tenant, true) {
         Ok(s) => s,
-        Err(StartError::Full(max)) => {
-            let why = format!("too many MCP sessions ({max} open): try again later");
-            return error(resp, 503, None, -32000, &why, &[("Retry-After", "5")]);
-        }
-        Err(StartError::Closing) => {
-            return error(resp, 503, None, -32000, "Sentinel is shutting down", &[])
-        }
-        Err(StartError::Failed(why)) => {
-            let msg = format!("cannot start an MCP session: {why}");
-            return error(resp, 500, None, -32603, &msg, &[]);
-        }
+        Err(e) => return start_refused(ep, resp, None, &e),
     };
     ep.term.info(&format!(
         "MCP session {} started (legacy SSE) for {}",

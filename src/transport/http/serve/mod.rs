@@ -291,6 +291,24 @@ fn error(
     resp.send(status, &all, &body);
 }
 
+/// A session that could not start: 503 (with `Retry-After` when the table is full) or 500,
+/// said on stderr when something is wrong with Sentinel or the server command.
+fn start_refused(ep: &Endpoint, resp: Responder, id: Option<&RawId>, e: &sessions::StartError) {
+    let why = e.to_string();
+    let code = match e {
+        sessions::StartError::Failed(_) => {
+            ep.term.error(&why);
+            -32603
+        }
+        _ => -32000,
+    };
+    let retry: &[(&str, &str)] = match e {
+        sessions::StartError::Full(_) => &[("Retry-After", "5")],
+        _ => &[],
+    };
+    error(resp, e.status(), id, code, &why, retry);
+}
+
 /// A body the JSON-RPC parser refused (invalid JSON, duplicate keys, bad UTF-8, ...): 400
 /// with the JSON-RPC error (the request's id when it could be read), audited.
 fn refuse_body(ep: &Endpoint, peer: SocketAddr, refusal: &Refusal, resp: Responder) {

@@ -84,6 +84,30 @@ pub enum StartError {
     Failed(String),
 }
 
+impl StartError {
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            StartError::Full(_) | StartError::Closing => 503,
+            StartError::Failed(_) => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Full(max) => write!(
+                f,
+                "too many MCP sessions ({max} open): try again later, or end unused sessions \
+                 with DELETE"
+            ),
+            StartError::Closing => f.write_str("Sentinel is shutting down"),
+            StartError::Failed(why) => write!(f, "cannot start an MCP session: {why}"),
+        }
+    }
+}
+
 /// The sessions of one listener.
 pub struct Table {
     sessions: Mutex<HashMap<String, Arc<Session>>>,

@@ -9,7 +9,7 @@
 //! told) rather than reused.
 
 use super::router::Requests;
-use super::sessions::{Session, StartError};
+use super::sessions::Session;
 use super::streamable::{pump, Expected};
 use super::{error, Endpoint};
 use crate::base::jsonrpc::RawId;
@@ -233,14 +233,10 @@ fn acquire(ep: &Endpoint, tenant: Option<&Tenant>) -> Result<Arc<Session>, (u16,
     if let Some(s) = ep.table.take_pooled(tenant) {
         return Ok(s);
     }
-    let session = ep.table.start(tenant, false).map_err(|e| match e {
-        StartError::Full(max) => (
-            503,
-            format!("too many MCP sessions ({max} open): try again later"),
-        ),
-        StartError::Closing => (503, "Sentinel is shutting down".into()),
-        StartError::Failed(why) => (500, format!("cannot start an MCP session: {why}")),
-    })?;
+    let session = ep
+        .table
+        .start(tenant, false)
+        .map_err(|e| (e.status(), e.to_string()))?;
     let init = format!(
         r#"{{"jsonrpc":"2.0","id":"sentinel-stateless-init","method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{{}},"clientInfo":{{"name":"sentinel (for 2026-07-28 clients)","version":"{}"}}}}}}"#,
         env!("CARGO_PKG_VERSION")

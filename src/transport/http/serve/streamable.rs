@@ -7,8 +7,8 @@
 //! another.
 
 use super::router::{Event, Registration, Requests, RouteError};
-use super::sessions::{Session, StartError};
-use super::{error, one_line, refuse_body, stateless, Endpoint, VERSIONS};
+use super::sessions::Session;
+use super::{error, one_line, refuse_body, start_refused, stateless, Endpoint, VERSIONS};
 use crate::base::jsonrpc::write_error;
 use crate::base::jsonrpc::{self, RawId};
 use crate::transport::http::auth::Tenant;
@@ -122,22 +122,7 @@ fn post(ep: &Endpoint, req: Request, resp: Responder, tenant: Option<&Tenant>) {
                     new_session = Some(s.id.clone());
                     s
                 }
-                Err(StartError::Full(max)) => {
-                    let why = format!(
-                        "too many MCP sessions ({max} open): try again later, or end unused \
-                         sessions with DELETE"
-                    );
-                    return error(resp, 503, None, -32000, &why, &[("Retry-After", "5")]);
-                }
-                Err(StartError::Closing) => {
-                    return error(resp, 503, None, -32000, "Sentinel is shutting down", &[])
-                }
-                Err(StartError::Failed(why)) => {
-                    ep.term
-                        .error(&format!("cannot start an MCP session: {why}"));
-                    let msg = format!("cannot start an MCP session: {why}");
-                    return error(resp, 500, None, -32603, &msg, &[]);
-                }
+                Err(e) => return start_refused(ep, resp, None, &e),
             }
         }
         id => match ep.session_of(id, tenant) {
